@@ -1,0 +1,431 @@
+//! The errors, named as in Python's `concurrent.futures`.
+//!
+//! | Python                         | here                                            |
+//! |--------------------------------|-------------------------------------------------|
+//! | `CancelledError`               | [`CancelledError`], [`FutureError::Cancelled`]  |
+//! | `TimeoutError`                 | [`TimeoutError`], [`FutureError::Timeout`]      |
+//! | `InvalidStateError`            | [`InvalidStateError`]                           |
+//! | `BrokenExecutor` and subclasses| [`BrokenExecutor`] with a [`BrokenKind`]        |
+//! | an exception raised by a task  | [`TaskError`], [`FutureError::Failed`]          |
+//! | `RuntimeError` from `submit`   | [`SubmitError`]                                 |
+
+use crate::State;
+use std::error::Error;
+use std::fmt;
+use std::sync::Arc;
+
+/// The future was cancelled (Python's `CancelledError`).
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures_core::{Future, FutureError};
+///
+/// let f = Future::<i32>::new();
+/// f.cancel();
+/// assert!(matches!(f.result(None), Err(FutureError::Cancelled(_))));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct CancelledError;
+
+impl fmt::Display for CancelledError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("The Future was cancelled.")
+    }
+}
+
+impl Error for CancelledError {}
+
+/// A wait ran out of time (Python's `TimeoutError`).
+///
+/// From `result()` and `exception()` it carries no count, as in Python, whose message is empty;
+/// from `as_completed` it says how many futures were still unfinished.
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures_core::TimeoutError;
+///
+/// assert_eq!(TimeoutError::unfinished(2, 4).to_string(), "2 (of 4) futures unfinished");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TimeoutError {
+    unfinished: Option<(usize, usize)>,
+}
+
+impl TimeoutError {
+    /// A timeout with no count (from `result()`).
+    pub const fn new() -> TimeoutError {
+        TimeoutError { unfinished: None }
+    }
+
+    /// `unfinished` of `total` futures did not finish in time (from `as_completed`).
+    pub const fn unfinished(unfinished: usize, total: usize) -> TimeoutError {
+        TimeoutError {
+            unfinished: Some((unfinished, total)),
+        }
+    }
+
+    /// `(unfinished, total)`, when the timeout came from `as_completed`.
+    pub fn counts(&self) -> Option<(usize, usize)> {
+        self.unfinished
+    }
+}
+
+impl fmt::Display for TimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.unfinished {
+            Some((n, total)) => write!(f, "{n} (of {total}) futures unfinished"),
+            None => f.write_str("timed out waiting for the future"),
+        }
+    }
+}
+
+impl Error for TimeoutError {}
+
+/// An executor-side transition was asked of a future in the wrong state (Python's
+/// `InvalidStateError`). The message is Python's: `'{STATE}: {repr}'`.
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures_core::{Future, State};
+///
+/// let f = Future::new();
+/// f.set_result(1).unwrap();
+/// let err = f.set_result(2).unwrap_err();
+/// assert_eq!(err.state(), State::Finished);
+/// assert!(err.to_string().starts_with("FINISHED: <Future at 0x"));
+/// assert!(err.to_string().ends_with("state=finished returned i32>"));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvalidStateError {
+    state: State,
+    repr: String,
+}
+
+impl InvalidStateError {
+    pub(crate) fn new(state: State, repr: String) -> InvalidStateError {
+        InvalidStateError { state, repr }
+    }
+
+    /// The state the future was in.
+    pub fn state(&self) -> State {
+        self.state
+    }
+}
+
+impl fmt::Display for InvalidStateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.state.name(), self.repr)
+    }
+}
+
+impl Error for InvalidStateError {}
+
+/// Which executor broke; Python's subclasses of `BrokenExecutor`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum BrokenKind {
+    /// `BrokenThreadPool`: a thread initializer failed.
+    ThreadPool,
+    /// `BrokenProcessPool`: a worker process died or could not start.
+    ProcessPool,
+    /// Any other executor (`BrokenExecutor` itself).
+    Other,
+}
+
+impl BrokenKind {
+    /// Python's class name for this kind.
+    pub fn name(self) -> &'static str {
+        match self {
+            BrokenKind::ThreadPool => "BrokenThreadPool",
+            BrokenKind::ProcessPool => "BrokenProcessPool",
+            BrokenKind::Other => "BrokenExecutor",
+        }
+    }
+}
+
+/// The executor can no longer run tasks (Python's `BrokenExecutor`, `BrokenThreadPool`,
+/// `BrokenProcessPool`). Every pending future of a broken executor fails with it, and its
+/// `submit` refuses new work with it.
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures_core::{BrokenExecutor, BrokenKind};
+///
+/// let e = BrokenExecutor::new(BrokenKind::ProcessPool, "worker 4242 was killed by SIGKILL");
+/// assert_eq!(e.kind(), BrokenKind::ProcessPool);
+/// assert_eq!(e.to_string(), "BrokenProcessPool: worker 4242 was killed by SIGKILL");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokenExecutor {
+    kind: BrokenKind,
+    reason: Arc<str>,
+}
+
+impl BrokenExecutor {
+    /// A broken-executor error of `kind`, saying why.
+    pub fn new(kind: BrokenKind, reason: impl Into<Arc<str>>) -> BrokenExecutor {
+        BrokenExecutor {
+            kind,
+            reason: reason.into(),
+        }
+    }
+
+    /// Which executor broke.
+    pub fn kind(&self) -> BrokenKind {
+        self.kind
+    }
+
+    /// Why it broke.
+    pub fn reason(&self) -> &str {
+        &self.reason
+    }
+}
+
+impl fmt::Display for BrokenExecutor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.kind.name(), self.reason)
+    }
+}
+
+impl Error for BrokenExecutor {}
+
+/// Why a task failed: what Python stores with `set_exception`.
+///
+/// It is cheap to clone (shared text), because every call of `result()` returns it again.
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures_core::{Future, FutureError, TaskError};
+///
+/// let f = Future::<i32>::new();
+/// f.set_exception(TaskError::panicked("division by zero")).unwrap();
+/// match f.result(None) {
+///     Err(FutureError::Failed(TaskError::Panicked { message })) => {
+///         assert_eq!(&*message, "division by zero")
+///     }
+///     other => panic!("unexpected {other:?}"),
+/// }
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum TaskError {
+    /// The task panicked in this process; the panic message is kept.
+    Panicked {
+        /// The panic message.
+        message: Arc<str>,
+    },
+    /// The task failed in another process (Python's `_RemoteTraceback`).
+    Remote {
+        /// The failure's message.
+        message: Arc<str>,
+        /// The worker's backtrace, as text.
+        traceback: Arc<str>,
+    },
+    /// The executor broke before the task could finish.
+    Broken(BrokenExecutor),
+    /// Any other error, set by a hand-written executor.
+    Custom(Arc<dyn Error + Send + Sync + 'static>),
+}
+
+impl TaskError {
+    /// A task that panicked with `message`.
+    pub fn panicked(message: impl Into<Arc<str>>) -> TaskError {
+        TaskError::Panicked {
+            message: message.into(),
+        }
+    }
+
+    /// A task that panicked, from the payload `std::panic::catch_unwind` returned.
+    pub fn from_panic(payload: &(dyn std::any::Any + Send)) -> TaskError {
+        TaskError::panicked(crate::unwind::panic_message(payload))
+    }
+
+    /// A task that failed in another process.
+    pub fn remote(message: impl Into<Arc<str>>, traceback: impl Into<Arc<str>>) -> TaskError {
+        TaskError::Remote {
+            message: message.into(),
+            traceback: traceback.into(),
+        }
+    }
+
+    /// Any other error.
+    pub fn custom(error: impl Error + Send + Sync + 'static) -> TaskError {
+        TaskError::Custom(Arc::new(error))
+    }
+
+    /// The name a Python repr would show after `raised` (the exception's class).
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            TaskError::Panicked { .. } => "Panicked",
+            TaskError::Remote { .. } => "RemoteError",
+            TaskError::Broken(b) => b.kind().name(),
+            TaskError::Custom(_) => "Error",
+        }
+    }
+}
+
+impl fmt::Display for TaskError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TaskError::Panicked { message } => write!(f, "task panicked: {message}"),
+            TaskError::Remote { message, traceback } if traceback.is_empty() => {
+                write!(f, "task failed in a worker process: {message}")
+            }
+            TaskError::Remote { message, traceback } => {
+                write!(
+                    f,
+                    "task failed in a worker process: {message}\n\nRemote traceback:\n{traceback}"
+                )
+            }
+            TaskError::Broken(b) => b.fmt(f),
+            TaskError::Custom(e) => e.fmt(f),
+        }
+    }
+}
+
+impl Error for TaskError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            TaskError::Broken(b) => Some(b),
+            TaskError::Custom(e) => Some(&**e),
+            _ => None,
+        }
+    }
+}
+
+impl From<BrokenExecutor> for TaskError {
+    fn from(b: BrokenExecutor) -> TaskError {
+        TaskError::Broken(b)
+    }
+}
+
+/// Why `result()` or `exception()` gave no value.
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures_core::{Future, FutureError};
+/// use std::time::Duration;
+///
+/// let f = Future::<i32>::new();
+/// let err = f.result(Duration::ZERO).unwrap_err();
+/// assert!(matches!(err, FutureError::Timeout(_)));
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum FutureError {
+    /// The future was cancelled.
+    Cancelled(CancelledError),
+    /// The timeout passed before the future finished.
+    Timeout(TimeoutError),
+    /// The task failed (panicked, failed remotely, or its executor broke).
+    Failed(TaskError),
+}
+
+impl FutureError {
+    /// Whether this is [`FutureError::Cancelled`].
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self, FutureError::Cancelled(_))
+    }
+
+    /// Whether this is [`FutureError::Timeout`].
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, FutureError::Timeout(_))
+    }
+
+    /// The task's error, for [`FutureError::Failed`].
+    pub fn task_error(&self) -> Option<&TaskError> {
+        match self {
+            FutureError::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for FutureError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FutureError::Cancelled(e) => e.fmt(f),
+            FutureError::Timeout(e) => e.fmt(f),
+            FutureError::Failed(e) => e.fmt(f),
+        }
+    }
+}
+
+impl Error for FutureError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            FutureError::Failed(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<CancelledError> for FutureError {
+    fn from(e: CancelledError) -> FutureError {
+        FutureError::Cancelled(e)
+    }
+}
+
+impl From<TimeoutError> for FutureError {
+    fn from(e: TimeoutError) -> FutureError {
+        FutureError::Timeout(e)
+    }
+}
+
+impl From<TaskError> for FutureError {
+    fn from(e: TaskError) -> FutureError {
+        FutureError::Failed(e)
+    }
+}
+
+/// Why an executor refused work (Python raises `RuntimeError` or `ValueError`).
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures_core::SubmitError;
+///
+/// assert_eq!(SubmitError::Shutdown.to_string(), "cannot schedule new futures after shutdown");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SubmitError {
+    /// `shutdown()` was called (Python: `RuntimeError('cannot schedule new futures after
+    /// shutdown')`).
+    Shutdown,
+    /// The executor is broken.
+    Broken(BrokenExecutor),
+    /// An argument was out of range (Python's `ValueError`), e.g. a `buffersize` of 0.
+    InvalidArgument(&'static str),
+}
+
+impl fmt::Display for SubmitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SubmitError::Shutdown => f.write_str("cannot schedule new futures after shutdown"),
+            SubmitError::Broken(b) => b.fmt(f),
+            SubmitError::InvalidArgument(msg) => f.write_str(msg),
+        }
+    }
+}
+
+impl Error for SubmitError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            SubmitError::Broken(b) => Some(b),
+            _ => None,
+        }
+    }
+}
+
+impl From<BrokenExecutor> for SubmitError {
+    fn from(b: BrokenExecutor) -> SubmitError {
+        SubmitError::Broken(b)
+    }
+}

@@ -1,0 +1,580 @@
+//! [`Future`]: Python's `concurrent.futures.Future`, one state machine shared by every handle.
+
+use crate::error::{CancelledError, FutureError, InvalidStateError, TaskError, TimeoutError};
+use crate::loom::cell::UnsafeCell;
+use crate::loom::sync::atomic::{AtomicU8, Ordering};
+use crate::loom::sync::{Arc, Condvar, Mutex};
+use crate::state::{
+    CANCELLED, CANCELLED_AND_NOTIFIED, FAILED, FINISHED, PENDING, RUNNING, STATUS_MASK,
+};
+use crate::waiter::{FutureId, Waiter};
+use crate::{Completion, Deadline, State};
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::Duration;
+
+/// The eventual result of a task: Python's `concurrent.futures.Future`.
+///
+/// A `Future` is a cheap handle (one `Arc`) to state shared by all its clones: the executor keeps
+/// one to complete it, the caller keeps another to wait on it. It moves through Python's five
+/// [`State`]s by Python's rules: `cancel()` succeeds only while pending; an executor calls
+/// [`set_running_or_notify_cancel`](Future::set_running_or_notify_cancel) before running the
+/// task and [`set_result`](Future::set_result) or [`set_exception`](Future::set_exception)
+/// after; once finished, the outcome never changes.
+///
+/// `Future<T>` is `Send + Sync` whenever `T: Send`.
+///
+/// # Examples
+///
+/// The executor's side and the caller's side of one future:
+///
+/// ```
+/// use concurrent_futures_core::Future;
+/// use std::thread;
+///
+/// let future = Future::new();
+/// let worker = future.clone();
+/// thread::spawn(move || {
+///     if worker.set_running_or_notify_cancel().unwrap() {
+///         worker.set_result(6 * 7).unwrap();
+///     }
+/// });
+/// assert_eq!(future.result(None).unwrap(), 42);
+/// assert!(future.done());
+/// ```
+///
+/// # Differences from Python
+///
+/// * `result(timeout)` returns `Result<T, FutureError>` instead of raising; it clones the value
+///   (`T: Clone`). [`result_ref`](Future::result_ref) borrows it instead, for any `T: Sync`.
+/// * A task's "exception" is a [`TaskError`]: a panic message, a remote error with its
+///   backtrace, a broken executor, or a custom error.
+/// * `set_running_or_notify_cancel` in a wrong state returns an [`InvalidStateError`] (and logs
+///   it) where Python raises `RuntimeError('Future in unexpected state')`.
+/// * A panicking callback is logged on the `log` target `concurrent_futures`, like Python's
+///   `LOGGER.exception`; panics are never re-raised into the completing thread.
+pub struct Future<T> {
+    inner: Arc<Inner<T>>,
+}
+
+struct Inner<T> {
+    /// The state word (`state.rs`). Written only with `shared` locked.
+    state: AtomicU8,
+    shared: Mutex<Shared<T>>,
+    /// Woken when a `result()` wait can end: on finishing and on cancelling.
+    done: Condvar,
+    /// Written once, with `shared` locked, just before `state` is stored as `FINISHED` with
+    /// `Release`; never written again. Read only after an `Acquire` load saw `FINISHED`.
+    outcome: UnsafeCell<Option<Outcome<T>>>,
+}
+
+struct Shared<T> {
+    callbacks: Vec<Callback<T>>,
+    waiters: Vec<Waiter>,
+}
+
+type Callback<T> = Box<dyn FnOnce(&Future<T>) + Send + 'static>;
+
+enum Outcome<T> {
+    Returned(T),
+    Raised(TaskError),
+}
+
+// SAFETY: every field but `outcome` is `Sync` when `T: Send` (`callbacks` are `Send` and live
+// under the mutex). `outcome` is written exactly once, under the lock and before the `Release`
+// store that publishes `FINISHED`, and never after; afterwards it is only read. Lock-free reads
+// touch the discriminant and the `TaskError` (which is `Sync`) and never `T`; shared `&T` is
+// handed out only by `result_ref`, which requires `T: Sync`, and `result()` clones `T` only
+// with the lock held, so a `!Sync` value is never accessed from two threads at once.
+unsafe impl<T: Send> Sync for Inner<T> {}
+
+impl<T> Future<T> {
+    /// A new pending future, as Python's `Future()`: executors create them, and so may tests.
+    pub fn new() -> Future<T> {
+        let shared = Shared {
+            callbacks: Vec::new(),
+            waiters: Vec::new(),
+        };
+        Future {
+            inner: Arc::new(Inner {
+                state: AtomicU8::new(PENDING),
+                shared: Mutex::new(shared),
+                done: Condvar::new(),
+                outcome: UnsafeCell::new(None),
+            }),
+        }
+    }
+
+    #[inline]
+    fn word(&self) -> u8 {
+        self.inner.state.load(Ordering::Acquire)
+    }
+
+    /// The current state.
+    #[inline]
+    pub fn state(&self) -> State {
+        State::from_word(self.word())
+    }
+
+    /// `true` if the future was cancelled (in either cancel state).
+    #[inline]
+    pub fn cancelled(&self) -> bool {
+        self.state().is_cancelled()
+    }
+
+    /// `true` if an executor is running the task now.
+    #[inline]
+    pub fn running(&self) -> bool {
+        self.state() == State::Running
+    }
+
+    /// `true` if the future was cancelled or has finished.
+    #[inline]
+    pub fn done(&self) -> bool {
+        self.state().is_done()
+    }
+
+    /// The future's identity: equal for all clones, distinct between live futures.
+    #[inline]
+    pub fn id(&self) -> FutureId {
+        FutureId(Arc::as_ptr(&self.inner) as *const () as usize)
+    }
+
+    /// Attempts to cancel the future: Python's `cancel()`.
+    ///
+    /// Returns `false` if it is running or finished. Otherwise it is (or already was) cancelled
+    /// and `true` is returned; a first cancel wakes every thread blocked in `result()` and runs
+    /// the done-callbacks in this thread. `wait` and `as_completed` see the cancellation only
+    /// once the executor calls `set_running_or_notify_cancel`, as in Python.
+    ///
+    /// ```
+    /// use concurrent_futures_core::Future;
+    ///
+    /// let f = Future::<()>::new();
+    /// assert!(f.cancel());
+    /// assert!(f.cancel());
+    /// assert!(f.cancelled());
+    /// ```
+    pub fn cancel(&self) -> bool {
+        let mut shared = self.inner.shared.lock();
+        match self.inner.state.load(Ordering::Relaxed) & STATUS_MASK {
+            PENDING => {}
+            CANCELLED | CANCELLED_AND_NOTIFIED => return true,
+            _ => return false,
+        }
+        self.inner.state.store(CANCELLED, Ordering::Release);
+        self.inner.done.notify_all();
+        let callbacks = std::mem::take(&mut shared.callbacks);
+        drop(shared);
+        self.run_callbacks(callbacks);
+        true
+    }
+
+    /// Blocks until the future is done or `deadline` passes; returns the state word then.
+    fn wait_done(&self, deadline: &Deadline) -> u8 {
+        let word = self.word();
+        if State::from_word(word).is_done() || deadline.is_past() {
+            return word;
+        }
+        self.wait_done_slow(deadline)
+    }
+
+    #[cold]
+    fn wait_done_slow(&self, deadline: &Deadline) -> u8 {
+        let mut shared = self.inner.shared.lock();
+        loop {
+            let word = self.word();
+            if State::from_word(word).is_done() {
+                return word;
+            }
+            match deadline.instant() {
+                None => shared = self.inner.done.wait(shared),
+                Some(at) => {
+                    if deadline.is_past() {
+                        return word;
+                    }
+                    shared = self.inner.done.wait_until(shared, at);
+                }
+            }
+        }
+    }
+
+    /// The outcome, given a state word read with `Acquire`.
+    fn outcome(&self, word: u8) -> Result<&Outcome<T>, FutureError> {
+        match word & STATUS_MASK {
+            FINISHED => {
+                // SAFETY: `word` was loaded with `Acquire` and says FINISHED, so the write of
+                // `outcome` (sequenced before the `Release` store of FINISHED) is visible, and
+                // no write follows it ever; the reference lives no longer than `self`'s `Arc`.
+                let outcome = self.inner.outcome.with(|p| unsafe { (*p).as_ref() });
+                Ok(outcome.expect("a finished future holds an outcome"))
+            }
+            CANCELLED | CANCELLED_AND_NOTIFIED => Err(CancelledError.into()),
+            _ => Err(TimeoutError::new().into()),
+        }
+    }
+
+    /// Waits for the result and clones it: Python's `result(timeout=None)`.
+    ///
+    /// `timeout` is `None` to wait forever, `Some(Duration::ZERO)` to poll, or how long to wait
+    /// (a bare `Duration` also works). Returns the value, or why there is none: the future was
+    /// cancelled, the timeout passed, or the task failed.
+    ///
+    /// ```
+    /// use concurrent_futures_core::Future;
+    /// use std::time::Duration;
+    ///
+    /// let f = Future::new();
+    /// assert!(f.result(Duration::ZERO).unwrap_err().is_timeout());
+    /// f.set_result(String::from("ok")).unwrap();
+    /// assert_eq!(f.result(None).unwrap(), "ok");
+    /// ```
+    pub fn result(&self, timeout: impl Into<Option<Duration>>) -> Result<T, FutureError>
+    where
+        T: Clone,
+    {
+        let word = self.wait_done(&Deadline::after(timeout.into()));
+        match self.outcome(word)? {
+            Outcome::Raised(e) => Err(FutureError::Failed(e.clone())),
+            Outcome::Returned(_) => {
+                // `T` may be `!Sync`: clone it with the lock held (see `Inner`'s `Sync`).
+                let _guard = self.inner.shared.lock();
+                match self.outcome(word)? {
+                    Outcome::Returned(v) => Ok(v.clone()),
+                    Outcome::Raised(_) => unreachable!("the outcome never changes"),
+                }
+            }
+        }
+    }
+
+    /// Waits for the result and borrows it, for results that cannot or should not be cloned.
+    ///
+    /// The borrow lasts as long as this handle: the outcome of a finished future never changes.
+    ///
+    /// ```
+    /// use concurrent_futures_core::Future;
+    ///
+    /// let f = Future::new();
+    /// f.set_result(vec![0u8; 1 << 20]).unwrap();
+    /// let bytes: &Vec<u8> = f.result_ref(None).unwrap();
+    /// assert_eq!(bytes.len(), 1 << 20);
+    /// ```
+    pub fn result_ref(&self, timeout: impl Into<Option<Duration>>) -> Result<&T, FutureError>
+    where
+        T: Sync,
+    {
+        let word = self.wait_done(&Deadline::after(timeout.into()));
+        match self.outcome(word)? {
+            Outcome::Returned(v) => Ok(v),
+            Outcome::Raised(e) => Err(FutureError::Failed(e.clone())),
+        }
+    }
+
+    /// Waits for the future and returns the task's error, if it failed: Python's
+    /// `exception(timeout=None)`. `Ok(None)` means the task returned a value.
+    ///
+    /// ```
+    /// use concurrent_futures_core::{Future, TaskError};
+    ///
+    /// let f = Future::<i32>::new();
+    /// f.set_exception(TaskError::panicked("boom")).unwrap();
+    /// assert!(matches!(f.exception(None), Ok(Some(TaskError::Panicked { .. }))));
+    /// ```
+    pub fn exception(
+        &self,
+        timeout: impl Into<Option<Duration>>,
+    ) -> Result<Option<TaskError>, FutureError> {
+        let word = self.wait_done(&Deadline::after(timeout.into()));
+        match self.outcome(word)? {
+            Outcome::Returned(_) => Ok(None),
+            Outcome::Raised(e) => Ok(Some(e.clone())),
+        }
+    }
+
+    /// Waits for the result until `deadline`, then moves it out if this is the last handle and
+    /// clones it otherwise (`map`'s futures are almost always the last handle). A future that
+    /// did not finish in time is cancelled, as by Python's `_result_or_cancel`.
+    pub(crate) fn into_result_or_cancel(self, deadline: &Deadline) -> Result<T, FutureError>
+    where
+        T: Clone,
+    {
+        let word = self.wait_done(deadline);
+        if word & STATUS_MASK != FINISHED {
+            self.cancel();
+            return Err(match self.outcome(word) {
+                Err(e) => e,
+                Ok(_) => unreachable!("not finished"),
+            });
+        }
+        match Arc::try_unwrap(self.inner) {
+            Ok(inner) => match inner.outcome.into_inner() {
+                Some(Outcome::Returned(v)) => Ok(v),
+                Some(Outcome::Raised(e)) => Err(FutureError::Failed(e)),
+                None => unreachable!("a finished future holds an outcome"),
+            },
+            Err(inner) => Future { inner }.result(Duration::ZERO),
+        }
+    }
+
+    /// Runs `callback` with this future once it is done: Python's `add_done_callback`.
+    ///
+    /// If the future is already done the callback runs now, in this thread. Otherwise it runs
+    /// in the thread that finishes or cancels the future, after that thread has released the
+    /// future's lock, in the order the callbacks were added. A callback that panics is caught and
+    /// logged (target `concurrent_futures`); the callbacks after it still run.
+    ///
+    /// The callback receives the future, so it need not capture a clone of it (a clone captured
+    /// by a callback of a future that never finishes would keep both alive).
+    ///
+    /// ```
+    /// use concurrent_futures_core::Future;
+    /// use std::sync::mpsc;
+    ///
+    /// let (tx, rx) = mpsc::channel();
+    /// let f = Future::new();
+    /// f.add_done_callback(move |f| tx.send(f.result(None).unwrap()).unwrap());
+    /// f.set_result(5).unwrap();
+    /// assert_eq!(rx.recv().unwrap(), 5);
+    /// ```
+    pub fn add_done_callback(&self, callback: impl FnOnce(&Future<T>) + Send + 'static) {
+        if !self.done() {
+            let mut shared = self.inner.shared.lock();
+            if !self.done() {
+                shared.callbacks.push(Box::new(callback));
+                return;
+            }
+        }
+        self.run_callback(callback);
+    }
+
+    fn run_callbacks(&self, callbacks: Vec<Callback<T>>) {
+        for callback in callbacks {
+            self.run_callback(callback);
+        }
+    }
+
+    fn run_callback(&self, callback: impl FnOnce(&Future<T>)) {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| callback(self))) {
+            log::error!(
+                target: "concurrent_futures",
+                "exception calling callback for {self:?}: {}",
+                crate::unwind::panic_message(&*payload)
+            );
+        }
+    }
+
+    /// Marks the future running, or reports that it was cancelled: the call an executor makes
+    /// just before it runs the task. Python's `set_running_or_notify_cancel()`.
+    ///
+    /// Returns `Ok(true)` if the future was pending (it is now running: run the task), and
+    /// `Ok(false)` if it was cancelled (it is now cancelled-and-notified, and every `wait` and
+    /// `as_completed` watching it has been told: skip the task). In any other state it returns an
+    /// [`InvalidStateError`] and logs an error.
+    ///
+    /// ```
+    /// use concurrent_futures_core::{Future, State};
+    ///
+    /// let f = Future::<()>::new();
+    /// f.cancel();
+    /// assert_eq!(f.set_running_or_notify_cancel(), Ok(false));
+    /// assert_eq!(f.state(), State::CancelledAndNotified);
+    /// ```
+    pub fn set_running_or_notify_cancel(&self) -> Result<bool, InvalidStateError> {
+        let shared = self.inner.shared.lock();
+        let word = self.inner.state.load(Ordering::Relaxed);
+        match word & STATUS_MASK {
+            PENDING => {
+                self.inner.state.store(RUNNING, Ordering::Release);
+                Ok(true)
+            }
+            CANCELLED => {
+                self.inner
+                    .state
+                    .store(CANCELLED_AND_NOTIFIED, Ordering::Release);
+                for waiter in &shared.waiters {
+                    waiter.notify(self.id(), Completion::Cancelled);
+                }
+                Ok(false)
+            }
+            _ => {
+                drop(shared);
+                let err = self.invalid_state(word);
+                log::error!(target: "concurrent_futures", "Future {self:?} in unexpected state: {}", err.state());
+                Err(err)
+            }
+        }
+    }
+
+    /// Finishes the future with a value: Python's `set_result`. Allowed while pending or
+    /// running; wakes every waiting thread, tells every `wait`/`as_completed`, then runs the
+    /// done-callbacks in this thread.
+    ///
+    /// ```
+    /// use concurrent_futures_core::Future;
+    ///
+    /// let f = Future::new();
+    /// f.set_result(1).unwrap();
+    /// assert!(f.set_result(2).is_err());
+    /// assert_eq!(f.result(None).unwrap(), 1);
+    /// ```
+    pub fn set_result(&self, value: T) -> Result<(), InvalidStateError> {
+        self.complete(Outcome::Returned(value))
+    }
+
+    /// Finishes the future with an error: Python's `set_exception`.
+    ///
+    /// ```
+    /// use concurrent_futures_core::{Future, TaskError};
+    ///
+    /// let f = Future::<()>::new();
+    /// f.set_exception(TaskError::panicked("bad input")).unwrap();
+    /// assert!(f.result(None).unwrap_err().task_error().is_some());
+    /// ```
+    pub fn set_exception(&self, error: impl Into<TaskError>) -> Result<(), InvalidStateError> {
+        self.complete(Outcome::Raised(error.into()))
+    }
+
+    fn complete(&self, outcome: Outcome<T>) -> Result<(), InvalidStateError> {
+        let (word, completion) = match outcome {
+            Outcome::Returned(_) => (FINISHED, Completion::Returned),
+            Outcome::Raised(_) => (FINISHED | FAILED, Completion::Raised),
+        };
+        let mut shared = self.inner.shared.lock();
+        let old = self.inner.state.load(Ordering::Relaxed);
+        if !matches!(old & STATUS_MASK, PENDING | RUNNING) {
+            drop(shared);
+            return Err(self.invalid_state(old));
+        }
+        // SAFETY: we hold the lock and the state is not FINISHED, so no other thread writes
+        // `outcome` or may read it (readers first need to see FINISHED).
+        self.inner
+            .outcome
+            .with_mut(|p| unsafe { *p = Some(outcome) });
+        self.inner.state.store(word, Ordering::Release);
+        for waiter in &shared.waiters {
+            waiter.notify(self.id(), completion);
+        }
+        self.inner.done.notify_all();
+        let callbacks = std::mem::take(&mut shared.callbacks);
+        drop(shared);
+        self.run_callbacks(callbacks);
+        Ok(())
+    }
+
+    fn invalid_state(&self, word: u8) -> InvalidStateError {
+        InvalidStateError::new(State::from_word(word), format!("{self:?}"))
+    }
+
+    /// How the future completed, in the sense of `wait` (see [`Completion`]).
+    #[inline]
+    pub(crate) fn completion(&self) -> Option<Completion> {
+        Completion::from_word(self.word())
+    }
+
+    pub(crate) fn add_waiter(&self, waiter: &Waiter) {
+        let mut shared = self.inner.shared.lock();
+        match Completion::from_word(self.inner.state.load(Ordering::Relaxed)) {
+            Some(completion) => waiter.notify(self.id(), completion),
+            None => shared.waiters.push(waiter.clone()),
+        }
+    }
+
+    pub(crate) fn remove_waiter(&self, waiter: &Waiter) {
+        let mut shared = self.inner.shared.lock();
+        if let Some(i) = shared.waiters.iter().position(|w| w.ptr_eq(waiter)) {
+            shared.waiters.swap_remove(i);
+        }
+    }
+
+    /// How many `wait`/`as_completed` calls are watching this future now (for diagnostics and
+    /// for tests that check waiters are always removed).
+    pub fn waiter_count(&self) -> usize {
+        self.inner.shared.lock().waiters.len()
+    }
+
+    /// How many done-callbacks are registered and have not run yet.
+    pub fn callback_count(&self) -> usize {
+        self.inner.shared.lock().callbacks.len()
+    }
+}
+
+impl<T> Clone for Future<T> {
+    fn clone(&self) -> Self {
+        Future {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<T> Default for Future<T> {
+    fn default() -> Self {
+        Future::new()
+    }
+}
+
+/// Shaped like Python's repr: `<Future at 0x7f.. state=pending>`,
+/// `<Future at 0x7f.. state=finished returned i32>`,
+/// `<Future at 0x7f.. state=finished raised Panicked>`.
+impl<T> fmt::Debug for Future<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let word = self.word();
+        let state = State::from_word(word);
+        write!(
+            f,
+            "<Future at {:#x} state={}",
+            self.id().as_usize(),
+            state.description()
+        )?;
+        if let Ok(outcome) = self.outcome(word) {
+            match outcome {
+                Outcome::Returned(_) => write!(f, " returned {}", short_type_name::<T>())?,
+                Outcome::Raised(e) => write!(f, " raised {}", e.kind_name())?,
+            }
+        }
+        f.write_str(">")
+    }
+}
+
+/// `std::any::type_name` without module paths: `alloc::vec::Vec<alloc::string::String>` becomes
+/// `Vec<String>`, as Python's repr shows a bare class name.
+fn short_type_name<T>() -> String {
+    let full = std::any::type_name::<T>();
+    let mut out = String::with_capacity(full.len());
+    let mut segment_start = 0;
+    for (i, c) in full.char_indices() {
+        if c.is_alphanumeric() || c == '_' || c == ':' {
+            continue;
+        }
+        push_last_segment(&mut out, &full[segment_start..i]);
+        out.push(c);
+        segment_start = i + c.len_utf8();
+    }
+    push_last_segment(&mut out, &full[segment_start..]);
+    out
+}
+
+fn push_last_segment(out: &mut String, path: &str) {
+    out.push_str(path.rsplit("::").next().unwrap_or(path));
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_type_name_strips_paths() {
+        assert_eq!(short_type_name::<i32>(), "i32");
+        assert_eq!(short_type_name::<Vec<String>>(), "Vec<String>");
+        assert_eq!(
+            short_type_name::<(u8, Option<String>)>(),
+            "(u8, Option<String>)"
+        );
+    }
+
+    #[test]
+    fn future_is_send_and_sync_for_send_results() {
+        fn assert_send_sync<X: Send + Sync>() {}
+        assert_send_sync::<Future<std::cell::Cell<i32>>>();
+        assert_send_sync::<Future<Vec<u8>>>();
+    }
+}

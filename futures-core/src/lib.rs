@@ -1,0 +1,79 @@
+//! The core of [concurrent-futures]: Python's `concurrent.futures._base` in Rust.
+//!
+//! * [`Future`] — the state machine every executor completes and every caller waits on, with
+//!   Python's five [`State`]s and rules, done-callbacks, and `result(timeout)`.
+//! * [`Executor`] — the one interface of the thread and process engines, with `submit`,
+//!   [`map`](Executor::map) (written once, here) and `shutdown`.
+//! * The errors — [`CancelledError`], [`TimeoutError`], [`InvalidStateError`],
+//!   [`BrokenExecutor`], [`TaskError`], [`FutureError`], [`SubmitError`].
+//! * [`waiter`] and [`Waitable`] — the hook that `wait` and `as_completed` (in
+//!   `concurrent-futures-wait`) install on futures of any result type.
+//!
+//! Every lock, condition variable and atomic here comes from one internal shim that switches to
+//! [loom] under `cfg(loom)`; `cargo xtask loom` model-checks the code that ships.
+//!
+//! # Examples
+//!
+//! ```
+//! use concurrent_futures_core::{Future, FutureError};
+//! use std::thread;
+//!
+//! let future = Future::new();
+//! let worker = future.clone();
+//! let handle = thread::spawn(move || {
+//!     if worker.set_running_or_notify_cancel() == Ok(true) {
+//!         worker.set_result("hello".to_owned()).unwrap();
+//!     }
+//! });
+//! match future.result(None) {
+//!     Ok(s) => assert_eq!(s, "hello"),
+//!     Err(FutureError::Cancelled(_)) => unreachable!("nobody cancelled it"),
+//!     Err(e) => panic!("{e}"),
+//! }
+//! handle.join().unwrap();
+//! ```
+//!
+//! A `Future` is only `Send` when its result is:
+//!
+//! ```compile_fail
+//! fn assert_send<T: Send>(_: T) {}
+//! assert_send(concurrent_futures_core::Future::<std::rc::Rc<i32>>::new());
+//! ```
+//!
+//! [concurrent-futures]: https://docs.python.org/3/library/concurrent.futures.html
+//! [loom]: https://docs.rs/loom
+#![deny(missing_docs)]
+
+mod loom;
+
+mod deadline;
+mod error;
+mod executor;
+mod future;
+mod map;
+mod state;
+mod unwind;
+mod waitable;
+pub mod waiter;
+
+pub use deadline::Deadline;
+pub use error::{
+    BrokenExecutor, BrokenKind, CancelledError, FutureError, InvalidStateError, SubmitError,
+    TaskError, TimeoutError,
+};
+pub use executor::{Executor, Payload};
+pub use future::Future;
+pub use map::{Map, MapError, MapOptions};
+pub use state::{Completion, State};
+pub use unwind::panic_message;
+pub use waitable::Waitable;
+pub use waiter::FutureId;
+
+/// The model clock of `cfg(loom)` builds: loom has no time, so models move it by hand.
+#[cfg(loom)]
+pub mod model_clock {
+    /// Moves the model clock forward by `step` (from a model's timer thread).
+    pub fn advance(step: std::time::Duration) {
+        crate::loom::time::advance(step)
+    }
+}

@@ -1,0 +1,279 @@
+//! [`Map`]: `Executor::map`, written once for every executor, with Python 3.14's semantics.
+
+use crate::executor::{Executor, Payload};
+use crate::{Deadline, Future, FutureError, SubmitError};
+use std::collections::VecDeque;
+use std::error::Error;
+use std::fmt;
+use std::num::NonZeroUsize;
+use std::time::Duration;
+
+/// The options of [`Executor::map_with`]: Python's `timeout`, `chunksize` and `buffersize`.
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures_core::MapOptions;
+/// use std::time::Duration;
+///
+/// let options = MapOptions::new().timeout(Duration::from_secs(5)).buffersize(64);
+/// # let _ = options;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MapOptions {
+    timeout: Option<Duration>,
+    chunksize: usize,
+    buffersize: Option<usize>,
+}
+
+impl Default for MapOptions {
+    fn default() -> Self {
+        MapOptions::new()
+    }
+}
+
+impl MapOptions {
+    /// No timeout, chunks of 1, no buffer limit: Python's defaults.
+    pub const fn new() -> MapOptions {
+        MapOptions {
+            timeout: None,
+            chunksize: 1,
+            buffersize: None,
+        }
+    }
+
+    /// Give up on results not ready `timeout` after the call to `map` (one deadline for the
+    /// whole iteration, as in Python).
+    pub const fn timeout(mut self, timeout: Duration) -> MapOptions {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Inputs per message, for engines that batch (the process engine). Must be at least 1.
+    pub const fn chunksize(mut self, chunksize: usize) -> MapOptions {
+        self.chunksize = chunksize;
+        self
+    }
+
+    /// At most this many tasks submitted ahead of the consumer; inputs are pulled lazily, so an
+    /// infinite iterator works. Must be at least 1.
+    pub const fn buffersize(mut self, buffersize: usize) -> MapOptions {
+        self.buffersize = Some(buffersize);
+        self
+    }
+
+    /// The chunk size (at least 1 once validated).
+    pub fn get_chunksize(&self) -> usize {
+        self.chunksize
+    }
+
+    fn validate(&self) -> Result<Option<NonZeroUsize>, SubmitError> {
+        if self.chunksize == 0 {
+            return Err(SubmitError::InvalidArgument("chunksize must be >= 1."));
+        }
+        match self.buffersize {
+            None => Ok(None),
+            Some(n) => NonZeroUsize::new(n)
+                .map(Some)
+                .ok_or(SubmitError::InvalidArgument(
+                    "buffersize must be None or > 0",
+                )),
+        }
+    }
+}
+
+/// Why an item of [`Map`] is missing: its task failed, timed out or was cancelled, or a lazy
+/// submit (with `buffersize`) was refused.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum MapError {
+    /// The item's future gave no value.
+    Future(FutureError),
+    /// Submitting the next input failed (the executor was shut down or broke meanwhile).
+    Submit(SubmitError),
+}
+
+impl fmt::Display for MapError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MapError::Future(e) => e.fmt(f),
+            MapError::Submit(e) => e.fmt(f),
+        }
+    }
+}
+
+impl Error for MapError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            MapError::Future(e) => Some(e),
+            MapError::Submit(e) => Some(e),
+        }
+    }
+}
+
+impl From<FutureError> for MapError {
+    fn from(e: FutureError) -> Self {
+        MapError::Future(e)
+    }
+}
+
+impl From<SubmitError> for MapError {
+    fn from(e: SubmitError) -> Self {
+        MapError::Submit(e)
+    }
+}
+
+/// The iterator returned by [`Executor::map`]: results in input order.
+///
+/// Python 3.14's semantics:
+/// * items come back in input order, whatever order the tasks finish in;
+/// * the timeout counts from the call to `map`; an item already finished is returned even
+///   after the deadline;
+/// * with `buffersize`, at most `buffersize` tasks are submitted before iteration, and each
+///   `next()` submits one more input *before* waiting for the oldest;
+/// * the first error ends the iteration: it is returned in its position, the futures still held
+///   are cancelled, and `next()` returns `None` from then on;
+/// * the future just waited on is always `cancel()`ed afterwards (a no-op when it finished), and
+///   dropping the iterator cancels every task not yet started.
+///
+/// # Examples
+///
+/// ```
+/// # use concurrent_futures_core::{Executor, Future, MapOptions, Payload, SubmitError};
+/// # struct Inline;
+/// # impl Executor for Inline {
+/// #     fn submit<A: Payload, R: Payload>(&self, f: fn(A) -> R, a: A) -> Result<Future<R>, SubmitError> {
+/// #         let fut = Future::new();
+/// #         fut.set_result(f(a)).unwrap();
+/// #         Ok(fut)
+/// #     }
+/// #     fn shutdown(&self, _: bool, _: bool) {}
+/// # }
+/// fn stringify(x: u64) -> String {
+///     x.to_string()
+/// }
+///
+/// let ex = Inline;
+/// let firsts: Vec<String> = ex
+///     .map_with(stringify, 0.., MapOptions::new().buffersize(2))
+///     .unwrap()
+///     .take(3)
+///     .map(Result::unwrap)
+///     .collect();
+/// assert_eq!(firsts, ["0", "1", "2"]);
+/// ```
+///
+/// # Differences from Python
+///
+/// * The iterator borrows the executor, so the executor outlives it; Python's iterator holds a
+///   weak reference and silently truncates its output if the executor is collected.
+/// * A submission error while refilling the buffer is an item (`Err(MapError::Submit)`), where
+///   Python raises it from `next()`; either way the iteration ends there.
+/// * If `map` itself fails part-way through submitting, the tasks it did submit are cancelled.
+/// * `chunksize` 0 is refused for every executor (Python's thread pool ignores it).
+pub struct Map<'e, E: ?Sized, I, A, R> {
+    executor: &'e E,
+    f: fn(A) -> R,
+    inputs: I,
+    buffered: bool,
+    deadline: Deadline,
+    futures: VecDeque<Future<R>>,
+    ended: bool,
+}
+
+impl<'e, E, I, A, R> Map<'e, E, I, A, R>
+where
+    E: Executor,
+    I: Iterator<Item = A>,
+    A: Payload,
+    R: Payload + Clone,
+{
+    pub(crate) fn start(
+        executor: &'e E,
+        f: fn(A) -> R,
+        inputs: I,
+        options: MapOptions,
+    ) -> Result<Self, SubmitError> {
+        let buffersize = options.validate()?;
+        let mut map = Map {
+            executor,
+            f,
+            inputs,
+            buffered: buffersize.is_some(),
+            deadline: Deadline::after(options.timeout),
+            futures: VecDeque::new(),
+            ended: false,
+        };
+        let limit = buffersize.map_or(usize::MAX, NonZeroUsize::get);
+        while map.futures.len() < limit {
+            let Some(arg) = map.inputs.next() else { break };
+            // On error `map` is dropped, which cancels what it submitted.
+            map.futures.push_back(executor.submit(f, arg)?);
+        }
+        Ok(map)
+    }
+
+    fn end(&mut self) {
+        self.ended = true;
+        for future in self.futures.drain(..) {
+            future.cancel();
+        }
+    }
+}
+
+impl<E, I, A, R> Iterator for Map<'_, E, I, A, R>
+where
+    E: Executor,
+    I: Iterator<Item = A>,
+    A: Payload,
+    R: Payload + Clone,
+{
+    type Item = Result<R, MapError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.ended {
+            return None;
+        }
+        if self.buffered
+            && let Some(arg) = self.inputs.next()
+        {
+            match self.executor.submit(self.f, arg) {
+                Ok(future) => self.futures.push_back(future),
+                Err(e) => {
+                    self.end();
+                    return Some(Err(MapError::Submit(e)));
+                }
+            }
+        }
+        let Some(future) = self.futures.pop_front() else {
+            self.ended = true;
+            return None;
+        };
+        let result = future.into_result_or_cancel(&self.deadline);
+        match result {
+            Ok(value) => Some(Ok(value)),
+            Err(e) => {
+                self.end();
+                Some(Err(MapError::Future(e)))
+            }
+        }
+    }
+}
+
+impl<E: ?Sized, I, A, R> Drop for Map<'_, E, I, A, R> {
+    fn drop(&mut self) {
+        for future in self.futures.drain(..) {
+            future.cancel();
+        }
+    }
+}
+
+impl<E: ?Sized, I, A, R> fmt::Debug for Map<'_, E, I, A, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Map")
+            .field("outstanding", &self.futures.len())
+            .field("deadline", &self.deadline)
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
+}

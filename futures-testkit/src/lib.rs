@@ -1,0 +1,30 @@
+//! Test tools for concurrent-futures, and the shared conformance suite.
+//!
+//! Tests here never sleep to order events; they use:
+//!
+//! * [`Gate`] — a door a test opens once; tasks block on it (Python tests' `threading.Event`).
+//! * [`Latch`] — counts down to zero; a test waits until N things have happened.
+//! * [`watchdog`] — runs a blocking test body on its own thread and fails the test, with a
+//!   message, if it has not finished in time, instead of stalling CI.
+//! * [`fixtures`] — futures in each of Python's five states (`util.py`'s `PENDING_FUTURE`,
+//!   `CANCELLED_AND_NOTIFIED_FUTURE`, …) and `mul`/`divmod`-style task functions.
+//! * [`ThreadPerTaskExecutor`] — the simplest real [`Executor`](concurrent_futures_core::Executor):
+//!   one new thread per task; it stands in for an engine where a test only needs futures that
+//!   real threads complete.
+//! * [`log_capture`] — captures `log` records, for the callback-panic tests.
+//!
+//! The CPython twins (`test_future.py`, `test_wait.py`, `test_as_completed.py`) live in this
+//! crate's `tests/`, one Rust test per Python test, named after it.
+#![deny(missing_docs)]
+
+pub mod fixtures;
+mod gate;
+mod latch;
+pub mod log_capture;
+mod thread_per_task;
+mod watchdog;
+
+pub use gate::Gate;
+pub use latch::Latch;
+pub use thread_per_task::ThreadPerTaskExecutor;
+pub use watchdog::{DEFAULT_TIMEOUT, watchdog, watchdog_for};

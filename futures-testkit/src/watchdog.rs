@@ -1,0 +1,60 @@
+//! [`watchdog`]: a hung test fails, with a message, instead of stalling CI.
+
+use std::panic::{UnwindSafe, catch_unwind, resume_unwind};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The time a test body gets under [`watchdog`].
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs `body` under a [`DEFAULT_TIMEOUT`] watchdog; see [`watchdog_for`].
+pub fn watchdog<R: Send + 'static>(body: impl FnOnce() -> R + Send + UnwindSafe + 'static) -> R {
+    watchdog_for(DEFAULT_TIMEOUT, body)
+}
+
+/// Runs `body` on its own thread and returns what it returns. If it panics, the panic is
+/// re-raised here; if it has not finished after `timeout`, this panics with a report naming the
+/// test thread and how long it ran (the hung thread is left behind; the test binary still exits).
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures_testkit::watchdog_for;
+/// use std::time::Duration;
+///
+/// assert_eq!(watchdog_for(Duration::from_secs(5), || 2 + 2), 4);
+///
+/// let hung = std::panic::catch_unwind(|| {
+///     watchdog_for(Duration::from_millis(50), || loop {
+///         std::thread::park();
+///     })
+/// });
+/// assert!(hung.is_err());
+/// ```
+pub fn watchdog_for<R: Send + 'static>(
+    timeout: Duration,
+    body: impl FnOnce() -> R + Send + UnwindSafe + 'static,
+) -> R {
+    let name = thread::current()
+        .name()
+        .unwrap_or("<unnamed test>")
+        .to_owned();
+    let (tx, rx) = mpsc::channel();
+    let started = Instant::now();
+    thread::Builder::new()
+        .name(format!("{name} (watched)"))
+        .spawn(move || {
+            let _ = tx.send(catch_unwind(body));
+        })
+        .expect("spawn the watched test thread");
+    match rx.recv_timeout(timeout) {
+        Ok(Ok(value)) => value,
+        Ok(Err(panic)) => resume_unwind(panic),
+        Err(_) => panic!(
+            "watchdog: `{name}` still running after {:.1?} (limit {timeout:?}); it is hung — \
+             look for a future never completed, a gate never opened, or a lost wake-up",
+            started.elapsed()
+        ),
+    }
+}

@@ -1,0 +1,16 @@
+//! Python's `concurrent.futures`, in Rust: this facade re-exports everything, like the
+//! package's `__init__.py`.
+//!
+//! ```
+//! use concurrent_futures::{Future, ReturnWhen, wait};
+//!
+//! let a = Future::new();
+//! let b = Future::<i32>::new();
+//! a.set_result("ready").unwrap();
+//! let outcome = wait([&a as &dyn concurrent_futures::Waitable, &b], None, ReturnWhen::FirstCompleted);
+//! assert_eq!(outcome.done.len(), 1);
+//! ```
+#![deny(missing_docs)]
+
+pub use concurrent_futures_core::*;
+pub use concurrent_futures_wait::{AsCompleted, DoneAndNotDone, ReturnWhen, as_completed, wait};
