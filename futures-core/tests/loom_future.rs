@@ -1,0 +1,136 @@
+//! Loom models of the `Future` protocol: each test explores every interleaving (up to the
+//! preemption bound) of the shipped code, whose locks and atomics come from the loom shim.
+//!
+//! Run with `cargo xtask loom`.
+#![cfg(loom)]
+
+use concurrent_futures_core::{Deadline, Future, FutureError, State, model_clock};
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::thread;
+use std::time::Duration;
+
+/// If `cancel` and `set_running_or_notify_cancel` could both win, a cancelled task would run
+/// (or a started one would report cancelled).
+#[test]
+fn cancel_racing_set_running_or_notify_cancel_has_exactly_one_winner() {
+    loom::model(|| {
+        let f = Future::<u8>::new();
+        let worker = f.clone();
+        let t = thread::spawn(move || worker.set_running_or_notify_cancel().unwrap());
+        let cancelled = f.cancel();
+        let running = t.join().unwrap();
+        assert_ne!(cancelled, running, "exactly one side wins");
+        let expected = if cancelled {
+            State::CancelledAndNotified
+        } else {
+            State::Running
+        };
+        assert_eq!(f.state(), expected);
+    });
+}
+
+/// A lost wake-up would leave `result()` blocked forever: loom reports the deadlock.
+#[test]
+fn set_result_racing_a_blocked_result_never_loses_the_wake_up() {
+    loom::model(|| {
+        let f = Future::<u8>::new();
+        let setter = f.clone();
+        let t = thread::spawn(move || setter.set_result(7).unwrap());
+        assert_eq!(f.result(None).unwrap(), 7);
+        t.join().unwrap();
+    });
+}
+
+/// The callback must run exactly once whether it is added before (deferred, run by the
+/// completing thread) or after (run at once by the adder) the future finishes.
+#[test]
+fn add_done_callback_racing_set_result_runs_the_callback_exactly_once() {
+    loom::model(|| {
+        let f = Future::<u8>::new();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let setter = f.clone();
+        let t = thread::spawn(move || setter.set_result(1).unwrap());
+        let r = runs.clone();
+        f.add_done_callback(move |f| {
+            assert_eq!(
+                f.result(None).unwrap(),
+                1,
+                "a callback sees the finished future"
+            );
+            r.fetch_add(1, Ordering::SeqCst);
+        });
+        t.join().unwrap();
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert_eq!(f.callback_count(), 0, "no callback left behind");
+    });
+}
+
+/// Cancel and set_result: one terminal state, and the loser learns it lost.
+#[test]
+fn cancel_racing_set_result_ends_in_exactly_one_terminal_state() {
+    loom::model(|| {
+        let f = Future::<u8>::new();
+        let setter = f.clone();
+        let t = thread::spawn(move || setter.set_result(3).is_ok());
+        let cancelled = f.cancel();
+        let set = t.join().unwrap();
+        assert_ne!(cancelled, set);
+        if cancelled {
+            assert_eq!(f.state(), State::Cancelled);
+            assert!(matches!(f.result(None), Err(FutureError::Cancelled(_))));
+        } else {
+            assert_eq!(f.state(), State::Finished);
+            assert_eq!(f.result(None).unwrap(), 3);
+        }
+    });
+}
+
+/// A cancel must wake a thread blocked in `result()` too.
+#[test]
+fn cancel_wakes_a_blocked_result() {
+    loom::model(|| {
+        let f = Future::<u8>::new();
+        let canceller = f.clone();
+        let t = thread::spawn(move || canceller.cancel());
+        assert!(matches!(f.result(None), Err(FutureError::Cancelled(_))));
+        assert!(t.join().unwrap());
+    });
+}
+
+/// `result(timeout)` with a timer thread moving the model clock past the deadline: it returns
+/// the value or times out, and it times out only once the deadline has passed.
+#[test]
+fn result_with_timeout_racing_set_result_and_the_clock_returns_or_times_out_after_the_deadline() {
+    let mut builder = loom::model::Builder::new();
+    builder.preemption_bound = Some(builder.preemption_bound.unwrap_or(2).min(2));
+    builder.check(|| {
+        let f = Future::<u8>::new();
+        let setter = f.clone();
+        let timeout = Duration::from_millis(10);
+        let deadline = Deadline::after(Some(timeout));
+        let t = thread::spawn(move || setter.set_result(9).unwrap());
+        let timer = thread::spawn(move || model_clock::advance(timeout));
+        match f.result(timeout) {
+            Ok(v) => assert_eq!(v, 9),
+            Err(FutureError::Timeout(_)) => assert!(deadline.is_past(), "timed out early"),
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+        t.join().unwrap();
+        timer.join().unwrap();
+        assert_eq!(f.result(Duration::ZERO).unwrap(), 9);
+    });
+}
+
+/// With no timer thread the model clock never moves, so a timed wait must end with the value:
+/// a timed wait never gives up before its deadline, and never misses the completion.
+#[test]
+fn result_with_timeout_never_times_out_before_the_deadline() {
+    loom::model(|| {
+        let f = Future::<u8>::new();
+        let setter = f.clone();
+        let t = thread::spawn(move || setter.set_result(4).unwrap());
+        assert_eq!(f.result(Duration::from_secs(1)).unwrap(), 4);
+        t.join().unwrap();
+    });
+}
