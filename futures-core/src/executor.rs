@@ -41,7 +41,7 @@ impl<T: Serialize + DeserializeOwned + Send + 'static> Payload for T {}
 ///         }
 ///         let future = Future::new();
 ///         if future.set_running_or_notify_cancel() == Ok(true) {
-///             let outcome = std::panic::catch_unwind(move || f(arg));
+///             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || f(arg)));
 ///             let _ = match outcome {
 ///                 Ok(value) => future.set_result(value),
 ///                 Err(panic) => future.set_exception(TaskError::from_panic(&*panic)),

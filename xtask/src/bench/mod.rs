@@ -1,0 +1,90 @@
+//! `cargo xtask bench`: our engines and their peers in one run, a table with ratios, JSON rows.
+//!
+//! The task re-runs this crate in release mode (`__bench-inner`) so the measured code is
+//! optimised whatever profile `cargo xtask` was built with.
+
+mod core_suite;
+mod python;
+mod report;
+
+use std::process::Command;
+
+/// The hidden sub-command that measures, in a release build.
+pub(crate) const INNER: &str = "__bench-inner";
+
+const SUITES: &[&str] = &["core"];
+
+struct Options {
+    suites: Vec<String>,
+    quick: bool,
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut options = Options {
+        suites: Vec::new(),
+        quick: false,
+    };
+    for arg in args {
+        match arg.as_str() {
+            "--quick" => options.quick = true,
+            suite if SUITES.contains(&suite) => options.suites.push(suite.to_owned()),
+            other => {
+                return Err(format!(
+                    "cargo xtask bench: unknown suite or flag {other} (suites: {SUITES:?})"
+                ));
+            }
+        }
+    }
+    if options.suites.is_empty() {
+        options.suites = SUITES.iter().map(|s| (*s).to_owned()).collect();
+    }
+    Ok(options)
+}
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    parse(args)?;
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
+        .current_dir(crate::workspace_root())
+        .args([
+            "run",
+            "--release",
+            "--quiet",
+            "--package",
+            "xtask",
+            "--",
+            INNER,
+        ])
+        .args(args)
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err("bench failed".to_owned())
+    }
+}
+
+pub(crate) fn run_inner(args: &[String]) -> Result<(), String> {
+    let options = parse(args)?;
+    for suite in &options.suites {
+        let rows = match suite.as_str() {
+            "core" => core_suite::run(options.quick)?,
+            _ => unreachable!("validated by parse"),
+        };
+        report::print(suite, &rows);
+        let path = report::write_json(suite, &rows)?;
+        println!("rows written to {}", path.display());
+    }
+    Ok(())
+}
+
+/// The median of some samples (they are sorted in place).
+fn median(samples: &mut [f64]) -> f64 {
+    samples.sort_by(f64::total_cmp);
+    let mid = samples.len() / 2;
+    if samples.len() % 2 == 1 {
+        samples[mid]
+    } else {
+        (samples[mid - 1] + samples[mid]) / 2.0
+    }
+}
