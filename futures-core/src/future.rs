@@ -2,7 +2,7 @@
 
 use crate::error::{CancelledError, FutureError, InvalidStateError, TaskError, TimeoutError};
 use crate::loom::cell::UnsafeCell;
-use crate::loom::sync::atomic::{AtomicU8, Ordering};
+use crate::loom::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::state::{
     CANCELLED, CANCELLED_AND_NOTIFIED, FAILED, FINISHED, PENDING, RUNNING, STATUS_MASK,
@@ -61,8 +61,14 @@ struct Inner<T> {
     /// The state word (`state.rs`). Written only with `shared` locked.
     state: AtomicU8,
     shared: Mutex<Shared<T>>,
-    /// Woken when a `result()` wait can end: on finishing and on cancelling.
+    /// Woken when a `result()` wait can end (on finishing and on cancelling), and when an
+    /// `into_result` caller becomes the last handle.
     done: Condvar,
+    /// How many `Future` handles exist, plus the `TAKER_WAITING` bit. Unlike the `Arc`'s
+    /// count it drops at the start of a handle's `Drop`, so `into_result` can wait for it to
+    /// reach 1. Count and bit share one word so that the taker's `fetch_or` and a dropper's
+    /// `fetch_sub` are ordered: one of them always sees the other.
+    handles: AtomicUsize,
     /// Written once, with `shared` locked, just before `state` is stored as `FINISHED` with
     /// `Release`; never written again. Read only after an `Acquire` load saw `FINISHED`.
     outcome: UnsafeCell<Option<Outcome<T>>>,
@@ -72,6 +78,9 @@ struct Shared<T> {
     callbacks: Vec<Callback<T>>,
     waiters: Vec<Waiter>,
 }
+
+/// The bit of `Inner::handles` that says an `into_result` caller waits to be the last handle.
+const TAKER_WAITING: usize = 1 << (usize::BITS - 1);
 
 type Callback<T> = Box<dyn FnOnce(&Future<T>) + Send + 'static>;
 
@@ -100,6 +109,7 @@ impl<T> Future<T> {
                 state: AtomicU8::new(PENDING),
                 shared: Mutex::new(shared),
                 done: Condvar::new(),
+                handles: AtomicUsize::new(1),
                 outcome: UnsafeCell::new(None),
             }),
         }
@@ -291,6 +301,74 @@ impl<T> Future<T> {
         }
     }
 
+    /// Waits for the result and moves it out, for any `T`: no clone, no `Sync` needed.
+    ///
+    /// Moving the value out is only sound once no other handle can reach it, so after the
+    /// future finishes this also waits, within the same `timeout`, until this is the last
+    /// handle. Executors drop their handle right after completing a future, so that wait is
+    /// short; but a clone that *you* keep alive makes it last until the timeout (with `None`,
+    /// forever — as joining a thread from itself would). If the timeout passes first, the
+    /// result is [`FutureError::Timeout`] and the value stays with the other handles.
+    ///
+    /// ```
+    /// use concurrent_futures_core::Future;
+    /// use std::sync::mpsc;
+    ///
+    /// // A receiver is `Send` but neither `Clone` nor `Sync`.
+    /// let future = Future::new();
+    /// let worker = future.clone();
+    /// std::thread::spawn(move || {
+    ///     let (tx, rx) = mpsc::channel();
+    ///     tx.send("hello").unwrap();
+    ///     worker.set_result(rx).unwrap();
+    /// });
+    /// let rx: mpsc::Receiver<&str> = future.into_result(None).unwrap();
+    /// assert_eq!(rx.recv().unwrap(), "hello");
+    /// ```
+    pub fn into_result(self, timeout: impl Into<Option<Duration>>) -> Result<T, FutureError> {
+        let deadline = Deadline::after(timeout.into());
+        let word = self.wait_done(&deadline);
+        if word & STATUS_MASK != FINISHED {
+            return Err(self.outcome(word).err().expect("not finished"));
+        }
+        let mut shared = self.inner.shared.lock();
+        // Announce the wait; a handle dropped from now on sees the bit and wakes us (it takes
+        // the lock first, so it cannot notify between our check and our wait).
+        let mut handles = self.inner.handles.fetch_or(TAKER_WAITING, Ordering::AcqRel);
+        while handles & !TAKER_WAITING > 1 {
+            shared = match deadline.instant() {
+                None => self.inner.done.wait(shared),
+                Some(_) if deadline.is_past() => {
+                    self.inner
+                        .handles
+                        .fetch_and(!TAKER_WAITING, Ordering::AcqRel);
+                    return Err(TimeoutError::new().into());
+                }
+                Some(at) => self.inner.done.wait_until(shared, at),
+            };
+            handles = self.inner.handles.load(Ordering::Acquire);
+        }
+        self.inner
+            .handles
+            .fetch_and(!TAKER_WAITING, Ordering::AcqRel);
+        let outcome = self.take_outcome();
+        drop(shared);
+        outcome
+    }
+
+    /// Moves the outcome out; the caller holds the lock and has seen `handles == 1`.
+    fn take_outcome(&self) -> Result<T, FutureError> {
+        // SAFETY: the state is FINISHED and this is the only handle: every other handle has
+        // finished dropping (its `AcqRel` decrement, which we read with `Acquire`, orders all
+        // its accesses before this write), so no `&T` from `result_ref` can be alive and no
+        // other thread can start a read. The consumed handle is never read again.
+        match self.inner.outcome.with_mut(|p| unsafe { (*p).take() }) {
+            Some(Outcome::Returned(v)) => Ok(v),
+            Some(Outcome::Raised(e)) => Err(FutureError::Failed(e)),
+            None => unreachable!("a finished future holds an outcome"),
+        }
+    }
+
     /// Waits for the result until `deadline`, then moves it out if this is the last handle and
     /// clones it otherwise (`map`'s futures are almost always the last handle). A future that
     /// did not finish in time is cancelled, as by Python's `_result_or_cancel`.
@@ -301,19 +379,16 @@ impl<T> Future<T> {
         let word = self.wait_done(deadline);
         if word & STATUS_MASK != FINISHED {
             self.cancel();
-            return Err(match self.outcome(word) {
-                Err(e) => e,
-                Ok(_) => unreachable!("not finished"),
-            });
+            return Err(self.outcome(word).err().expect("not finished"));
         }
-        match Arc::try_unwrap(self.inner) {
-            Ok(inner) => match inner.outcome.into_inner() {
-                Some(Outcome::Returned(v)) => Ok(v),
-                Some(Outcome::Raised(e)) => Err(FutureError::Failed(e)),
-                None => unreachable!("a finished future holds an outcome"),
-            },
-            Err(inner) => Future { inner }.result(Duration::ZERO),
+        let shared = self.inner.shared.lock();
+        if self.inner.handles.load(Ordering::Acquire) == 1 {
+            let outcome = self.take_outcome();
+            drop(shared);
+            return outcome;
         }
+        drop(shared);
+        self.result(Duration::ZERO)
     }
 
     /// Runs `callback` with this future once it is done: Python's `add_done_callback`.
@@ -500,8 +575,22 @@ impl<T> Future<T> {
 
 impl<T> Clone for Future<T> {
     fn clone(&self) -> Self {
+        // Relaxed, as `Arc::clone`: a new handle is made from an existing one.
+        self.inner.handles.fetch_add(1, Ordering::Relaxed);
         Future {
             inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<T> Drop for Future<T> {
+    fn drop(&mut self) {
+        // Leaving exactly one handle while an `into_result` caller waits to be the last: wake
+        // it, under the lock so the wake-up cannot fall between its check and its wait. After
+        // the decrement this handle never touches the outcome again.
+        if self.inner.handles.fetch_sub(1, Ordering::AcqRel) == TAKER_WAITING | 2 {
+            let _shared = self.inner.shared.lock();
+            self.inner.done.notify_all();
         }
     }
 }

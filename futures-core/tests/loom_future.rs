@@ -134,3 +134,44 @@ fn result_with_timeout_never_times_out_before_the_deadline() {
         t.join().unwrap();
     });
 }
+
+/// `into_result` moves the value out only once it holds the last handle. If the executor's drop
+/// of its handle could slip between the taker's check and its wait, the taker would sleep
+/// forever (loom reports the deadlock); if the taker did not wait, loom's cell tracking would
+/// report the executor's access racing the move.
+#[test]
+fn into_result_waits_for_the_executor_to_drop_its_handle_and_never_misses_that_drop() {
+    loom::model(|| {
+        let f = Future::<Box<u8>>::new();
+        let worker = f.clone();
+        let t = thread::spawn(move || {
+            worker.set_result(Box::new(5)).unwrap();
+            assert_eq!(**worker.result_ref(None).unwrap(), 5);
+            drop(worker);
+        });
+        assert_eq!(*f.into_result(None).unwrap(), 5);
+        t.join().unwrap();
+    });
+}
+
+/// With a timeout and a timer thread: the value comes out, or the timeout passed first.
+#[test]
+fn into_result_with_timeout_racing_the_last_drop_returns_the_value_or_times_out_after_the_deadline()
+{
+    loom::model(|| {
+        let f = Future::<u8>::new();
+        f.set_result(6).unwrap();
+        let other = f.clone();
+        let timeout = Duration::from_millis(3);
+        let deadline = Deadline::after(Some(timeout));
+        let t = thread::spawn(move || drop(other));
+        let timer = thread::spawn(move || model_clock::advance(timeout));
+        match f.into_result(timeout) {
+            Ok(v) => assert_eq!(v, 6),
+            Err(FutureError::Timeout(_)) => assert!(deadline.is_past(), "timed out early"),
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+        t.join().unwrap();
+        timer.join().unwrap();
+    });
+}

@@ -125,3 +125,37 @@ fn removed_waiters_are_released() {
     assert_eq!(done.waiter_count(), 0);
     assert_eq!(late.take_finished(), vec![done.id()]);
 }
+
+#[test]
+fn into_result_moves_the_value_out_and_nothing_is_dropped_twice() {
+    let counter = DropCounter::default();
+    let f = Future::new();
+    let worker = f.clone();
+    worker.set_result(counter.track()).unwrap();
+    drop(worker);
+    let value = f.into_result(None).ok().expect("finished");
+    assert_eq!(counter.drops(), 0, "moved, not dropped");
+    drop(value);
+    assert_eq!(counter.drops(), 1);
+}
+
+#[test]
+fn into_result_times_out_while_another_handle_lives_and_leaves_the_value_there() {
+    let counter = DropCounter::default();
+    let f = Future::new();
+    f.set_result(counter.track()).unwrap();
+    let kept = f.clone();
+    assert!(
+        f.into_result(std::time::Duration::ZERO)
+            .err()
+            .expect("another handle lives")
+            .is_timeout()
+    );
+    assert!(
+        kept.result_ref(None).is_ok(),
+        "the value stayed with the other handle"
+    );
+    assert_eq!(counter.drops(), 0);
+    drop(kept);
+    assert_eq!(counter.drops(), 1);
+}

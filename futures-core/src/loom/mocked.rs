@@ -4,7 +4,7 @@ pub(crate) mod sync {
     pub(crate) use loom::sync::Arc;
 
     pub(crate) mod atomic {
-        pub(crate) use loom::sync::atomic::{AtomicU8, Ordering};
+        pub(crate) use loom::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
     }
 
     /// loom's mutex with the shipped API: no poisoning, and a guard that remembers its mutex so

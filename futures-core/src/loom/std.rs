@@ -4,7 +4,7 @@ pub(crate) mod sync {
     pub(crate) use std::sync::Arc;
 
     pub(crate) mod atomic {
-        pub(crate) use std::sync::atomic::{AtomicU8, Ordering};
+        pub(crate) use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
     }
 
     pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
@@ -63,10 +63,6 @@ pub(crate) mod cell {
     impl<T> UnsafeCell<T> {
         pub(crate) const fn new(value: T) -> Self {
             Self(core::cell::UnsafeCell::new(value))
-        }
-
-        pub(crate) fn into_inner(self) -> T {
-            self.0.into_inner()
         }
 
         #[inline]
