@@ -133,7 +133,7 @@ fn into_result_moves_the_value_out_and_nothing_is_dropped_twice() {
     let worker = f.clone();
     worker.set_result(counter.track()).unwrap();
     drop(worker);
-    let value = f.into_result(None).ok().expect("finished");
+    let value = f.into_result(None).expect("finished");
     assert_eq!(counter.drops(), 0, "moved, not dropped");
     drop(value);
     assert_eq!(counter.drops(), 1);
