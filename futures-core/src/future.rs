@@ -595,6 +595,12 @@ impl<T> Drop for Future<T> {
     }
 }
 
+// A panic cannot leave a future half-changed: user code (callbacks, `T::clone`) never runs
+// between a state check and the store that acts on it, and the lock is released on unwind. So
+// a future may cross `catch_unwind`, as tasks' futures do.
+impl<T> std::panic::UnwindSafe for Future<T> {}
+impl<T> std::panic::RefUnwindSafe for Future<T> {}
+
 impl<T> Default for Future<T> {
     fn default() -> Self {
         Future::new()

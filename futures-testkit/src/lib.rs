@@ -5,7 +5,8 @@
 //! * [`Gate`] — a door a test opens once; tasks block on it (Python tests' `threading.Event`).
 //! * [`Latch`] — counts down to zero; a test waits until N things have happened.
 //! * [`watchdog`] — runs a blocking test body on its own thread and fails the test, with a
-//!   message, if it has not finished in time, instead of stalling CI.
+//!   message and the test's dump of its state ([`watchdog_dumping`]), if it has not finished
+//!   in time, instead of stalling CI.
 //! * [`fixtures`] — futures in each of Python's five states (`util.py`'s `PENDING_FUTURE`,
 //!   `CANCELLED_AND_NOTIFIED_FUTURE`, …) and `mul`/`divmod`-style task functions.
 //! * [`ThreadPerTaskExecutor`] — the simplest real [`Executor`](concurrent_futures_core::Executor):
@@ -27,4 +28,4 @@ mod watchdog;
 pub use gate::Gate;
 pub use latch::Latch;
 pub use thread_per_task::ThreadPerTaskExecutor;
-pub use watchdog::{DEFAULT_TIMEOUT, watchdog, watchdog_for};
+pub use watchdog::{DEFAULT_TIMEOUT, watchdog, watchdog_dumping, watchdog_for};

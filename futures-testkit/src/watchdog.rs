@@ -36,6 +36,32 @@ pub fn watchdog_for<R: Send + 'static>(
     timeout: Duration,
     body: impl FnOnce() -> R + Send + UnwindSafe + 'static,
 ) -> R {
+    watchdog_dumping(timeout, || String::from("(no dump given)"), body)
+}
+
+/// As [`watchdog_for`], and on a hang the panic message ends with `dump()`: the test's own
+/// account of its state (which futures are pending, which gates are open, …).
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures_core::Future;
+/// use concurrent_futures_testkit::watchdog_dumping;
+/// use std::time::Duration;
+///
+/// let f = Future::<u8>::new();
+/// let probe = f.clone();
+/// let hung = std::panic::catch_unwind(move || {
+///     watchdog_dumping(Duration::from_millis(50), move || format!("{probe:?}"), move || f.result(None))
+/// });
+/// let message = *hung.unwrap_err().downcast::<String>().unwrap();
+/// assert!(message.contains("state=pending"), "{message}");
+/// ```
+pub fn watchdog_dumping<R: Send + 'static>(
+    timeout: Duration,
+    dump: impl FnOnce() -> String,
+    body: impl FnOnce() -> R + Send + UnwindSafe + 'static,
+) -> R {
     let name = thread::current()
         .name()
         .unwrap_or("<unnamed test>")
@@ -53,8 +79,10 @@ pub fn watchdog_for<R: Send + 'static>(
         Ok(Err(panic)) => resume_unwind(panic),
         Err(_) => panic!(
             "watchdog: `{name}` still running after {:.1?} (limit {timeout:?}); it is hung — \
-             look for a future never completed, a gate never opened, or a lost wake-up",
-            started.elapsed()
+             look for a future never completed, a gate never opened, or a lost wake-up\n\
+             dump: {}",
+            started.elapsed(),
+            dump()
         ),
     }
 }

@@ -1,5 +1,9 @@
 //! The twin of CPython's `test_as_completed.py` (`AsCompletedTests`, 3.14): one Rust test per
 //! Python test.
+//!
+//! All 5 tests are portable. `test_free_reference_yielded_future` checks garbage collection in
+//! Python; here it checks that the iterator keeps no handle to (and no waiter on) a future it has
+//! yielded: the result's drop counter moves as soon as the caller drops its handles.
 #![cfg(not(loom))]
 
 use concurrent_futures_core::{Executor, Future, Waitable};
@@ -81,6 +85,11 @@ fn duplicate_futures() {
         gate.open();
         assert_eq!(it.next().unwrap().unwrap().id(), f.id());
         assert!(it.next().is_none());
+        assert_eq!(
+            f.waiter_count(),
+            0,
+            "one waiter for the one future, and it was removed"
+        );
     });
 }
 
@@ -114,6 +123,7 @@ fn free_reference_yielded_future() {
         for item in it.by_ref() {
             match item {
                 Ok(f) => {
+                    assert_eq!(f.waiter_count(), 0, "detached before it was yielded");
                     pending.retain(|p| p.id() != f.id());
                     drop(f);
                 }
@@ -135,6 +145,7 @@ fn free_reference_yielded_future() {
             f.set_result(Counted(dropped.clone())).unwrap();
             drop(f);
             let yielded = it.next().unwrap().unwrap();
+            assert_eq!(yielded.waiter_count(), 0, "detached before it was yielded");
             drop(yielded);
             assert_eq!(dropped.load(Ordering::SeqCst), 2 + n);
         }

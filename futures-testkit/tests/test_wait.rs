@@ -2,6 +2,10 @@
 //!
 //! Python runs these on each executor; here the futures come from [`ThreadPerTaskExecutor`]
 //! (real threads, no particular engine). The engines' issues run the same bodies on their pools.
+//!
+//! All 9 tests are portable. `test_pending_calls_race` sets `sys.setswitchinterval(1e-6)` to
+//! provoke the race (a GIL knob with no Rust analogue); here 100 real threads are released at
+//! once by one gate, and the loom models in `futures-wait` cover the interleavings exhaustively.
 #![cfg(not(loom))]
 
 use concurrent_futures_core::{Executor, Future, Waitable};
