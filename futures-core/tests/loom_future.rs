@@ -102,9 +102,7 @@ fn cancel_wakes_a_blocked_result() {
 /// the value or times out, and it times out only once the deadline has passed.
 #[test]
 fn result_with_timeout_racing_set_result_and_the_clock_returns_or_times_out_after_the_deadline() {
-    let mut builder = loom::model::Builder::new();
-    builder.preemption_bound = Some(builder.preemption_bound.unwrap_or(2).min(2));
-    builder.check(|| {
+    loom::model(|| {
         let f = Future::<u8>::new();
         let setter = f.clone();
         let timeout = Duration::from_millis(10);
