@@ -10,6 +10,8 @@ use std::time::Duration;
 
 /// The options of [`Executor::map_with`]: Python's `timeout`, `chunksize` and `buffersize`.
 ///
+/// Build them with the chained setters; engines read the fields.
+///
 /// # Examples
 ///
 /// ```
@@ -17,13 +19,18 @@ use std::time::Duration;
 /// use std::time::Duration;
 ///
 /// let options = MapOptions::new().timeout(Duration::from_secs(5)).buffersize(64);
-/// # let _ = options;
+/// assert_eq!(options.buffersize, Some(64));
+/// assert_eq!(options.chunksize, 1);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MapOptions {
-    timeout: Option<Duration>,
-    chunksize: usize,
-    buffersize: Option<usize>,
+    /// Give up on results not ready this long after the call to `map` (`None`: never).
+    pub timeout: Option<Duration>,
+    /// Inputs per task message, for engines that batch (the process engine); at least 1.
+    pub chunksize: usize,
+    /// At most this many tasks submitted ahead of the consumer (`None`: all, at once); at
+    /// least 1.
+    pub buffersize: Option<usize>,
 }
 
 impl Default for MapOptions {
@@ -60,11 +67,6 @@ impl MapOptions {
     pub const fn buffersize(mut self, buffersize: usize) -> MapOptions {
         self.buffersize = Some(buffersize);
         self
-    }
-
-    /// The chunk size (at least 1 once validated).
-    pub fn get_chunksize(&self) -> usize {
-        self.chunksize
     }
 
     fn validate(&self) -> Result<Option<NonZeroUsize>, SubmitError> {
