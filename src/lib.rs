@@ -15,6 +15,14 @@
 pub use concurrent_futures_core::*;
 pub use concurrent_futures_wait::{AsCompleted, DoneAndNotDone, ReturnWhen, as_completed, wait};
 
+/// Python's `concurrent.futures.thread`: the thread engine.
+#[cfg(feature = "thread")]
+pub mod thread {
+    pub use concurrent_futures_thread::*;
+}
+#[cfg(feature = "thread")]
+pub use concurrent_futures_thread::ThreadPoolExecutor;
+
 /// The README's example, compiled and run as a doctest.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

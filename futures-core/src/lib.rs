@@ -44,7 +44,15 @@
 //! [loom]: https://docs.rs/loom
 #![deny(missing_docs)]
 
+#[allow(missing_docs)] // internal: reachable only through the doc-hidden `shim`
 mod loom;
+
+/// The std/loom switch, shared with this workspace's engines so that their protocols are the
+/// modelled code too. Not part of the public API: no semver promise.
+#[doc(hidden)]
+pub mod shim {
+    pub use crate::loom::{cell, hint, sync, thread, time};
+}
 
 mod deadline;
 mod error;

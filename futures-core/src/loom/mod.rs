@@ -15,9 +15,9 @@
 #[cfg(not(loom))]
 mod std;
 #[cfg(not(loom))]
-pub(crate) use self::std::*;
+pub use self::std::{cell, hint, sync, thread, time};
 
 #[cfg(loom)]
 mod mocked;
 #[cfg(loom)]
-pub(crate) use self::mocked::*;
+pub use self::mocked::{cell, hint, sync, thread, time};

@@ -1,45 +1,45 @@
 //! The shipped back end: `parking_lot` locks given a std-shaped API, std atomics and clock.
 
-pub(crate) mod sync {
-    pub(crate) use std::sync::Arc;
+pub mod sync {
+    pub use std::sync::Arc;
 
-    pub(crate) mod atomic {
-        pub(crate) use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+    pub mod atomic {
+        pub use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
     }
 
-    pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+    pub type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
 
     /// A `parking_lot::Mutex` (no poisoning: a panicking callback never runs under our locks).
     #[derive(Debug, Default)]
-    pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
+    pub struct Mutex<T>(parking_lot::Mutex<T>);
 
     impl<T> Mutex<T> {
-        pub(crate) fn new(value: T) -> Self {
+        pub fn new(value: T) -> Self {
             Self(parking_lot::Mutex::new(value))
         }
 
         #[inline]
-        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+        pub fn lock(&self) -> MutexGuard<'_, T> {
             self.0.lock()
         }
     }
 
     /// A `parking_lot::Condvar` whose waits take the guard by value, as std's and loom's do.
     #[derive(Debug, Default)]
-    pub(crate) struct Condvar(parking_lot::Condvar);
+    pub struct Condvar(parking_lot::Condvar);
 
     impl Condvar {
-        pub(crate) fn new() -> Self {
+        pub fn new() -> Self {
             Self(parking_lot::Condvar::new())
         }
 
-        pub(crate) fn wait<'a, T>(&self, mut guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+        pub fn wait<'a, T>(&self, mut guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
             self.0.wait(&mut guard);
             guard
         }
 
         /// Waits for a notification or for `deadline`; may return early.
-        pub(crate) fn wait_until<'a, T>(
+        pub fn wait_until<'a, T>(
             &self,
             mut guard: MutexGuard<'a, T>,
             deadline: super::time::Instant,
@@ -49,34 +49,63 @@ pub(crate) mod sync {
         }
 
         #[inline]
-        pub(crate) fn notify_all(&self) {
+        pub fn notify_all(&self) {
             self.0.notify_all();
+        }
+
+        #[inline]
+        pub fn notify_one(&self) {
+            self.0.notify_one();
         }
     }
 }
 
-pub(crate) mod cell {
+pub mod cell {
     /// `core::cell::UnsafeCell` with loom's closure-based access API.
     #[derive(Debug)]
-    pub(crate) struct UnsafeCell<T>(core::cell::UnsafeCell<T>);
+    pub struct UnsafeCell<T>(core::cell::UnsafeCell<T>);
 
     impl<T> UnsafeCell<T> {
-        pub(crate) const fn new(value: T) -> Self {
+        pub const fn new(value: T) -> Self {
             Self(core::cell::UnsafeCell::new(value))
         }
 
         #[inline]
-        pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        pub fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
             f(self.0.get())
         }
 
         #[inline]
-        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        pub fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
             f(self.0.get())
         }
     }
 }
 
-pub(crate) mod time {
-    pub(crate) use std::time::Instant;
+pub mod time {
+    pub use std::time::Instant;
+}
+
+pub mod thread {
+    pub use std::thread::{JoinHandle, current, yield_now};
+
+    /// Starts a named thread.
+    pub fn spawn_named<F, T>(name: String, f: F) -> std::io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        std::thread::Builder::new().name(name).spawn(f)
+    }
+}
+
+pub mod hint {
+    /// One step of a bounded spin-wait.
+    #[inline]
+    pub fn spin() {
+        std::hint::spin_loop();
+    }
+
+    /// How many steps a bounded spin-wait may take; loom models use fewer.
+    pub const SPIN_LIMIT_SCALE: u32 = 1;
 }

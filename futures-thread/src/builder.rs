@@ -1,0 +1,118 @@
+//! [`ThreadPoolBuilder`]: Python's `ThreadPoolExecutor(max_workers, thread_name_prefix,
+//! initializer, initargs)`.
+
+use crate::ThreadPoolExecutor;
+use crate::shared::{Config, Initializer, Shared};
+use concurrent_futures_core::shim::sync::Arc;
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Numbers the default thread-name prefixes, process-wide (`ThreadPoolExecutor-0`, `-1`, …).
+static POOL_COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Configures a [`ThreadPoolExecutor`].
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures_thread::ThreadPoolExecutor;
+///
+/// let pool = ThreadPoolExecutor::builder()
+///     .max_workers(4)
+///     .thread_name_prefix("SpecialPool")
+///     .initializer(|| println!("worker starting"))
+///     .build()
+///     .unwrap();
+/// assert_eq!(pool.max_workers(), 4);
+/// ```
+#[derive(Default)]
+pub struct ThreadPoolBuilder {
+    max_workers: Option<usize>,
+    thread_name_prefix: Option<String>,
+    initializer: Option<Initializer>,
+}
+
+impl ThreadPoolBuilder {
+    /// A builder with Python's defaults.
+    pub fn new() -> ThreadPoolBuilder {
+        ThreadPoolBuilder::default()
+    }
+
+    /// At most this many threads (default `min(32, available_parallelism + 4)`, as Python's
+    /// `min(32, os.process_cpu_count() + 4)`). Zero is refused by [`build`](Self::build).
+    pub fn max_workers(mut self, max_workers: usize) -> ThreadPoolBuilder {
+        self.max_workers = Some(max_workers);
+        self
+    }
+
+    /// Threads are named `{prefix}_{k}` (default prefix `ThreadPoolExecutor-{n}`, with `n`
+    /// counting pools process-wide, as in Python).
+    pub fn thread_name_prefix(mut self, prefix: impl Into<String>) -> ThreadPoolBuilder {
+        self.thread_name_prefix = Some(prefix.into());
+        self
+    }
+
+    /// Runs `initializer` once at the start of each worker thread. If it panics, the pool
+    /// breaks (see [`try_initializer`](Self::try_initializer)).
+    pub fn initializer(self, initializer: impl Fn() + Send + Sync + 'static) -> ThreadPoolBuilder {
+        self.try_initializer(move || {
+            initializer();
+            Ok::<(), std::convert::Infallible>(())
+        })
+    }
+
+    /// Runs `initializer` once at the start of each worker thread. If it returns an error or
+    /// panics, the pool becomes broken, as in Python: every queued future fails with a
+    /// `BrokenThreadPool` error ([`BrokenKind::ThreadPool`]) carrying the message, and later
+    /// submits are refused with it.
+    ///
+    /// [`BrokenKind::ThreadPool`]: concurrent_futures_core::BrokenKind::ThreadPool
+    pub fn try_initializer<E: fmt::Display>(
+        mut self,
+        initializer: impl Fn() -> Result<(), E> + Send + Sync + 'static,
+    ) -> ThreadPoolBuilder {
+        self.initializer = Some(Arc::new(move || initializer().map_err(|e| e.to_string())));
+        self
+    }
+
+    /// Builds the pool. No thread starts until the first submit.
+    pub fn build(self) -> Result<ThreadPoolExecutor, BuildError> {
+        let max_workers = self.max_workers.unwrap_or_else(default_max_workers);
+        if max_workers == 0 {
+            return Err(BuildError("max_workers must be greater than 0"));
+        }
+        let name_prefix = self.thread_name_prefix.unwrap_or_else(|| {
+            format!("ThreadPoolExecutor-{}", POOL_COUNTER.fetch_add(1, Ordering::Relaxed))
+        });
+        let config = Config { max_workers, name_prefix, initializer: self.initializer };
+        Ok(ThreadPoolExecutor::from_shared(Shared::new(config)))
+    }
+}
+
+/// `min(32, available_parallelism + 4)`: Python 3.13's default.
+pub(crate) fn default_max_workers() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (cpus + 4).min(32)
+}
+
+impl fmt::Debug for ThreadPoolBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ThreadPoolBuilder")
+            .field("max_workers", &self.max_workers)
+            .field("thread_name_prefix", &self.thread_name_prefix)
+            .field("initializer", &self.initializer.is_some())
+            .finish()
+    }
+}
+
+/// A pool could not be built (Python's `ValueError` from the constructor).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BuildError(&'static str);
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for BuildError {}

@@ -1,0 +1,38 @@
+//! The thread engine of concurrent-futures: Python's `concurrent.futures.thread`.
+//!
+//! * [`ThreadPoolExecutor`] — Python's pool, implementing the core
+//!   [`Executor`](concurrent_futures_core::Executor) trait, plus `submit` of any closure.
+//! * [`ThreadPoolBuilder`] — `max_workers`, `thread_name_prefix`, `initializer`.
+//!
+//! # Examples
+//!
+//! ```
+//! use concurrent_futures_core::{Executor, MapOptions};
+//! use concurrent_futures_thread::ThreadPoolExecutor;
+//!
+//! fn square(x: u64) -> u64 {
+//!     x * x
+//! }
+//!
+//! let pool = ThreadPoolExecutor::builder().max_workers(2).build().unwrap();
+//! let squares: Vec<u64> = pool.map(square, 1..=5).unwrap().map(Result::unwrap).collect();
+//! assert_eq!(squares, [1, 4, 9, 16, 25]);
+//! ```
+//!
+//! # Spinning
+//!
+//! A thread put to sleep on a condition variable takes tens of microseconds to wake on a small
+//! machine (about 80 µs across the two vCPUs this project is benchmarked on). So an idle worker
+//! first spins for a few microseconds, watching the queue without taking its lock, and only
+//! then sleeps; a task submitted right after another finished is picked up without a wake-up.
+//! The spin is bounded (a few thousand `spin_loop` hints), so an idle pool costs no CPU.
+#![deny(missing_docs)]
+
+mod builder;
+mod pool;
+mod shared;
+mod task;
+mod worker;
+
+pub use builder::{BuildError, ThreadPoolBuilder};
+pub use pool::ThreadPoolExecutor;
