@@ -84,3 +84,44 @@ pub fn divmod((x, y): (i64, i64)) -> (i64, i64) {
 pub fn pow((x, y): (i64, u32)) -> i64 {
     x.pow(y)
 }
+
+/// A process-wide gate, by number: plain `fn` tasks (which capture nothing) block on it.
+///
+/// ```
+/// use concurrent_futures_testkit::fixtures::{global_gate, wait_on_global_gate};
+///
+/// global_gate(7001).open();
+/// assert_eq!(wait_on_global_gate(7001), 7001);
+/// ```
+pub fn global_gate(key: u64) -> crate::Gate {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static GATES: Mutex<Option<HashMap<u64, crate::Gate>>> = Mutex::new(None);
+    let mut gates = GATES.lock().unwrap_or_else(|e| e.into_inner());
+    gates
+        .get_or_insert_with(HashMap::new)
+        .entry(key)
+        .or_default()
+        .clone()
+}
+
+/// A task that blocks until [`global_gate`]`(key)` opens, then returns `key`.
+pub fn wait_on_global_gate(key: u64) -> u64 {
+    global_gate(key).wait();
+    key
+}
+
+/// Python's `str` on an integer.
+pub fn stringify(x: i64) -> String {
+    x.to_string()
+}
+
+/// Python's `abs`.
+pub fn abs(x: i64) -> i64 {
+    x.abs()
+}
+
+/// Python's `add(x, y)`.
+pub fn add((x, y): (i64, i64)) -> i64 {
+    x + y
+}

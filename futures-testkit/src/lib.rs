@@ -14,10 +14,14 @@
 //!   real threads complete.
 //! * [`log_capture`] — captures `log` records, for the callback-panic tests.
 //!
+//! * [`conformance`] and [`executor_tests!`] — CPython's generic `ExecutorTest` suite over the
+//!   [`Executor`](concurrent_futures_core::Executor) trait, which every engine instantiates.
+//!
 //! The CPython twins (`test_future.py`, `test_wait.py`, `test_as_completed.py`) live in this
 //! crate's `tests/`, one Rust test per Python test, named after it.
 #![deny(missing_docs)]
 
+pub mod conformance;
 pub mod fixtures;
 mod gate;
 mod latch;

@@ -82,9 +82,16 @@ impl ThreadPoolBuilder {
             return Err(BuildError("max_workers must be greater than 0"));
         }
         let name_prefix = self.thread_name_prefix.unwrap_or_else(|| {
-            format!("ThreadPoolExecutor-{}", POOL_COUNTER.fetch_add(1, Ordering::Relaxed))
+            format!(
+                "ThreadPoolExecutor-{}",
+                POOL_COUNTER.fetch_add(1, Ordering::Relaxed)
+            )
         });
-        let config = Config { max_workers, name_prefix, initializer: self.initializer };
+        let config = Config {
+            max_workers,
+            name_prefix,
+            initializer: self.initializer,
+        };
         Ok(ThreadPoolExecutor::from_shared(Shared::new(config)))
     }
 }

@@ -3,6 +3,7 @@
 //! * [`ThreadPoolExecutor`] — Python's pool, implementing the core
 //!   [`Executor`](concurrent_futures_core::Executor) trait, plus `submit` of any closure.
 //! * [`ThreadPoolBuilder`] — `max_workers`, `thread_name_prefix`, `initializer`.
+//! * [`Scope`] — tasks that borrow from the caller's stack ([`ThreadPoolExecutor::scope`]).
 //!
 //! # Examples
 //!
@@ -30,9 +31,11 @@
 
 mod builder;
 mod pool;
+mod scope;
 mod shared;
 mod task;
 mod worker;
 
 pub use builder::{BuildError, ThreadPoolBuilder};
 pub use pool::ThreadPoolExecutor;
+pub use scope::Scope;

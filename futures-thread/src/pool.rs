@@ -46,7 +46,9 @@ pub struct ThreadPoolExecutor {
 impl ThreadPoolExecutor {
     /// A pool with Python's defaults (`max_workers = min(32, available_parallelism + 4)`).
     pub fn new() -> ThreadPoolExecutor {
-        ThreadPoolBuilder::new().build().expect("the default configuration is valid")
+        ThreadPoolBuilder::new()
+            .build()
+            .expect("the default configuration is valid")
     }
 
     /// A builder for `max_workers`, `thread_name_prefix` and `initializer`.
@@ -68,7 +70,10 @@ impl ThreadPoolExecutor {
         T: Send + 'static,
     {
         let future = Future::new();
-        self.shared.submit(Box::new(FutureTask { future: future.clone(), f }))?;
+        self.shared.submit(Box::new(FutureTask {
+            future: future.clone(),
+            f,
+        }))?;
         Ok(future)
     }
 
@@ -106,7 +111,11 @@ impl Default for ThreadPoolExecutor {
 }
 
 impl Executor for ThreadPoolExecutor {
-    fn submit<A: Payload, R: Payload>(&self, f: fn(A) -> R, arg: A) -> Result<Future<R>, SubmitError> {
+    fn submit<A: Payload, R: Payload>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+    ) -> Result<Future<R>, SubmitError> {
         ThreadPoolExecutor::submit(self, move || f(arg))
     }
 

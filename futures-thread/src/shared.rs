@@ -113,10 +113,15 @@ impl Shared {
                     state.queue.pop_back();
                     self.queued.store(state.queue.len(), Ordering::Release);
                     let reason = format!("cannot start a worker thread: {e}");
-                    return Err(SubmitError::Broken(BrokenExecutor::new(BrokenKind::ThreadPool, reason)));
+                    return Err(SubmitError::Broken(BrokenExecutor::new(
+                        BrokenKind::ThreadPool,
+                        reason,
+                    )));
                 }
                 // The running workers will take the task.
-                Err(e) => log::warn!(target: "concurrent_futures", "cannot start another worker thread: {e}"),
+                Err(e) => {
+                    log::warn!(target: "concurrent_futures", "cannot start another worker thread: {e}")
+                }
             }
         }
         Ok(())
@@ -156,7 +161,11 @@ impl Shared {
         let cancelled = {
             let mut state = self.state.lock();
             state.shutdown = true;
-            let cancelled = if cancel_futures { std::mem::take(&mut state.queue) } else { VecDeque::new() };
+            let cancelled = if cancel_futures {
+                std::mem::take(&mut state.queue)
+            } else {
+                VecDeque::new()
+            };
             self.queued.store(state.queue.len(), Ordering::Release);
             self.work_ready.notify_all();
             cancelled
@@ -179,7 +188,8 @@ impl Shared {
 
     /// The initializer failed: break the pool and fail every queued future.
     pub(crate) fn break_pool(&self, why: &str) {
-        let error = BrokenExecutor::new(BrokenKind::ThreadPool, format!("{BROKEN_MESSAGE} ({why})"));
+        let error =
+            BrokenExecutor::new(BrokenKind::ThreadPool, format!("{BROKEN_MESSAGE} ({why})"));
         let drained = {
             let mut state = self.state.lock();
             if state.broken.is_none() {

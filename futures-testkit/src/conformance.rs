@@ -1,0 +1,296 @@
+//! The generic executor suite: CPython's `ExecutorTest` (`executor.py`, spec §2.1) as
+//! functions over the [`Executor`] trait, so every engine runs the same cases.
+//!
+//! An engine's test file instantiates it with [`executor_tests!`](crate::executor_tests), giving
+//! one `#[test]` per Python test, named after it. Cases that only exist in Python:
+//! `test_map_buffersize_type_validation` (the type system rules out `"foo"` and `2.0`) and
+//! `test_max_workers_negative` (a constructor, not a trait method: each engine tests its own
+//! builder). `test_swallows_falsey_exceptions` keeps its intent: an error is never dropped, even
+//! one whose message is empty.
+
+use crate::fixtures::{add, divmod, global_gate, mul, pow, stringify, wait_on_global_gate};
+use concurrent_futures_core::{
+    Executor, FutureError, MapError, MapOptions, SubmitError, TaskError,
+};
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Gate numbers unique to this process, so tests running in parallel never share a gate.
+fn fresh_gate_key() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1 << 32);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// `test_submit`.
+pub fn submit<E: Executor>(ex: &E) {
+    assert_eq!(ex.submit(pow, (2, 8)).unwrap().result(None).unwrap(), 256);
+}
+
+/// `test_submit_keyword`: arguments reach the function (several as a tuple; keywords are
+/// Python-only).
+pub fn submit_keyword<E: Executor>(ex: &E) {
+    assert_eq!(ex.submit(mul, (2, 8)).unwrap().result(None).unwrap(), 16);
+}
+
+/// `test_map`, with and without `chunksize=3`.
+pub fn map<E: Executor>(ex: &E) {
+    let inputs = || (0..10).map(|i| (i, i as u32));
+    let expected: Vec<i64> = inputs().map(pow).collect();
+    let got: Vec<i64> = ex.map(pow, inputs()).unwrap().map(Result::unwrap).collect();
+    assert_eq!(got, expected);
+    let chunked = ex
+        .map_with(pow, inputs(), MapOptions::new().chunksize(3))
+        .unwrap();
+    assert_eq!(chunked.map(Result::unwrap).collect::<Vec<_>>(), expected);
+}
+
+/// `test_map_exception`: `(0, 1)`, `(0, 1)`, then the division by zero, then nothing.
+pub fn map_exception<E: Executor>(ex: &E) {
+    let mut it = ex.map(divmod, [(1, 2), (1, 3), (1, 0), (1, 5)]).unwrap();
+    assert_eq!(it.next().unwrap().unwrap(), (0, 1));
+    assert_eq!(it.next().unwrap().unwrap(), (0, 1));
+    match it.next().unwrap() {
+        Err(MapError::Future(FutureError::Failed(e))) => {
+            assert!(e.to_string().contains("divide by zero"), "{e}")
+        }
+        other => panic!("expected the ZeroDivisionError twin, got {other:?}"),
+    }
+    assert!(it.next().is_none());
+}
+
+/// `test_map_timeout`: the third task blocks; the map's deadline passes while waiting for it.
+pub fn map_timeout<E: Executor>(ex: &E) {
+    let (open, closed) = (fresh_gate_key(), fresh_gate_key());
+    global_gate(open).open();
+    let it = ex
+        .map_with(
+            wait_on_global_gate,
+            [open, open, closed],
+            MapOptions::new().timeout(Duration::from_millis(200)),
+        )
+        .unwrap();
+    let mut results = Vec::new();
+    let mut timed_out = false;
+    for item in it {
+        match item {
+            Ok(v) => results.push(v),
+            Err(MapError::Future(FutureError::Timeout(_))) => timed_out = true,
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert!(timed_out);
+    assert_eq!(results, [open, open]);
+    global_gate(closed).open();
+}
+
+/// `test_map_buffersize_value_validation`.
+pub fn map_buffersize_value_validation<E: Executor>(ex: &E) {
+    let err = ex
+        .map_with(stringify, 0..4, MapOptions::new().buffersize(0))
+        .unwrap_err();
+    assert_eq!(
+        err,
+        SubmitError::InvalidArgument("buffersize must be None or > 0")
+    );
+}
+
+/// `test_map_buffersize`.
+pub fn map_buffersize<E: Executor>(ex: &E) {
+    for b in [1, 2, 4, 8] {
+        let it = ex
+            .map_with(stringify, 0..4, MapOptions::new().buffersize(b))
+            .unwrap();
+        assert_eq!(
+            it.map(Result::unwrap).collect::<Vec<_>>(),
+            ["0", "1", "2", "3"]
+        );
+    }
+}
+
+/// `test_map_buffersize_on_multiple_iterables`.
+pub fn map_buffersize_on_multiple_iterables<E: Executor>(ex: &E) {
+    for b in [1, 2, 4, 8] {
+        let it = ex
+            .map_with(add, (0..4).zip(0..4), MapOptions::new().buffersize(b))
+            .unwrap();
+        assert_eq!(it.map(Result::unwrap).collect::<Vec<_>>(), [0, 2, 4, 6]);
+    }
+}
+
+/// `test_map_buffersize_on_infinite_iterable`.
+pub fn map_buffersize_on_infinite_iterable<E: Executor>(ex: &E) {
+    let mut it = ex
+        .map_with(stringify, 0.., MapOptions::new().buffersize(2))
+        .unwrap();
+    for expected in ["0", "1", "2"] {
+        assert_eq!(it.next().unwrap().unwrap(), expected);
+    }
+}
+
+/// `test_map_buffersize_on_multiple_infinite_iterables`.
+pub fn map_buffersize_on_multiple_infinite_iterables<E: Executor>(ex: &E) {
+    let mut it = ex
+        .map_with(add, (0..).zip(0..), MapOptions::new().buffersize(2))
+        .unwrap();
+    for expected in [0, 2, 4] {
+        assert_eq!(it.next().unwrap().unwrap(), expected);
+    }
+}
+
+/// `test_map_buffersize_on_empty_iterable`.
+pub fn map_buffersize_on_empty_iterable<E: Executor>(ex: &E) {
+    let mut it = ex
+        .map_with(stringify, Vec::new(), MapOptions::new().buffersize(2))
+        .unwrap();
+    assert!(it.next().is_none());
+}
+
+/// `test_map_buffersize_without_iterable`: no input at all gives no output.
+pub fn map_buffersize_without_iterable<E: Executor>(ex: &E) {
+    let mut it = ex
+        .map_with(
+            stringify,
+            std::iter::empty(),
+            MapOptions::new().buffersize(2),
+        )
+        .unwrap();
+    assert!(it.next().is_none());
+}
+
+/// `test_map_buffersize_when_buffer_is_full`: never iterated, only `buffersize` inputs pulled.
+pub fn map_buffersize_when_buffer_is_full<E: Executor>(ex: &E) {
+    let mut ints = 0..4;
+    let it = ex
+        .map_with(stringify, ints.by_ref(), MapOptions::new().buffersize(2))
+        .unwrap();
+    drop(it);
+    assert_eq!(ints.next(), Some(2));
+}
+
+/// `test_shutdown_race_issue12456`: more tasks than workers, then shutdown, must not hang.
+pub fn shutdown_race_issue12456<E: Executor>(ex: &E, worker_count: usize) {
+    let it = ex.map(stringify, vec![2; worker_count + 1]).unwrap();
+    drop(it);
+    ex.shutdown(true, false);
+}
+
+/// Counts live [`Tracked`] values; a test checks it returns to where it started.
+static LIVE_TRACKED: AtomicI64 = AtomicI64::new(0);
+
+/// A payload that counts how many copies of it are alive.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Tracked(pub u64);
+
+impl Tracked {
+    /// A new tracked value.
+    pub fn new(n: u64) -> Tracked {
+        LIVE_TRACKED.fetch_add(1, Ordering::SeqCst);
+        Tracked(n)
+    }
+}
+
+impl Clone for Tracked {
+    fn clone(&self) -> Self {
+        Tracked::new(self.0)
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        LIVE_TRACKED.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+fn track(n: u64) -> Tracked {
+    Tracked::new(n)
+}
+
+fn consume(t: Tracked) -> u64 {
+    t.0
+}
+
+/// `test_no_stale_references`: once a task is done the executor holds nothing of it.
+/// Uses a process-wide counter, so it must not run beside [`free_reference`] (the macro puts
+/// both in one test).
+pub fn no_stale_references<E: Executor>(ex: &E) {
+    let before = LIVE_TRACKED.load(Ordering::SeqCst);
+    let f = ex.submit(consume, Tracked::new(3)).unwrap();
+    assert_eq!(f.result(None).unwrap(), 3);
+    assert_eq!(
+        LIVE_TRACKED.load(Ordering::SeqCst),
+        before,
+        "the argument was released"
+    );
+}
+
+/// `test_free_reference`: the `map` iterator keeps no result it has yielded.
+pub fn free_reference<E: Executor>(ex: &E) {
+    let before = LIVE_TRACKED.load(Ordering::SeqCst);
+    for item in ex.map(track, 0..10).unwrap() {
+        let value = item.unwrap();
+        drop(value);
+    }
+    // A clone made while an executor still held its handle dies with that handle; shutting down
+    // releases every handle.
+    ex.shutdown(true, false);
+    assert_eq!(LIVE_TRACKED.load(Ordering::SeqCst), before);
+}
+
+fn panic_with_empty_message(_: ()) -> u8 {
+    std::panic::panic_any(String::new())
+}
+
+/// `test_swallows_falsey_exceptions`, in Rust terms: an error is never dropped, even one whose
+/// message is empty.
+pub fn swallows_falsey_exceptions<E: Executor>(ex: &E) {
+    let err = ex
+        .submit(panic_with_empty_message, ())
+        .unwrap()
+        .result(None)
+        .unwrap_err();
+    assert!(
+        matches!(err, FutureError::Failed(TaskError::Panicked { message }) if message.is_empty())
+    );
+}
+
+/// One `#[test]` per case of the generic executor suite, for the executor `$make` builds
+/// (with `$workers` workers, Python's `worker_count`). Each runs under the testkit's watchdog.
+#[macro_export]
+macro_rules! executor_tests {
+    ($make:expr, $workers:expr) => {
+        $crate::executor_tests!(@cases $make, $workers;
+            submit, submit_keyword, map, map_exception, map_timeout,
+            map_buffersize_value_validation, map_buffersize, map_buffersize_on_multiple_iterables,
+            map_buffersize_on_infinite_iterable, map_buffersize_on_multiple_infinite_iterables,
+            map_buffersize_on_empty_iterable, map_buffersize_without_iterable,
+            map_buffersize_when_buffer_is_full, swallows_falsey_exceptions);
+
+        #[test]
+        fn shutdown_race_issue12456() {
+            $crate::watchdog(|| {
+                let ex = $make;
+                $crate::conformance::shutdown_race_issue12456(&ex, $workers);
+            });
+        }
+
+        // test_no_stale_references and test_free_reference share a process-wide counter.
+        #[test]
+        fn no_stale_references_and_free_reference() {
+            $crate::watchdog(|| {
+                let ex = $make;
+                $crate::conformance::no_stale_references(&ex);
+                $crate::conformance::free_reference(&ex);
+            });
+        }
+    };
+    (@cases $make:expr, $workers:expr; $($case:ident),*) => {$(
+        #[test]
+        fn $case() {
+            $crate::watchdog(|| {
+                let ex = $make;
+                $crate::conformance::$case(&ex);
+            });
+        }
+    )*};
+}

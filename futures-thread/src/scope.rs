@@ -1,0 +1,201 @@
+//! Scoped tasks: closures that borrow from the caller's stack, all finished before the scope
+//! returns — `std::thread::scope`, on the pool's threads.
+
+use crate::ThreadPoolExecutor;
+use crate::task::{FutureTask, Task};
+use concurrent_futures_core::shim::sync::{Arc, Condvar, Mutex};
+use concurrent_futures_core::{BrokenExecutor, Future, SubmitError};
+use std::fmt;
+use std::marker::PhantomData;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+
+/// A scope on a pool, from [`ThreadPoolExecutor::scope`]: tasks submitted to it may borrow
+/// anything that outlives the scope.
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures_thread::ThreadPoolExecutor;
+///
+/// let pool = ThreadPoolExecutor::new();
+/// let words = vec!["alpha", "beta", "gamma"];
+/// let mut total = 0;
+/// pool.scope(|s| {
+///     let lengths: Vec<_> = words.iter().map(|w| s.submit(|| w.len()).unwrap()).collect();
+///     total = lengths.iter().map(|f| f.result(None).unwrap()).sum();
+/// });
+/// assert_eq!(total, 14);
+/// ```
+///
+/// A borrow cannot outlive the scope:
+///
+/// ```compile_fail
+/// use concurrent_futures_thread::ThreadPoolExecutor;
+///
+/// let pool = ThreadPoolExecutor::new();
+/// pool.scope(|s| {
+///     let local = vec![1, 2, 3];
+///     s.submit(|| local.len()).unwrap(); // error: `local` does not live long enough
+/// });
+/// ```
+pub struct Scope<'scope, 'env: 'scope> {
+    pool: &'env ThreadPoolExecutor,
+    state: Arc<ScopeState>,
+    /// Invariant in both lifetimes, as `std::thread::Scope`.
+    _scope: PhantomData<&'scope mut &'scope ()>,
+    _env: PhantomData<&'env mut &'env ()>,
+}
+
+/// What the scope and its queued tasks share.
+struct ScopeState {
+    /// Tasks submitted and not yet run to the end (by a worker or by the scope itself).
+    outstanding: Mutex<usize>,
+    all_done: Condvar,
+    /// Every task's slot; the scope runs, at its end, the ones no worker has taken yet.
+    slots: Mutex<Vec<Arc<Slot>>>,
+}
+
+/// A scoped task, taken exactly once: by a worker, by shutdown or breakage, or by the scope.
+type Slot = Mutex<Option<Box<dyn Task>>>;
+
+impl ScopeState {
+    fn finished_one(&self) {
+        let mut outstanding = self.outstanding.lock();
+        *outstanding -= 1;
+        if *outstanding == 0 {
+            self.all_done.notify_all();
+        }
+    }
+
+    /// Runs every task no worker has taken, then waits for the ones workers are running.
+    fn join(&self) {
+        let slots = std::mem::take(&mut *self.slots.lock());
+        for slot in slots {
+            let task = slot.lock().take();
+            if let Some(task) = task {
+                task.run(&|| {});
+                self.finished_one();
+            }
+        }
+        let mut outstanding = self.outstanding.lock();
+        while *outstanding > 0 {
+            outstanding = self.all_done.wait(outstanding);
+        }
+    }
+}
+
+/// The queue's view of a scoped task.
+struct ScopedTask {
+    slot: Arc<Slot>,
+    scope: Arc<ScopeState>,
+}
+
+impl ScopedTask {
+    fn take(&self) -> Option<Box<dyn Task>> {
+        self.slot.lock().take()
+    }
+}
+
+impl Task for ScopedTask {
+    fn run(self: Box<Self>, finished_running: &dyn Fn()) {
+        match self.take() {
+            Some(task) => {
+                task.run(finished_running);
+                self.scope.finished_one();
+            }
+            None => finished_running(),
+        }
+    }
+
+    fn cancel(self: Box<Self>) {
+        if let Some(task) = self.take() {
+            task.cancel();
+            self.scope.finished_one();
+        }
+    }
+
+    fn fail(self: Box<Self>, error: &BrokenExecutor) {
+        if let Some(task) = self.take() {
+            task.fail(error);
+            self.scope.finished_one();
+        }
+    }
+}
+
+impl ThreadPoolExecutor {
+    /// Runs `f` with a [`Scope`] whose tasks may borrow from the caller's stack; returns once
+    /// every task submitted to the scope has finished — even if `f` panics (the panic is then
+    /// resumed). Tasks no worker has started by then are run by this thread, so a scope opened
+    /// inside one of the pool's own tasks cannot deadlock waiting for a busy pool.
+    ///
+    /// A task that panics fails its future, as any task does; the scope does not re-raise it.
+    pub fn scope<'env, F, R>(&'env self, f: F) -> R
+    where
+        F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
+    {
+        let scope = Scope {
+            pool: self,
+            state: Arc::new(ScopeState {
+                outstanding: Mutex::new(0),
+                all_done: Condvar::new(),
+                slots: Mutex::new(Vec::new()),
+            }),
+            _scope: PhantomData,
+            _env: PhantomData,
+        };
+        let result = catch_unwind(AssertUnwindSafe(|| f(&scope)));
+        scope.state.join();
+        match result {
+            Ok(value) => value,
+            Err(panic) => resume_unwind(panic),
+        }
+    }
+}
+
+impl<'scope> Scope<'scope, '_> {
+    /// Schedules `f`, which may borrow anything that outlives the scope, on the pool.
+    pub fn submit<F, T>(&'scope self, f: F) -> Result<Future<T>, SubmitError>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        let future = Future::new();
+        let task: Box<dyn Task + 'scope> = Box::new(FutureTask {
+            future: future.clone(),
+            f,
+        });
+        // SAFETY: only the lifetime changes. The task is run, cancelled or failed — and so
+        // dropped — before `ThreadPoolExecutor::scope` returns: `ScopeState::join` runs every
+        // task still in its slot and waits until `outstanding` (counted below, before the task
+        // is queued) drops to zero, and `scope` calls it even when the scope's body panics.
+        // So nothing the task borrows for `'scope` is used after `'scope` ends.
+        let task: Box<dyn Task + 'static> =
+            unsafe { std::mem::transmute::<Box<dyn Task + 'scope>, Box<dyn Task + 'static>>(task) };
+        let slot = Arc::new(Mutex::new(Some(task)));
+        *self.state.outstanding.lock() += 1;
+        let queued = ScopedTask {
+            slot: Arc::clone(&slot),
+            scope: Arc::clone(&self.state),
+        };
+        match self.pool.shared().submit(Box::new(queued)) {
+            Ok(()) => {
+                self.state.slots.lock().push(slot);
+                Ok(future)
+            }
+            Err(e) => {
+                // Refused: nobody else holds the slot; drop the task here, inside the scope.
+                drop(slot.lock().take());
+                self.state.finished_one();
+                Err(e)
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Scope<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scope")
+            .field("outstanding", &*self.state.outstanding.lock())
+            .finish_non_exhaustive()
+    }
+}
