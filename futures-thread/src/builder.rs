@@ -3,7 +3,6 @@
 
 use crate::ThreadPoolExecutor;
 use crate::shared::{Config, Initializer, Shared};
-use concurrent_futures_core::shim::sync::Arc;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -71,7 +70,7 @@ impl ThreadPoolBuilder {
         mut self,
         initializer: impl Fn() -> Result<(), E> + Send + Sync + 'static,
     ) -> ThreadPoolBuilder {
-        self.initializer = Some(Arc::new(move || initializer().map_err(|e| e.to_string())));
+        self.initializer = Some(std::sync::Arc::new(move || initializer().map_err(|e| e.to_string())));
         self
     }
 

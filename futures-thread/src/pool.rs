@@ -70,10 +70,8 @@ impl ThreadPoolExecutor {
         T: Send + 'static,
     {
         let future = Future::new();
-        self.shared.submit(Box::new(FutureTask {
-            future: future.clone(),
-            f,
-        }))?;
+        let task = FutureTask { future: future.clone(), f };
+        Shared::submit(&self.shared, Box::new(task))?;
         Ok(future)
     }
 

@@ -2,6 +2,7 @@
 //! returns — `std::thread::scope`, on the pool's threads.
 
 use crate::ThreadPoolExecutor;
+use crate::shared::Shared;
 use crate::task::{FutureTask, Task};
 use concurrent_futures_core::shim::sync::{Arc, Condvar, Mutex};
 use concurrent_futures_core::{BrokenExecutor, Future, SubmitError};
@@ -177,7 +178,7 @@ impl<'scope> Scope<'scope, '_> {
             slot: Arc::clone(&slot),
             scope: Arc::clone(&self.state),
         };
-        match self.pool.shared().submit(Box::new(queued)) {
+        match Shared::submit(self.pool.shared(), Box::new(queued)) {
             Ok(()) => {
                 self.state.slots.lock().push(slot);
                 Ok(future)

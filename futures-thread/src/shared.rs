@@ -33,8 +33,9 @@ const WORKER_SPINS: u32 = 4_000;
 pub(crate) const BROKEN_MESSAGE: &str =
     "A thread initializer failed, the thread pool is not usable anymore";
 
-/// A worker's start-up hook: `Err` (or a panic) breaks the pool.
-pub(crate) type Initializer = Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
+/// A worker's start-up hook: `Err` (or a panic) breaks the pool. (Immutable configuration,
+/// not part of the protocol: a plain std `Arc`, which can hold a `dyn Fn`.)
+pub(crate) type Initializer = std::sync::Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
 
 /// What the pool was built with.
 pub(crate) struct Config {
@@ -85,8 +86,10 @@ impl Shared {
     }
 
     /// Queues `task`, waking an idle worker or starting a new one.
-    pub(crate) fn submit(self: &Arc<Self>, task: Box<dyn Task>) -> Result<(), SubmitError> {
-        let mut state = self.state.lock();
+    /// (An associated function: loom's `Arc` cannot be a method receiver.)
+    pub(crate) fn submit(this: &Arc<Shared>, task: Box<dyn Task>) -> Result<(), SubmitError> {
+        let me: &Shared = this;
+        let mut state = me.state.lock();
         if let Some(broken) = &state.broken {
             return Err(SubmitError::Broken(broken.clone()));
         }
@@ -94,24 +97,24 @@ impl Shared {
             return Err(SubmitError::Shutdown);
         }
         state.queue.push_back(task);
-        self.queued.store(state.queue.len(), Ordering::Release);
+        me.queued.store(state.queue.len(), Ordering::Release);
         if state.sleeping > 0 {
-            self.work_ready.notify_one();
+            me.work_ready.notify_one();
         }
         // `busy` only grows under this lock, so this is never below the true number of free
         // workers (a racing decrement at worst makes it start one thread early).
-        let free = state.threads - self.busy.load(Ordering::Acquire).min(state.threads);
-        if state.queue.len() > free && state.threads < self.config.max_workers {
-            let name = format!("{}_{}", self.config.name_prefix, state.threads);
-            let shared = Arc::clone(self);
+        let free = state.threads - me.busy.load(Ordering::Acquire).min(state.threads);
+        if state.queue.len() > free && state.threads < me.config.max_workers {
+            let name = format!("{}_{}", me.config.name_prefix, state.threads);
+            let shared = Arc::clone(this);
             match thread::spawn_named(name, move || worker::run(&shared)) {
                 Ok(handle) => {
                     state.threads += 1;
-                    self.handles.lock().push(handle);
+                    me.handles.lock().push(handle);
                 }
                 Err(e) if state.threads == 0 => {
                     state.queue.pop_back();
-                    self.queued.store(state.queue.len(), Ordering::Release);
+                    me.queued.store(state.queue.len(), Ordering::Release);
                     let reason = format!("cannot start a worker thread: {e}");
                     return Err(SubmitError::Broken(BrokenExecutor::new(
                         BrokenKind::ThreadPool,

@@ -1,0 +1,94 @@
+//! Loom models of the pool's protocol (`shared.rs`): queue, idle accounting, shutdown.
+//!
+//! Run with `cargo xtask loom`. Worker threads are loom threads too (core's shim), so every
+//! interleaving of submitter, workers and shutdown is explored.
+#![cfg(loom)]
+
+use concurrent_futures_core::{State, SubmitError};
+use concurrent_futures_thread::ThreadPoolExecutor;
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicUsize, Ordering};
+use loom::thread;
+
+fn pool(max_workers: usize) -> ThreadPoolExecutor {
+    ThreadPoolExecutor::builder().max_workers(max_workers).thread_name_prefix("loom").build().unwrap()
+}
+
+/// A submit that races `shutdown(cancel_futures)` is either refused, or its task runs, or it is
+/// cancelled *and notified* without running — never lost, never run after being cancelled.
+#[test]
+fn submit_racing_shutdown_loses_no_task_and_runs_none_it_cancelled() {
+    loom::model(|| {
+        let pool = Arc::new(pool(1));
+        let ran = Arc::new(AtomicUsize::new(0));
+        let (p, r) = (pool.clone(), ran.clone());
+        let submitter = thread::spawn(move || {
+            p.submit(move || {
+                r.fetch_add(1, Ordering::SeqCst);
+            })
+        });
+        pool.shutdown(false, true);
+        let submitted = submitter.join().unwrap();
+        pool.shutdown(true, false);
+        match submitted {
+            Ok(f) => match f.state() {
+                State::Finished => assert_eq!(ran.load(Ordering::SeqCst), 1),
+                State::CancelledAndNotified => assert_eq!(ran.load(Ordering::SeqCst), 0),
+                other => panic!("a submitted task ended {other:?}"),
+            },
+            Err(e) => {
+                assert_eq!(e, SubmitError::Shutdown);
+                assert_eq!(ran.load(Ordering::SeqCst), 0);
+            }
+        }
+    });
+}
+
+/// Sequential submit/result: the second task must reach the idle worker (a lost wake-up is a
+/// deadlock loom reports), and no second thread starts while that worker is free.
+#[test]
+fn a_submit_never_waits_while_a_worker_idles_and_an_idle_worker_is_reused() {
+    loom::model(|| {
+        let pool = pool(2);
+        assert_eq!(pool.submit(|| 1).unwrap().result(None).unwrap(), 1);
+        assert_eq!(pool.submit(|| 2).unwrap().result(None).unwrap(), 2);
+        assert_eq!(pool.worker_count(), 1);
+        pool.shutdown(true, false);
+    });
+}
+
+/// Shutdown must reach every worker — spinning, sleeping or busy — so the join returns.
+#[test]
+fn shutdown_wakes_every_worker_so_a_waited_shutdown_joins_them_all() {
+    loom::model(|| {
+        let pool = pool(2);
+        let a = pool.submit(|| 1).unwrap();
+        let b = pool.submit(|| 2).unwrap();
+        pool.shutdown(true, false);
+        assert_eq!(a.result(None).unwrap() + b.result(None).unwrap(), 3);
+    });
+}
+
+/// `cancel_futures` racing the worker that takes the next task: each task either ran to the end
+/// or was cancelled and notified without running.
+#[test]
+fn cancel_futures_at_shutdown_racing_a_worker_taking_the_next_task() {
+    loom::model(|| {
+        let pool = pool(1);
+        let ran = Arc::new(AtomicUsize::new(0));
+        let futures: Vec<_> = (0..2)
+            .map(|_| {
+                let r = ran.clone();
+                pool.submit(move || {
+                    r.fetch_add(1, Ordering::SeqCst);
+                })
+                .unwrap()
+            })
+            .collect();
+        pool.shutdown(true, true);
+        let finished = futures.iter().filter(|f| f.state() == State::Finished).count();
+        let notified = futures.iter().filter(|f| f.state() == State::CancelledAndNotified).count();
+        assert_eq!(finished + notified, 2, "every future ended");
+        assert_eq!(ran.load(Ordering::SeqCst), finished, "no cancelled task ran");
+    });
+}
