@@ -70,7 +70,9 @@ impl ThreadPoolBuilder {
         mut self,
         initializer: impl Fn() -> Result<(), E> + Send + Sync + 'static,
     ) -> ThreadPoolBuilder {
-        self.initializer = Some(std::sync::Arc::new(move || initializer().map_err(|e| e.to_string())));
+        self.initializer = Some(std::sync::Arc::new(move || {
+            initializer().map_err(|e| e.to_string())
+        }));
         self
     }
 

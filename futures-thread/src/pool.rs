@@ -70,7 +70,10 @@ impl ThreadPoolExecutor {
         T: Send + 'static,
     {
         let future = Future::new();
-        let task = FutureTask { future: future.clone(), f };
+        let task = FutureTask {
+            future: future.clone(),
+            f,
+        };
         Shared::submit(&self.shared, Box::new(task))?;
         Ok(future)
     }

@@ -11,7 +11,11 @@ use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
 
 fn pool(max_workers: usize) -> ThreadPoolExecutor {
-    ThreadPoolExecutor::builder().max_workers(max_workers).thread_name_prefix("loom").build().unwrap()
+    ThreadPoolExecutor::builder()
+        .max_workers(max_workers)
+        .thread_name_prefix("loom")
+        .build()
+        .unwrap()
 }
 
 /// A submit that races `shutdown(cancel_futures)` is either refused, or its task runs, or it is
@@ -20,6 +24,8 @@ fn pool(max_workers: usize) -> ThreadPoolExecutor {
 fn submit_racing_shutdown_loses_no_task_and_runs_none_it_cancelled() {
     loom::model(|| {
         let pool = Arc::new(pool(1));
+        // A worker already exists (and may exit at shutdown before the racing submit lands).
+        pool.submit(|| ()).unwrap().result(None).unwrap();
         let ran = Arc::new(AtomicUsize::new(0));
         let (p, r) = (pool.clone(), ran.clone());
         let submitter = thread::spawn(move || {
@@ -86,9 +92,19 @@ fn cancel_futures_at_shutdown_racing_a_worker_taking_the_next_task() {
             })
             .collect();
         pool.shutdown(true, true);
-        let finished = futures.iter().filter(|f| f.state() == State::Finished).count();
-        let notified = futures.iter().filter(|f| f.state() == State::CancelledAndNotified).count();
+        let finished = futures
+            .iter()
+            .filter(|f| f.state() == State::Finished)
+            .count();
+        let notified = futures
+            .iter()
+            .filter(|f| f.state() == State::CancelledAndNotified)
+            .count();
         assert_eq!(finished + notified, 2, "every future ended");
-        assert_eq!(ran.load(Ordering::SeqCst), finished, "no cancelled task ran");
+        assert_eq!(
+            ran.load(Ordering::SeqCst),
+            finished,
+            "no cancelled task ran"
+        );
     });
 }
