@@ -1,7 +1,8 @@
 //! The core of [concurrent-futures]: Python's `concurrent.futures._base` in Rust.
 //!
 //! * [`Future`] — the state machine every executor completes and every caller waits on, with
-//!   Python's five [`State`]s and rules, done-callbacks, and `result(timeout)`.
+//!   Python's five [`State`]s and rules, done-callbacks, and `result(timeout)`; it can also be
+//!   `.await`ed in any async runtime ([`FutureAwait`], [`Completed`]).
 //! * [`Executor`] — the one interface of the thread and process engines, with `submit`,
 //!   [`map`](Executor::map) (written once, here) and `shutdown`.
 //! * The errors — [`CancelledError`], [`TimeoutError`], [`InvalidStateError`],
@@ -70,7 +71,7 @@ pub use error::{
     TaskError, TimeoutError,
 };
 pub use executor::{Executor, Payload};
-pub use future::Future;
+pub use future::{Completed, Future, FutureAwait};
 pub use map::{Map, MapError, MapOptions};
 pub use state::{Completion, State};
 pub use unwind::panic_message;

@@ -173,3 +173,34 @@ fn into_result_with_timeout_racing_the_last_drop_returns_the_value_or_times_out_
         timer.join().unwrap();
     });
 }
+
+/// `.await` needs two wake-ups: the completion, then the executor dropping its handle (so the
+/// value can be moved out). Missing either leaves the task pending forever (loom reports it).
+#[test]
+fn await_racing_set_result_and_the_executors_drop_never_misses_a_wake_up() {
+    loom::model(|| {
+        let f = Future::<Box<u8>>::new();
+        let worker = f.clone();
+        let t = thread::spawn(move || {
+            worker.set_result(Box::new(5)).unwrap();
+            drop(worker);
+        });
+        let value = loom::future::block_on(async move { f.await }).unwrap();
+        assert_eq!(*value, 5);
+        t.join().unwrap();
+    });
+}
+
+/// `completed()` racing a cancel: the awaiting task is woken and the future is done.
+#[test]
+fn completed_racing_cancel_wakes_the_awaiting_task() {
+    loom::model(|| {
+        let f = Future::<u8>::new();
+        let canceller = f.clone();
+        let t = thread::spawn(move || assert!(canceller.cancel()));
+        loom::future::block_on(f.completed());
+        assert!(f.cancelled());
+        assert_eq!(f.awaiter_count(), 0);
+        t.join().unwrap();
+    });
+}

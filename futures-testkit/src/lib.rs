@@ -13,6 +13,8 @@
 //!   one new thread per task; it stands in for an engine where a test only needs futures that
 //!   real threads complete.
 //! * [`log_capture`] — captures `log` records, for the callback-panic tests.
+//! * [`block_on`] — the smallest async executor (park until woken), to await futures without
+//!   a runtime.
 //!
 //! * [`conformance`] and [`executor_tests!`] — CPython's generic `ExecutorTest` suite over the
 //!   [`Executor`](concurrent_futures_core::Executor) trait, which every engine instantiates.
@@ -21,6 +23,7 @@
 //! crate's `tests/`, one Rust test per Python test, named after it.
 #![deny(missing_docs)]
 
+mod block_on;
 pub mod conformance;
 pub mod fixtures;
 mod gate;
@@ -29,6 +32,7 @@ pub mod log_capture;
 mod thread_per_task;
 mod watchdog;
 
+pub use block_on::block_on;
 pub use gate::Gate;
 pub use latch::Latch;
 pub use thread_per_task::ThreadPerTaskExecutor;

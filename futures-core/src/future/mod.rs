@@ -9,8 +9,13 @@ use crate::state::{
 };
 use crate::waiter::{FutureId, Waiter};
 use crate::{Completion, Deadline, State};
-use std::fmt;
+
+mod awaiting;
+mod repr;
+
+pub use awaiting::{Completed, FutureAwait};
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::task::Waker;
 use std::time::Duration;
 
 /// The eventual result of a task: Python's `concurrent.futures.Future`.
@@ -77,6 +82,11 @@ struct Inner<T> {
 struct Shared<T> {
     callbacks: Vec<Callback<T>>,
     waiters: Vec<Waiter>,
+    /// Tasks awaiting this future (`.await`, `completed()`), by awaiter id; woken, like
+    /// callbacks, when the future is finished or cancelled.
+    wakers: Vec<(u64, Waker)>,
+    /// An `.await` waiting to become the last handle (see `TAKER_WAITING`).
+    taker_waker: Option<Waker>,
 }
 
 /// The bit of `Inner::handles` that says an `into_result` caller waits to be the last handle.
@@ -103,6 +113,8 @@ impl<T> Future<T> {
         let shared = Shared {
             callbacks: Vec::new(),
             waiters: Vec::new(),
+            wakers: Vec::new(),
+            taker_waker: None,
         };
         Future {
             inner: Arc::new(Inner {
@@ -174,8 +186,10 @@ impl<T> Future<T> {
         }
         self.inner.state.store(CANCELLED, Ordering::Release);
         self.inner.done.notify_all();
+        let wakers = std::mem::take(&mut shared.wakers);
         let callbacks = std::mem::take(&mut shared.callbacks);
         drop(shared);
+        wakers.into_iter().for_each(|(_, waker)| waker.wake());
         self.run_callbacks(callbacks);
         true
     }
@@ -530,8 +544,10 @@ impl<T> Future<T> {
             waiter.notify(self.id(), completion);
         }
         self.inner.done.notify_all();
+        let wakers = std::mem::take(&mut shared.wakers);
         let callbacks = std::mem::take(&mut shared.callbacks);
         drop(shared);
+        wakers.into_iter().for_each(|(_, waker)| waker.wake());
         self.run_callbacks(callbacks);
         Ok(())
     }
@@ -585,12 +601,17 @@ impl<T> Clone for Future<T> {
 
 impl<T> Drop for Future<T> {
     fn drop(&mut self) {
-        // Leaving exactly one handle while an `into_result` caller waits to be the last: wake
-        // it, under the lock so the wake-up cannot fall between its check and its wait. After
-        // the decrement this handle never touches the outcome again.
+        // Leaving exactly one handle while an `into_result` or `.await` waits to be the last:
+        // wake it, under the lock so the wake-up cannot fall between its check and its wait.
+        // After the decrement this handle never touches the outcome again.
         if self.inner.handles.fetch_sub(1, Ordering::AcqRel) == TAKER_WAITING | 2 {
-            let _shared = self.inner.shared.lock();
+            let mut shared = self.inner.shared.lock();
             self.inner.done.notify_all();
+            let taker = shared.taker_waker.take();
+            drop(shared);
+            if let Some(waker) = taker {
+                waker.wake();
+            }
         }
     }
 }
@@ -607,64 +628,9 @@ impl<T> Default for Future<T> {
     }
 }
 
-/// Shaped like Python's repr: `<Future at 0x7f.. state=pending>`,
-/// `<Future at 0x7f.. state=finished returned i32>`,
-/// `<Future at 0x7f.. state=finished raised Panicked>`.
-impl<T> fmt::Debug for Future<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let word = self.word();
-        let state = State::from_word(word);
-        write!(
-            f,
-            "<Future at {:#x} state={}",
-            self.id().as_usize(),
-            state.description()
-        )?;
-        if let Ok(outcome) = self.outcome(word) {
-            match outcome {
-                Outcome::Returned(_) => write!(f, " returned {}", short_type_name::<T>())?,
-                Outcome::Raised(e) => write!(f, " raised {}", e.kind_name())?,
-            }
-        }
-        f.write_str(">")
-    }
-}
-
-/// `std::any::type_name` without module paths: `alloc::vec::Vec<alloc::string::String>` becomes
-/// `Vec<String>`, as Python's repr shows a bare class name.
-fn short_type_name<T>() -> String {
-    let full = std::any::type_name::<T>();
-    let mut out = String::with_capacity(full.len());
-    let mut segment_start = 0;
-    for (i, c) in full.char_indices() {
-        if c.is_alphanumeric() || c == '_' || c == ':' {
-            continue;
-        }
-        push_last_segment(&mut out, &full[segment_start..i]);
-        out.push(c);
-        segment_start = i + c.len_utf8();
-    }
-    push_last_segment(&mut out, &full[segment_start..]);
-    out
-}
-
-fn push_last_segment(out: &mut String, path: &str) {
-    out.push_str(path.rsplit("::").next().unwrap_or(path));
-}
-
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-
-    #[test]
-    fn short_type_name_strips_paths() {
-        assert_eq!(short_type_name::<i32>(), "i32");
-        assert_eq!(short_type_name::<Vec<String>>(), "Vec<String>");
-        assert_eq!(
-            short_type_name::<(u8, Option<String>)>(),
-            "(u8, Option<String>)"
-        );
-    }
 
     #[test]
     fn future_is_send_and_sync_for_send_results() {
