@@ -1,6 +1,6 @@
 //! Suite `core`: the Future itself, `as_completed` and `wait`, against CPython's.
 
-use super::report::Row;
+use super::report::{Row, Target};
 use super::{median, python};
 use concurrent_futures_core::Future;
 use concurrent_futures_wait::{ReturnWhen, as_completed, wait};
@@ -37,47 +37,20 @@ for name, fn in (("create", create), ("as_completed", drain), ("wait", wait_all)
     print(name, statistics.median(fn() for _ in range(repeats)), sep="\t")
 "#;
 
+/// The issue's targets for this suite.
+pub(crate) const TARGETS: &[Target] = &[
+    Target::AtMost(AS_COMPLETED, 0.1),
+    Target::AtMost(WAIT, 0.05),
+    Target::BetterThan { workload: CREATE, peers: &["CPython"], min: 1.0 },
+];
+
 pub(crate) fn run(quick: bool) -> Result<Vec<Row>, String> {
-    let (n_create, n_set, repeats) = if quick {
-        (20_000, 10_000, 3)
-    } else {
-        (1_000_000, 10_000, 21)
-    };
-    let mut rows = Vec::new();
-
-    let ours = "ours".to_owned();
-    rows.push(Row {
-        workload: CREATE,
-        system: ours.clone(),
-        median: median(&mut (0..repeats).map(|_| create(n_create)).collect::<Vec<_>>()),
-        unit: "ns/future",
-        n: n_create,
-        ours: true,
-        target: None,
-    });
-    rows.push(Row {
-        workload: AS_COMPLETED,
-        system: ours.clone(),
-        median: median(
-            &mut (0..repeats)
-                .map(|_| drain_as_completed(n_set))
-                .collect::<Vec<_>>(),
-        ),
-        unit: "us/future",
-        n: n_set,
-        ours: true,
-        target: Some(0.1),
-    });
-    rows.push(Row {
-        workload: WAIT,
-        system: ours,
-        median: median(&mut (0..repeats).map(|_| wait_all(n_set)).collect::<Vec<_>>()),
-        unit: "us/future",
-        n: n_set,
-        ours: true,
-        target: Some(0.05),
-    });
-
+    let (n_create, n_set, repeats) = if quick { (20_000, 10_000, 3) } else { (1_000_000, 10_000, 21) };
+    let mut rows = vec![
+        Row::ours(CREATE, median(&mut (0..repeats).map(|_| create(n_create)).collect::<Vec<_>>()), "ns/future", n_create),
+        Row::ours(AS_COMPLETED, median(&mut (0..repeats).map(|_| drain_as_completed(n_set)).collect::<Vec<_>>()), "us/future", n_set),
+        Row::ours(WAIT, median(&mut (0..repeats).map(|_| wait_all(n_set)).collect::<Vec<_>>()), "us/future", n_set),
+    ];
     match python::version() {
         Err(why) => println!("peer CPython skipped: {why}"),
         Ok(version) => {
@@ -91,23 +64,11 @@ pub(crate) fn run(quick: bool) -> Result<Vec<Row>, String> {
                     "wait" => (WAIT, "us/future", n_set),
                     other => return Err(format!("unknown CPython workload {other}")),
                 };
-                let row = Row {
-                    workload,
-                    system: version.clone(),
-                    median: value,
-                    unit,
-                    n,
-                    ours: false,
-                    target: None,
-                };
-                let at = rows
-                    .iter()
-                    .rposition(|r| r.workload == workload)
-                    .map_or(rows.len(), |i| i + 1);
-                rows.insert(at, row);
+                rows.push(Row::peer(workload, version.clone(), value, unit, n));
             }
         }
     }
+    super::group_by_workload(&mut rows);
     Ok(rows)
 }
 

@@ -4,15 +4,17 @@
 //! optimised whatever profile `cargo xtask` was built with.
 
 mod core_suite;
+mod java;
 mod python;
 mod report;
+mod thread_suite;
 
 use std::process::Command;
 
 /// The hidden sub-command that measures, in a release build.
 pub(crate) const INNER: &str = "__bench-inner";
 
-const SUITES: &[&str] = &["core"];
+const SUITES: &[&str] = &["core", "thread"];
 
 struct Options {
     suites: Vec<String>,
@@ -67,11 +69,12 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 pub(crate) fn run_inner(args: &[String]) -> Result<(), String> {
     let options = parse(args)?;
     for suite in &options.suites {
-        let rows = match suite.as_str() {
-            "core" => core_suite::run(options.quick)?,
+        let (rows, targets) = match suite.as_str() {
+            "core" => (core_suite::run(options.quick)?, core_suite::TARGETS),
+            "thread" => (thread_suite::run(options.quick)?, thread_suite::TARGETS),
             _ => unreachable!("validated by parse"),
         };
-        report::print(suite, &rows);
+        report::print(suite, &rows, targets);
         let path = report::write_json(suite, &rows)?;
         println!("rows written to {}", path.display());
     }
@@ -87,4 +90,20 @@ fn median(samples: &mut [f64]) -> f64 {
     } else {
         (samples[mid - 1] + samples[mid]) / 2.0
     }
+}
+
+/// Orders rows so each workload's rows are together, ours first (stable otherwise).
+fn group_by_workload(rows: &mut Vec<report::Row>) {
+    let mut order: Vec<&'static str> = Vec::new();
+    for row in rows.iter() {
+        if !order.contains(&row.workload) {
+            order.push(row.workload);
+        }
+    }
+    rows.sort_by_key(|r| (order.iter().position(|w| *w == r.workload), !r.ours));
+}
+
+/// Runs `measure` `repeats` times and returns the median.
+fn median_of(repeats: usize, mut measure: impl FnMut() -> f64) -> f64 {
+    median(&mut (0..repeats).map(|_| measure()).collect::<Vec<_>>())
 }

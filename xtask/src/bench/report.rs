@@ -1,4 +1,4 @@
-//! The table and the JSON rows.
+//! The table, the targets, and the JSON rows.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -9,23 +9,46 @@ pub(crate) struct Row {
     pub(crate) workload: &'static str,
     pub(crate) system: String,
     pub(crate) median: f64,
-    /// A time per operation: lower is better.
     pub(crate) unit: &'static str,
     pub(crate) n: usize,
     /// Whether this row measures our code (the others are peers).
     pub(crate) ours: bool,
-    /// The issue's target for our median, in the row's unit, if it sets one.
-    pub(crate) target: Option<f64>,
 }
 
-/// Prints one table per suite: each workload, ours first, then each peer, with how many times
-/// faster ours is than that peer.
-pub(crate) fn print(suite: &str, rows: &[Row]) {
-    println!("\nbench suite `{suite}` (median of repeated runs; ratio = peer time / our time)\n");
-    println!(
-        "{:<44} {:<16} {:>12} {:<10} {:>10} {:>9}  target",
-        "workload", "system", "median", "unit", "ratio", "n"
-    );
+impl Row {
+    pub(crate) fn ours(workload: &'static str, median: f64, unit: &'static str, n: usize) -> Row {
+        Row { workload, system: "ours".to_owned(), median, unit, n, ours: true }
+    }
+
+    pub(crate) fn peer(workload: &'static str, system: impl Into<String>, median: f64, unit: &'static str, n: usize) -> Row {
+        Row { workload, system: system.into(), median, unit, n, ours: false }
+    }
+}
+
+/// Whether a bigger number is better, judged from the unit (`…/s` is a rate).
+fn higher_is_better(unit: &str) -> bool {
+    unit.ends_with("/s")
+}
+
+/// How many times better ours is than `peer` (above 1: ours is better).
+fn advantage(ours: f64, peer: f64, unit: &str) -> f64 {
+    if higher_is_better(unit) { ours / peer } else { peer / ours }
+}
+
+/// A target an issue sets for one workload.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Target {
+    /// Our median must be at most this, in the row's unit.
+    AtMost(&'static str, f64),
+    /// Ours must be at least `min` times better than every measured peer whose system name
+    /// starts with one of `peers` (so, than the best of them).
+    BetterThan { workload: &'static str, peers: &'static [&'static str], min: f64 },
+}
+
+/// Prints each workload, ours first, then each peer, with how many times better ours is.
+pub(crate) fn print(suite: &str, rows: &[Row], targets: &[Target]) {
+    println!("\nbench suite `{suite}` (median of repeated runs; ratio = how many times better ours is)\n");
+    println!("{:<46} {:<26} {:>12} {:<11} {:>9} {:>9}", "workload", "system", "median", "unit", "ratio", "n");
     let mut workloads: Vec<&str> = rows.iter().map(|r| r.workload).collect();
     workloads.dedup();
     for workload in workloads {
@@ -34,15 +57,11 @@ pub(crate) fn print(suite: &str, rows: &[Row]) {
         for row in group {
             let ratio = match ours {
                 Some(_) if row.ours => "1.0x".to_owned(),
-                Some(ours) => format!("{:.1}x", row.median / ours),
+                Some(ours) => format!("{:.1}x", advantage(ours, row.median, row.unit)),
                 None => "-".to_owned(),
             };
-            let target = row.target.map_or(String::new(), |max| {
-                let verdict = if row.median <= max { "met" } else { "NOT met" };
-                format!("<= {max} {}: {verdict}", row.unit)
-            });
             println!(
-                "{:<44} {:<16} {:>12} {:<10} {:>10} {:>9}  {target}",
+                "{:<46} {:<26} {:>12} {:<11} {:>9} {:>9}",
                 row.workload,
                 row.system,
                 format_value(row.median),
@@ -52,16 +71,45 @@ pub(crate) fn print(suite: &str, rows: &[Row]) {
             );
         }
     }
+    if !targets.is_empty() {
+        println!("\ntargets:");
+        for target in targets {
+            println!("  {}", verdict(rows, target));
+        }
+    }
+}
+
+fn verdict(rows: &[Row], target: &Target) -> String {
+    match *target {
+        Target::AtMost(workload, max) => match rows.iter().find(|r| r.ours && r.workload == workload) {
+            Some(row) => {
+                let met = if row.median <= max { "met" } else { "NOT met" };
+                format!("{workload}: ours {} <= {max} {}: {met}", format_value(row.median), row.unit)
+            }
+            None => format!("{workload}: not measured"),
+        },
+        Target::BetterThan { workload, peers: prefixes, min } => {
+            let peer = prefixes.join("|");
+            let Some(ours) = rows.iter().find(|r| r.ours && r.workload == workload) else {
+                return format!("{workload}: not measured");
+            };
+            let peers = rows
+                .iter()
+                .filter(|r| !r.ours && r.workload == workload && prefixes.iter().any(|p| r.system.starts_with(p)));
+            let best = peers.map(|r| advantage(ours.median, r.median, r.unit)).reduce(f64::min);
+            match best {
+                Some(ratio) => {
+                    let met = if ratio >= min { "met" } else { "NOT met" };
+                    format!("{workload}: vs best of [{peer}] >= {min}x: {ratio:.2}x {met}")
+                }
+                None => format!("{workload}: vs [{peer}] >= {min}x: peer not measured (skipped)"),
+            }
+        }
+    }
 }
 
 fn format_value(v: f64) -> String {
-    if v >= 100.0 {
-        format!("{v:.0}")
-    } else if v >= 1.0 {
-        format!("{v:.2}")
-    } else {
-        format!("{v:.4}")
-    }
+    if v >= 100.0 { format!("{v:.0}") } else if v >= 1.0 { format!("{v:.2}") } else { format!("{v:.4}") }
 }
 
 /// Writes `target/bench/<suite>.json`: an array of `{workload, system, median, unit, n}`.
