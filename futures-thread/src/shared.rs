@@ -27,7 +27,10 @@ use std::collections::VecDeque;
 use std::fmt;
 
 /// Spin steps an idle worker takes, watching the queue, before it sleeps (see the crate docs).
-const WORKER_SPINS: u32 = 4_000;
+const WORKER_SPINS: u32 = 200;
+
+/// Of those, how many are pure `spin_loop` hints before the worker starts yielding its core.
+const SPIN_BEFORE_YIELD: u32 = 50;
 
 /// Python's message for a pool whose initializer failed.
 pub(crate) const BROKEN_MESSAGE: &str =
@@ -52,6 +55,9 @@ pub(crate) struct Shared {
     queued: CachePadded<AtomicUsize>,
     /// Workers between taking a task and its closure returning.
     busy: CachePadded<AtomicUsize>,
+    /// Workers awake and looking for a task (spinning, or about to lock the queue): while one
+    /// is, a submit need not wake a sleeper — that worker will take the task.
+    searching: CachePadded<AtomicUsize>,
     /// Join handles, under their own lock, which `shutdown(wait)` holds while it joins.
     handles: Mutex<Vec<JoinHandle<()>>>,
     pub(crate) config: Config,
@@ -80,6 +86,7 @@ impl Shared {
             work_ready: Condvar::new(),
             queued: CachePadded::new(AtomicUsize::new(0)),
             busy: CachePadded::new(AtomicUsize::new(0)),
+            searching: CachePadded::new(AtomicUsize::new(0)),
             handles: Mutex::new(Vec::new()),
             config,
         })
@@ -98,7 +105,9 @@ impl Shared {
         }
         state.queue.push_back(task);
         me.queued.store(state.queue.len(), Ordering::Release);
-        if state.sleeping > 0 {
+        // A searching worker re-checks the queue under this lock before it sleeps, so skipping
+        // the wake-up while one searches loses nothing (and saves a futex call per submit).
+        if state.sleeping > 0 && me.searching.load(Ordering::Acquire) == 0 {
             me.work_ready.notify_one();
         }
         // `busy` only grows under this lock, so this is never below the true number of free
@@ -132,17 +141,32 @@ impl Shared {
 
     /// The next task for a worker; `None` once the pool is shut down and drained, or broken.
     pub(crate) fn next_task(&self) -> Option<Box<dyn Task>> {
+        self.searching.fetch_add(1, Ordering::AcqRel);
         let spins = WORKER_SPINS * hint::SPIN_LIMIT_SCALE;
         let mut spun = 0;
         while spun < spins && self.queued.load(Ordering::Acquire) == 0 {
-            hint::spin();
+            // Spin briefly, then yield: on a machine with few cores the submitter may need
+            // this core to produce the work we are waiting for.
+            if spun < SPIN_BEFORE_YIELD {
+                hint::spin();
+            } else {
+                thread::yield_now();
+            }
             spun += 1;
         }
         let mut state = self.state.lock();
+        self.searching.fetch_sub(1, Ordering::AcqRel);
         loop {
             if let Some(task) = state.queue.pop_front() {
                 self.queued.store(state.queue.len(), Ordering::Release);
                 self.busy.fetch_add(1, Ordering::AcqRel);
+                // More work and nobody looking for it: pass the baton to a sleeper.
+                if !state.queue.is_empty()
+                    && state.sleeping > 0
+                    && self.searching.load(Ordering::Acquire) == 0
+                {
+                    self.work_ready.notify_one();
+                }
                 return Some(task);
             }
             if state.shutdown || state.broken.is_some() {

@@ -41,15 +41,42 @@ for name, fn in (("create", create), ("as_completed", drain), ("wait", wait_all)
 pub(crate) const TARGETS: &[Target] = &[
     Target::AtMost(AS_COMPLETED, 0.1),
     Target::AtMost(WAIT, 0.05),
-    Target::BetterThan { workload: CREATE, peers: &["CPython"], min: 1.0 },
+    Target::BetterThan {
+        workload: CREATE,
+        peers: &["CPython"],
+        min: 1.0,
+    },
 ];
 
 pub(crate) fn run(quick: bool) -> Result<Vec<Row>, String> {
-    let (n_create, n_set, repeats) = if quick { (20_000, 10_000, 3) } else { (1_000_000, 10_000, 21) };
+    let (n_create, n_set, repeats) = if quick {
+        (20_000, 10_000, 3)
+    } else {
+        (1_000_000, 10_000, 21)
+    };
     let mut rows = vec![
-        Row::ours(CREATE, median(&mut (0..repeats).map(|_| create(n_create)).collect::<Vec<_>>()), "ns/future", n_create),
-        Row::ours(AS_COMPLETED, median(&mut (0..repeats).map(|_| drain_as_completed(n_set)).collect::<Vec<_>>()), "us/future", n_set),
-        Row::ours(WAIT, median(&mut (0..repeats).map(|_| wait_all(n_set)).collect::<Vec<_>>()), "us/future", n_set),
+        Row::ours(
+            CREATE,
+            median(&mut (0..repeats).map(|_| create(n_create)).collect::<Vec<_>>()),
+            "ns/future",
+            n_create,
+        ),
+        Row::ours(
+            AS_COMPLETED,
+            median(
+                &mut (0..repeats)
+                    .map(|_| drain_as_completed(n_set))
+                    .collect::<Vec<_>>(),
+            ),
+            "us/future",
+            n_set,
+        ),
+        Row::ours(
+            WAIT,
+            median(&mut (0..repeats).map(|_| wait_all(n_set)).collect::<Vec<_>>()),
+            "us/future",
+            n_set,
+        ),
     ];
     match python::version() {
         Err(why) => println!("peer CPython skipped: {why}"),

@@ -53,25 +53,60 @@ public class Bench {
 
 /// `(system name, [(workload key, median)])`, or why Java was skipped.
 pub(crate) fn run(args: &[String]) -> Result<(String, Vec<(String, f64)>), String> {
-    let version = Command::new("java").arg("-version").output().map_err(|e| format!("java not found ({e})"))?;
-    Command::new("javac").arg("-version").output().map_err(|e| format!("javac not found ({e})"))?;
+    let version = Command::new("java")
+        .arg("-version")
+        .output()
+        .map_err(|e| format!("java not found ({e})"))?;
+    Command::new("javac")
+        .arg("-version")
+        .output()
+        .map_err(|e| format!("javac not found ({e})"))?;
     let version = String::from_utf8_lossy(&version.stderr);
-    let major = version.split('"').nth(1).and_then(|v| v.split('.').next()).unwrap_or("?").to_owned();
-    let dir = crate::workspace_root().join("target").join("bench").join("java");
+    let major = version
+        .split('"')
+        .nth(1)
+        .and_then(|v| v.split('.').next())
+        .unwrap_or("?")
+        .to_owned();
+    let dir = crate::workspace_root()
+        .join("target")
+        .join("bench")
+        .join("java");
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     std::fs::write(dir.join("Bench.java"), SOURCE).map_err(|e| e.to_string())?;
-    let javac = Command::new("javac").arg("Bench.java").current_dir(&dir).output().map_err(|e| e.to_string())?;
+    let javac = Command::new("javac")
+        .arg("Bench.java")
+        .current_dir(&dir)
+        .output()
+        .map_err(|e| e.to_string())?;
     if !javac.status.success() {
-        return Err(format!("javac failed: {}", String::from_utf8_lossy(&javac.stderr)));
+        return Err(format!(
+            "javac failed: {}",
+            String::from_utf8_lossy(&javac.stderr)
+        ));
     }
-    let out = Command::new("java").args(["-cp", "."]).arg("Bench").args(args).current_dir(&dir).output().map_err(|e| e.to_string())?;
+    let out = Command::new("java")
+        .args(["-cp", "."])
+        .arg("Bench")
+        .args(args)
+        .current_dir(&dir)
+        .output()
+        .map_err(|e| e.to_string())?;
     if !out.status.success() {
-        return Err(format!("java failed: {}", String::from_utf8_lossy(&out.stderr)));
+        return Err(format!(
+            "java failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ));
     }
     let rows = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_once('\t'))
-        .map(|(k, v)| Ok((k.to_owned(), v.trim().parse::<f64>().map_err(|e| e.to_string())?)))
+        .map(|(k, v)| {
+            Ok((
+                k.to_owned(),
+                v.trim().parse::<f64>().map_err(|e| e.to_string())?,
+            ))
+        })
         .collect::<Result<Vec<_>, String>>()?;
     Ok((format!("Java {major} ThreadPoolExecutor"), rows))
 }

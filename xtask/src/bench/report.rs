@@ -17,11 +17,31 @@ pub(crate) struct Row {
 
 impl Row {
     pub(crate) fn ours(workload: &'static str, median: f64, unit: &'static str, n: usize) -> Row {
-        Row { workload, system: "ours".to_owned(), median, unit, n, ours: true }
+        Row {
+            workload,
+            system: "ours".to_owned(),
+            median,
+            unit,
+            n,
+            ours: true,
+        }
     }
 
-    pub(crate) fn peer(workload: &'static str, system: impl Into<String>, median: f64, unit: &'static str, n: usize) -> Row {
-        Row { workload, system: system.into(), median, unit, n, ours: false }
+    pub(crate) fn peer(
+        workload: &'static str,
+        system: impl Into<String>,
+        median: f64,
+        unit: &'static str,
+        n: usize,
+    ) -> Row {
+        Row {
+            workload,
+            system: system.into(),
+            median,
+            unit,
+            n,
+            ours: false,
+        }
     }
 }
 
@@ -32,7 +52,11 @@ fn higher_is_better(unit: &str) -> bool {
 
 /// How many times better ours is than `peer` (above 1: ours is better).
 fn advantage(ours: f64, peer: f64, unit: &str) -> f64 {
-    if higher_is_better(unit) { ours / peer } else { peer / ours }
+    if higher_is_better(unit) {
+        ours / peer
+    } else {
+        peer / ours
+    }
 }
 
 /// A target an issue sets for one workload.
@@ -42,13 +66,22 @@ pub(crate) enum Target {
     AtMost(&'static str, f64),
     /// Ours must be at least `min` times better than every measured peer whose system name
     /// starts with one of `peers` (so, than the best of them).
-    BetterThan { workload: &'static str, peers: &'static [&'static str], min: f64 },
+    BetterThan {
+        workload: &'static str,
+        peers: &'static [&'static str],
+        min: f64,
+    },
 }
 
 /// Prints each workload, ours first, then each peer, with how many times better ours is.
 pub(crate) fn print(suite: &str, rows: &[Row], targets: &[Target]) {
-    println!("\nbench suite `{suite}` (median of repeated runs; ratio = how many times better ours is)\n");
-    println!("{:<46} {:<26} {:>12} {:<11} {:>9} {:>9}", "workload", "system", "median", "unit", "ratio", "n");
+    println!(
+        "\nbench suite `{suite}` (median of repeated runs; ratio = how many times better ours is)\n"
+    );
+    println!(
+        "{:<46} {:<26} {:>12} {:<11} {:>9} {:>9}",
+        "workload", "system", "median", "unit", "ratio", "n"
+    );
     let mut workloads: Vec<&str> = rows.iter().map(|r| r.workload).collect();
     workloads.dedup();
     for workload in workloads {
@@ -81,22 +114,36 @@ pub(crate) fn print(suite: &str, rows: &[Row], targets: &[Target]) {
 
 fn verdict(rows: &[Row], target: &Target) -> String {
     match *target {
-        Target::AtMost(workload, max) => match rows.iter().find(|r| r.ours && r.workload == workload) {
-            Some(row) => {
-                let met = if row.median <= max { "met" } else { "NOT met" };
-                format!("{workload}: ours {} <= {max} {}: {met}", format_value(row.median), row.unit)
+        Target::AtMost(workload, max) => {
+            match rows.iter().find(|r| r.ours && r.workload == workload) {
+                Some(row) => {
+                    let met = if row.median <= max { "met" } else { "NOT met" };
+                    format!(
+                        "{workload}: ours {} <= {max} {}: {met}",
+                        format_value(row.median),
+                        row.unit
+                    )
+                }
+                None => format!("{workload}: not measured"),
             }
-            None => format!("{workload}: not measured"),
-        },
-        Target::BetterThan { workload, peers: prefixes, min } => {
+        }
+        Target::BetterThan {
+            workload,
+            peers: prefixes,
+            min,
+        } => {
             let peer = prefixes.join("|");
             let Some(ours) = rows.iter().find(|r| r.ours && r.workload == workload) else {
                 return format!("{workload}: not measured");
             };
-            let peers = rows
-                .iter()
-                .filter(|r| !r.ours && r.workload == workload && prefixes.iter().any(|p| r.system.starts_with(p)));
-            let best = peers.map(|r| advantage(ours.median, r.median, r.unit)).reduce(f64::min);
+            let peers = rows.iter().filter(|r| {
+                !r.ours
+                    && r.workload == workload
+                    && prefixes.iter().any(|p| r.system.starts_with(p))
+            });
+            let best = peers
+                .map(|r| advantage(ours.median, r.median, r.unit))
+                .reduce(f64::min);
             match best {
                 Some(ratio) => {
                     let met = if ratio >= min { "met" } else { "NOT met" };
@@ -109,7 +156,13 @@ fn verdict(rows: &[Row], target: &Target) -> String {
 }
 
 fn format_value(v: f64) -> String {
-    if v >= 100.0 { format!("{v:.0}") } else if v >= 1.0 { format!("{v:.2}") } else { format!("{v:.4}") }
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 1.0 {
+        format!("{v:.2}")
+    } else {
+        format!("{v:.4}")
+    }
 }
 
 /// Writes `target/bench/<suite>.json`: an array of `{workload, system, median, unit, n}`.

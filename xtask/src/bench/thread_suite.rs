@@ -20,12 +20,36 @@ const RUST_PEERS: &[&str] = &["rayon", "threadpool"];
 
 /// The targets for this suite.
 pub(crate) const TARGETS: &[Target] = &[
-    Target::BetterThan { workload: SUBMIT_ALL, peers: &["CPython"], min: 100.0 },
-    Target::BetterThan { workload: SUBMIT_ALL, peers: &["Java"], min: 1.0 },
-    Target::BetterThan { workload: ROUND_TRIP, peers: &["CPython"], min: 20.0 },
-    Target::BetterThan { workload: ROUND_TRIP, peers: RUST_PEERS, min: 0.5 },
-    Target::BetterThan { workload: AS_COMPLETED, peers: &["CPython"], min: 50.0 },
-    Target::BetterThan { workload: MAP, peers: &["CPython"], min: 100.0 },
+    Target::BetterThan {
+        workload: SUBMIT_ALL,
+        peers: &["CPython"],
+        min: 100.0,
+    },
+    Target::BetterThan {
+        workload: SUBMIT_ALL,
+        peers: &["Java"],
+        min: 1.0,
+    },
+    Target::BetterThan {
+        workload: ROUND_TRIP,
+        peers: &["CPython"],
+        min: 20.0,
+    },
+    Target::BetterThan {
+        workload: ROUND_TRIP,
+        peers: RUST_PEERS,
+        min: 0.5,
+    },
+    Target::BetterThan {
+        workload: AS_COMPLETED,
+        peers: &["CPython"],
+        min: 50.0,
+    },
+    Target::BetterThan {
+        workload: MAP,
+        peers: &["CPython"],
+        min: 100.0,
+    },
 ];
 
 /// CPython's `ThreadPoolExecutor(2)` on the same workloads. argv: nA nB nC nD repeats.
@@ -67,22 +91,54 @@ fn double(x: u64) -> u64 {
 
 pub(crate) fn run(quick: bool) -> Result<Vec<Row>, String> {
     let s = if quick {
-        Sizes { submit_all: 10_000, round_trips: 200, as_completed: 10_000, map: 10_000, repeats: 3 }
+        Sizes {
+            submit_all: 10_000,
+            round_trips: 200,
+            as_completed: 10_000,
+            map: 10_000,
+            repeats: 3,
+        }
     } else {
-        Sizes { submit_all: 100_000, round_trips: 5_000, as_completed: 10_000, map: 100_000, repeats: 11 }
+        Sizes {
+            submit_all: 100_000,
+            round_trips: 5_000,
+            as_completed: 10_000,
+            map: 100_000,
+            repeats: 11,
+        }
     };
     let mut rows = ours(&s);
     rows.extend(rayon_rows(&s));
     rows.extend(threadpool_rows(&s));
-    let args = [s.submit_all, s.round_trips.min(2_000), s.as_completed, s.map, s.repeats].map(|n| n.to_string());
+    let args = [
+        s.submit_all,
+        s.round_trips.min(2_000),
+        s.as_completed,
+        s.map,
+        s.repeats,
+    ]
+    .map(|n| n.to_string());
     match java::run(&args) {
         Ok((system, values)) => rows.extend(peer_rows(&system, values, &s)),
         Err(why) => println!("peer Java skipped: {why}"),
     }
     match python::version() {
         Ok(version) => {
-            let py = Sizes { submit_all: s.submit_all.min(50_000), round_trips: s.round_trips.min(1_000), as_completed: s.as_completed, map: s.map.min(50_000), repeats: s.repeats.min(3) };
-            let args = [py.submit_all, py.round_trips, py.as_completed, py.map, py.repeats].map(|n| n.to_string());
+            let py = Sizes {
+                submit_all: s.submit_all.min(50_000),
+                round_trips: s.round_trips.min(1_000),
+                as_completed: s.as_completed,
+                map: s.map.min(50_000),
+                repeats: s.repeats.min(3),
+            };
+            let args = [
+                py.submit_all,
+                py.round_trips,
+                py.as_completed,
+                py.map,
+                py.repeats,
+            ]
+            .map(|n| n.to_string());
             rows.extend(peer_rows(&version, python::run(PYTHON, &args)?, &py));
         }
         Err(why) => println!("peer CPython skipped: {why}"),
@@ -130,10 +186,15 @@ fn round_trip_median(n: usize, mut once: impl FnMut(usize)) -> f64 {
 }
 
 fn ours(s: &Sizes) -> Vec<Row> {
-    let pool = ThreadPoolExecutor::builder().max_workers(2).build().expect("2 workers");
+    let pool = ThreadPoolExecutor::builder()
+        .max_workers(2)
+        .build()
+        .expect("2 workers");
     let a = median_of(s.repeats, || {
         let t = Instant::now();
-        let fs: Vec<_> = (0..s.submit_all).map(|_| pool.submit(|| ()).unwrap()).collect();
+        let fs: Vec<_> = (0..s.submit_all)
+            .map(|_| pool.submit(|| ()).unwrap())
+            .collect();
         fs.iter().for_each(|f| f.result(None).unwrap());
         per_second(s.submit_all, t)
     });
@@ -142,7 +203,9 @@ fn ours(s: &Sizes) -> Vec<Row> {
     });
     let c = median_of(s.repeats, || {
         let t = Instant::now();
-        let fs: Vec<_> = (0..s.as_completed).map(|i| pool.submit(move || i).unwrap()).collect();
+        let fs: Vec<_> = (0..s.as_completed)
+            .map(|i| pool.submit(move || i).unwrap())
+            .collect();
         for f in as_completed(&fs, None) {
             black_box(f.unwrap());
         }
@@ -150,7 +213,11 @@ fn ours(s: &Sizes) -> Vec<Row> {
     });
     let d = median_of(s.repeats, || {
         let t = Instant::now();
-        let n = pool.map(double, 0..s.map as u64).unwrap().map(Result::unwrap).count();
+        let n = pool
+            .map(double, 0..s.map as u64)
+            .unwrap()
+            .map(Result::unwrap)
+            .count();
         assert_eq!(n, s.map);
         per_second(s.map, t)
     });
@@ -163,7 +230,10 @@ fn ours(s: &Sizes) -> Vec<Row> {
 }
 
 fn rayon_rows(s: &Sizes) -> Vec<Row> {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().expect("rayon pool");
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .build()
+        .expect("rayon pool");
     let a = median_of(s.repeats, || {
         let t = Instant::now();
         let rxs: Vec<_> = (0..s.submit_all)
@@ -200,15 +270,40 @@ fn rayon_rows(s: &Sizes) -> Vec<Row> {
     });
     let d = median_of(s.repeats, || {
         let t = Instant::now();
-        let out: Vec<u64> = pool.install(|| (0..s.map as u64).into_par_iter().map(double).collect());
+        let out: Vec<u64> =
+            pool.install(|| (0..s.map as u64).into_par_iter().map(double).collect());
         assert_eq!(out.len(), s.map);
         per_second(s.map, t)
     });
     vec![
-        Row::peer(SUBMIT_ALL, "rayon::spawn + mpsc", a, "tasks/s", s.submit_all),
-        Row::peer(ROUND_TRIP, "rayon::spawn + mpsc", b_mpsc, "us", s.round_trips),
-        Row::peer(ROUND_TRIP, "rayon::spawn + crossbeam", b_crossbeam, "us", s.round_trips),
-        Row::peer(AS_COMPLETED, "rayon::spawn + crossbeam", c, "us/future", s.as_completed),
+        Row::peer(
+            SUBMIT_ALL,
+            "rayon::spawn + mpsc",
+            a,
+            "tasks/s",
+            s.submit_all,
+        ),
+        Row::peer(
+            ROUND_TRIP,
+            "rayon::spawn + mpsc",
+            b_mpsc,
+            "us",
+            s.round_trips,
+        ),
+        Row::peer(
+            ROUND_TRIP,
+            "rayon::spawn + crossbeam",
+            b_crossbeam,
+            "us",
+            s.round_trips,
+        ),
+        Row::peer(
+            AS_COMPLETED,
+            "rayon::spawn + crossbeam",
+            c,
+            "us/future",
+            s.as_completed,
+        ),
         Row::peer(MAP, "rayon par_iter (chunked)", d, "items/s", s.map),
     ]
 }
@@ -260,7 +355,13 @@ fn threadpool_rows(s: &Sizes) -> Vec<Row> {
     vec![
         Row::peer(SUBMIT_ALL, "threadpool + mpsc", a, "tasks/s", s.submit_all),
         Row::peer(ROUND_TRIP, "threadpool + mpsc", b, "us", s.round_trips),
-        Row::peer(AS_COMPLETED, "threadpool + mpsc", c, "us/future", s.as_completed),
+        Row::peer(
+            AS_COMPLETED,
+            "threadpool + mpsc",
+            c,
+            "us/future",
+            s.as_completed,
+        ),
         Row::peer(MAP, "threadpool + mpsc (sorted)", d, "items/s", s.map),
     ]
 }
