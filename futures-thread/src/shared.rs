@@ -142,7 +142,7 @@ impl Shared {
     /// The next task for a worker; `None` once the pool is shut down and drained, or broken.
     pub(crate) fn next_task(&self) -> Option<Box<dyn Task>> {
         self.searching.fetch_add(1, Ordering::AcqRel);
-        let spins = WORKER_SPINS * hint::SPIN_LIMIT_SCALE;
+        let spins = hint::spin_limit(WORKER_SPINS);
         let mut spun = 0;
         while spun < spins && self.queued.load(Ordering::Acquire) == 0 {
             // Spin briefly, then yield: on a machine with few cores the submitter may need

@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 const MODELLED: &[(&str, &str)] = &[
     ("concurrent-futures-core", "futures-core"),
     ("concurrent-futures-wait", "futures-wait"),
+    ("concurrent-futures-thread", "futures-thread"),
 ];
 
 /// Lines of a failing model's trace to print (the tail holds the failing interleaving).

@@ -213,7 +213,7 @@ impl<T> Future<T> {
         // A short task often finishes within a few microseconds, far sooner than a sleeping
         // thread can be woken (tens of µs on small machines): watch the state word briefly,
         // spinning then yielding, before sleeping on the condition variable.
-        for step in 0..RESULT_SPINS * hint::SPIN_LIMIT_SCALE {
+        for step in 0..hint::spin_limit(RESULT_SPINS) {
             let word = self.word();
             if State::from_word(word).is_done() {
                 return word;

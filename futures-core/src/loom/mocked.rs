@@ -145,5 +145,7 @@ pub mod hint {
     }
 
     /// Spin-waits shrink to nothing under loom (each step would multiply the schedules).
-    pub const SPIN_LIMIT_SCALE: u32 = 0;
+    pub fn spin_limit(_steps: u32) -> u32 {
+        0
+    }
 }

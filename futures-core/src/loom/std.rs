@@ -106,6 +106,10 @@ pub mod hint {
         std::hint::spin_loop();
     }
 
-    /// How many steps a bounded spin-wait may take; loom models use fewer.
-    pub const SPIN_LIMIT_SCALE: u32 = 1;
+    /// How many steps a bounded spin-wait of `steps` may take (all of them here; none under
+    /// loom, where each step would multiply the schedules to explore).
+    #[inline]
+    pub fn spin_limit(steps: u32) -> u32 {
+        steps
+    }
 }

@@ -93,7 +93,7 @@ fn median(samples: &mut [f64]) -> f64 {
 }
 
 /// Orders rows so each workload's rows are together, ours first (stable otherwise).
-fn group_by_workload(rows: &mut Vec<report::Row>) {
+fn group_by_workload(rows: &mut [report::Row]) {
     let mut order: Vec<&'static str> = Vec::new();
     for row in rows.iter() {
         if !order.contains(&row.workload) {
