@@ -1,29 +1,38 @@
-//! The pool's protocol: one queue, idle-worker accounting, shutdown and breakage.
+//! The pool's protocol: a lock-free queue, one state word, idle-worker accounting, shutdown and
+//! breakage.
 //!
-//! Everything shared between `submit`, the workers and `shutdown` lives in [`Shared`], and every
-//! lock and atomic in it comes from core's std/loom shim, so the loom models in
-//! `tests/loom_pool.rs` check this very code.
+//! Every atomic and lock here comes from core's std/loom shim, so the loom models in
+//! `tests/loom_pool.rs` check this very code (the queue itself is crossbeam's `SegQueue`, whose
+//! operations loom sees as single steps).
 //!
-//! * **Queue**: a `VecDeque` under `state`'s lock; `queued` mirrors its length so spinning
-//!   workers can watch it without the lock.
+//! * **The state word** packs what submitters and sleeping workers must see consistently:
+//!   `queued` (tasks reserved in the queue: counted *before* the push, released *after* the
+//!   pop), `sleepers`, and the `SHUTDOWN` and `BROKEN` flags. A submitter reserves with one
+//!   `fetch_add` that also tells it about the flags and the sleepers; a worker about to sleep
+//!   registers with one `fetch_add` that also tells it about the queue. Being one location, the
+//!   two always see each other: no wake-up is lost, and no task is accepted after shutdown.
 //! * **Idle accounting** (Python 3.8's idle semaphore, made exact): `busy` counts workers
-//!   between taking a task and the task's closure returning. A worker leaves `busy` *before* it
+//!   between taking a task and its closure returning; a worker leaves `busy` *before* it
 //!   completes the future, so a caller that wakes from `result()` and submits again finds it
-//!   free. `submit` starts a thread only if the queue holds more tasks than there are free
-//!   workers (`threads - busy`), and never more than `max_workers`.
-//! * **Shutdown**: a flag; workers leave once it is set and the queue is empty, so queued tasks
-//!   still run (Python's relayed `None`, without the relay: `notify_all` wakes every sleeper).
-//! * **Breakage**: a failed initializer sets `broken`, and every queued future fails with it.
+//!   free. `submit` starts a thread only if more tasks are queued than workers are free
+//!   (`threads - busy`), and never more than `max_workers`.
+//! * **Searching**: workers awake and looking for work. While one is, a submit does not wake a
+//!   sleeper: that worker registers as a sleeper only after it stops searching, and then sees
+//!   the task in the word.
+//! * **Shutdown** sets `SHUTDOWN`; workers leave once it is set and nothing is queued, so queued
+//!   tasks still run. **Breakage** (a failed initializer) sets `BROKEN`: queued tasks fail.
+//!   Both flags change, and sleepers are woken, under `control`, which a worker holds from its
+//!   sleeper registration until it waits — so the wake-up cannot fall in between.
 
 use crate::task::Task;
 use crate::worker;
 use concurrent_futures_core::shim::hint;
-use concurrent_futures_core::shim::sync::atomic::{AtomicUsize, Ordering};
+use concurrent_futures_core::shim::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use concurrent_futures_core::shim::sync::{Arc, Condvar, Mutex};
 use concurrent_futures_core::shim::thread::{self, JoinHandle};
 use concurrent_futures_core::{BrokenExecutor, BrokenKind, SubmitError};
+use crossbeam_queue::SegQueue;
 use crossbeam_utils::CachePadded;
-use std::collections::VecDeque;
 use std::fmt;
 
 /// Spin steps an idle worker takes, watching the queue, before it sleeps (see the crate docs).
@@ -35,6 +44,23 @@ const SPIN_BEFORE_YIELD: u32 = 50;
 /// Python's message for a pool whose initializer failed.
 pub(crate) const BROKEN_MESSAGE: &str =
     "A thread initializer failed, the thread pool is not usable anymore";
+
+/// The state word: `queued` in bits 0..40, `sleepers` in bits 40..56, two flags on top.
+const QUEUED_ONE: u64 = 1;
+const QUEUED_MASK: u64 = (1 << 40) - 1;
+const SLEEPER_ONE: u64 = 1 << 40;
+const SLEEPERS_MASK: u64 = ((1 << 16) - 1) << 40;
+const SHUTDOWN: u64 = 1 << 62;
+const BROKEN: u64 = 1 << 63;
+const CLOSED: u64 = SHUTDOWN | BROKEN;
+
+fn queued(word: u64) -> u64 {
+    word & QUEUED_MASK
+}
+
+fn sleepers(word: u64) -> u64 {
+    (word & SLEEPERS_MASK) >> 40
+}
 
 /// A worker's start-up hook: `Err` (or a panic) breaks the pool. (Immutable configuration,
 /// not part of the protocol: a plain std `Arc`, which can hold a `dyn Fn`.)
@@ -48,95 +74,105 @@ pub(crate) struct Config {
 }
 
 pub(crate) struct Shared {
-    state: Mutex<State>,
-    /// Sleeping workers wait here: `submit` wakes one, shutdown and breakage wake all.
-    work_ready: Condvar,
-    /// The queue's length, for spinning workers.
-    queued: CachePadded<AtomicUsize>,
+    queue: SegQueue<Box<dyn Task>>,
+    word: CachePadded<AtomicU64>,
     /// Workers between taking a task and its closure returning.
     busy: CachePadded<AtomicUsize>,
-    /// Workers awake and looking for a task (spinning, or about to lock the queue): while one
-    /// is, a submit need not wake a sleeper — that worker will take the task.
+    /// Workers awake and looking for a task.
     searching: CachePadded<AtomicUsize>,
+    /// Threads started (never decreases, as in Python); written with `control` locked.
+    threads: AtomicUsize,
+    /// Serialises thread starts, flag changes and the sleep/wake hand-off.
+    control: Mutex<Control>,
+    /// Sleeping workers wait here.
+    work_ready: Condvar,
     /// Join handles, under their own lock, which `shutdown(wait)` holds while it joins.
     handles: Mutex<Vec<JoinHandle<()>>>,
     pub(crate) config: Config,
 }
 
-struct State {
-    queue: VecDeque<Box<dyn Task>>,
-    /// Threads started (never decreases, as in Python).
-    threads: usize,
-    /// Workers waiting on `work_ready`.
-    sleeping: usize,
-    shutdown: bool,
+struct Control {
     broken: Option<BrokenExecutor>,
+}
+
+/// How `next_task` ended a search.
+enum Found {
+    Task(Box<dyn Task>),
+    Exit,
 }
 
 impl Shared {
     pub(crate) fn new(config: Config) -> Arc<Shared> {
         Arc::new(Shared {
-            state: Mutex::new(State {
-                queue: VecDeque::new(),
-                threads: 0,
-                sleeping: 0,
-                shutdown: false,
-                broken: None,
-            }),
-            work_ready: Condvar::new(),
-            queued: CachePadded::new(AtomicUsize::new(0)),
+            queue: SegQueue::new(),
+            word: CachePadded::new(AtomicU64::new(0)),
             busy: CachePadded::new(AtomicUsize::new(0)),
             searching: CachePadded::new(AtomicUsize::new(0)),
+            threads: AtomicUsize::new(0),
+            control: Mutex::new(Control { broken: None }),
+            work_ready: Condvar::new(),
             handles: Mutex::new(Vec::new()),
             config,
         })
     }
 
-    /// Queues `task`, waking an idle worker or starting a new one.
-    /// (An associated function: loom's `Arc` cannot be a method receiver.)
+    /// Queues `task`, waking an idle worker or starting a new one. (An associated function:
+    /// loom's `Arc` cannot be a method receiver.)
     pub(crate) fn submit(this: &Arc<Shared>, task: Box<dyn Task>) -> Result<(), SubmitError> {
         let me: &Shared = this;
-        let mut state = me.state.lock();
-        if let Some(broken) = &state.broken {
-            return Err(SubmitError::Broken(broken.clone()));
+        // Free workers, counted *before* the task is visible: once it is, a worker may take it
+        // and look busy, which would make this submit start a thread for nothing.
+        let threads = me.threads.load(Ordering::Acquire);
+        let free = threads - me.busy.load(Ordering::Acquire).min(threads);
+        let prev = me.word.fetch_add(QUEUED_ONE, Ordering::AcqRel);
+        if prev & CLOSED != 0 {
+            me.word.fetch_sub(QUEUED_ONE, Ordering::AcqRel);
+            return Err(match me.broken() {
+                Some(broken) => SubmitError::Broken(broken),
+                None => SubmitError::Shutdown,
+            });
         }
-        if state.shutdown {
-            return Err(SubmitError::Shutdown);
-        }
-        state.queue.push_back(task);
-        me.queued.store(state.queue.len(), Ordering::Release);
-        // A searching worker re-checks the queue under this lock before it sleeps, so skipping
-        // the wake-up while one searches loses nothing (and saves a futex call per submit).
-        if state.sleeping > 0 && me.searching.load(Ordering::Acquire) == 0 {
+        me.queue.push(task);
+        if sleepers(prev) > 0 && me.searching.load(Ordering::Acquire) == 0 {
+            let _control = me.control.lock();
             me.work_ready.notify_one();
         }
-        // `busy` only grows under this lock, so this is never below the true number of free
-        // workers (a racing decrement at worst makes it start one thread early).
-        let free = state.threads - me.busy.load(Ordering::Acquire).min(state.threads);
-        if state.queue.len() > free && state.threads < me.config.max_workers {
-            let name = format!("{}_{}", me.config.name_prefix, state.threads);
-            let shared = Arc::clone(this);
-            match thread::spawn_named(name, move || worker::run(&shared)) {
-                Ok(handle) => {
-                    state.threads += 1;
-                    me.handles.lock().push(handle);
-                }
-                Err(e) if state.threads == 0 => {
-                    state.queue.pop_back();
-                    me.queued.store(state.queue.len(), Ordering::Release);
-                    let reason = format!("cannot start a worker thread: {e}");
-                    return Err(SubmitError::Broken(BrokenExecutor::new(
-                        BrokenKind::ThreadPool,
-                        reason,
-                    )));
-                }
-                // The running workers will take the task.
-                Err(e) => {
-                    log::warn!(target: "concurrent_futures", "cannot start another worker thread: {e}")
-                }
-            }
+        if queued(prev) + 1 > free as u64 && threads < me.config.max_workers {
+            Shared::start_worker(this)?;
         }
         Ok(())
+    }
+
+    #[cold]
+    fn start_worker(this: &Arc<Shared>) -> Result<(), SubmitError> {
+        let _control = this.control.lock();
+        let threads = this.threads.load(Ordering::Acquire);
+        // Under `control`: no thread starts once shutdown began (so a waited shutdown joins
+        // them all).
+        if threads >= this.config.max_workers || this.word.load(Ordering::Acquire) & CLOSED != 0 {
+            return Ok(());
+        }
+        let name = format!("{}_{}", this.config.name_prefix, threads);
+        let shared = Arc::clone(this);
+        match thread::spawn_named(name, move || worker::run(&shared)) {
+            Ok(handle) => {
+                this.threads.store(threads + 1, Ordering::Release);
+                this.handles.lock().push(handle);
+                Ok(())
+            }
+            Err(e) if threads == 0 => {
+                let reason = format!("cannot start a worker thread: {e}");
+                Err(SubmitError::Broken(BrokenExecutor::new(
+                    BrokenKind::ThreadPool,
+                    reason,
+                )))
+            }
+            // The running workers will take the task.
+            Err(e) => {
+                log::warn!(target: "concurrent_futures", "cannot start another worker thread: {e}");
+                Ok(())
+            }
+        }
     }
 
     /// The next task for a worker; `None` once the pool is shut down and drained, or broken.
@@ -144,7 +180,7 @@ impl Shared {
         self.searching.fetch_add(1, Ordering::AcqRel);
         let spins = hint::spin_limit(WORKER_SPINS);
         let mut spun = 0;
-        while spun < spins && self.queued.load(Ordering::Acquire) == 0 {
+        while spun < spins && queued(self.word.load(Ordering::Acquire)) == 0 {
             // Spin briefly, then yield: on a machine with few cores the submitter may need
             // this core to produce the work we are waiting for.
             if spun < SPIN_BEFORE_YIELD {
@@ -154,27 +190,67 @@ impl Shared {
             }
             spun += 1;
         }
-        let mut state = self.state.lock();
-        self.searching.fetch_sub(1, Ordering::AcqRel);
+        let found = self.search();
+        match found {
+            Found::Task(task) => Some(task),
+            Found::Exit => None,
+        }
+    }
+
+    /// Takes a task, or sleeps until there is one, or finds the pool closed and drained.
+    /// Called with this worker counted in `searching`; returns with it uncounted.
+    fn search(&self) -> Found {
+        let mut searching = true;
+        let stop_searching = |searching: &mut bool| {
+            if std::mem::take(searching) {
+                self.searching.fetch_sub(1, Ordering::AcqRel);
+            }
+        };
         loop {
-            if let Some(task) = state.queue.pop_front() {
-                self.queued.store(state.queue.len(), Ordering::Release);
+            if let Some(task) = self.queue.pop() {
+                let prev = self.word.fetch_sub(QUEUED_ONE, Ordering::AcqRel);
+                stop_searching(&mut searching);
+                if prev & BROKEN != 0 {
+                    self.fail(task);
+                    continue;
+                }
                 self.busy.fetch_add(1, Ordering::AcqRel);
                 // More work and nobody looking for it: pass the baton to a sleeper.
-                if !state.queue.is_empty()
-                    && state.sleeping > 0
+                if queued(prev) > 1
+                    && sleepers(prev) > 0
                     && self.searching.load(Ordering::Acquire) == 0
                 {
+                    let _control = self.control.lock();
                     self.work_ready.notify_one();
                 }
-                return Some(task);
+                return Found::Task(task);
             }
-            if state.shutdown || state.broken.is_some() {
-                return None;
+            let word = self.word.load(Ordering::Acquire);
+            if queued(word) > 0 {
+                // Reserved but not pushed yet (or popped but not released): moments away.
+                thread::yield_now();
+                continue;
             }
-            state.sleeping += 1;
-            state = self.work_ready.wait(state);
-            state.sleeping -= 1;
+            stop_searching(&mut searching);
+            if word & CLOSED != 0 {
+                return Found::Exit;
+            }
+            let control = self.control.lock();
+            let prev = self.word.fetch_add(SLEEPER_ONE, Ordering::AcqRel);
+            if queued(prev) > 0 || prev & CLOSED != 0 {
+                self.word.fetch_sub(SLEEPER_ONE, Ordering::AcqRel);
+                continue;
+            }
+            let control = self.work_ready.wait(control);
+            self.word.fetch_sub(SLEEPER_ONE, Ordering::AcqRel);
+            drop(control);
+        }
+    }
+
+    fn fail(&self, task: Box<dyn Task>) {
+        match self.broken() {
+            Some(broken) => task.fail(&broken),
+            None => unreachable!("BROKEN is set only after the reason is stored"),
         }
     }
 
@@ -183,23 +259,31 @@ impl Shared {
         self.busy.fetch_sub(1, Ordering::AcqRel);
     }
 
+    /// Sets `flag` and wakes every sleeper (under `control`, see the module docs).
+    fn close(&self, flag: u64) {
+        let _control = self.control.lock();
+        self.word.fetch_or(flag, Ordering::AcqRel);
+        self.work_ready.notify_all();
+    }
+
+    /// Pops every queued task (releasing its reservation).
+    fn drain(&self) -> Vec<Box<dyn Task>> {
+        let mut drained = Vec::new();
+        while let Some(task) = self.queue.pop() {
+            self.word.fetch_sub(QUEUED_ONE, Ordering::AcqRel);
+            drained.push(task);
+        }
+        drained
+    }
+
     /// Python's `shutdown(wait, cancel_futures)`.
     pub(crate) fn shutdown(&self, wait: bool, cancel_futures: bool) {
-        let cancelled = {
-            let mut state = self.state.lock();
-            state.shutdown = true;
-            let cancelled = if cancel_futures {
-                std::mem::take(&mut state.queue)
-            } else {
-                VecDeque::new()
-            };
-            self.queued.store(state.queue.len(), Ordering::Release);
-            self.work_ready.notify_all();
-            cancelled
-        };
-        // Outside the lock: cancelling runs the futures' callbacks, in this thread.
-        for task in cancelled {
-            task.cancel();
+        self.close(SHUTDOWN);
+        if cancel_futures {
+            // Cancelling runs the futures' callbacks, in this thread.
+            for task in self.drain() {
+                task.cancel();
+            }
         }
         if wait {
             let me = thread::current().id();
@@ -217,42 +301,49 @@ impl Shared {
     pub(crate) fn break_pool(&self, why: &str) {
         let error =
             BrokenExecutor::new(BrokenKind::ThreadPool, format!("{BROKEN_MESSAGE} ({why})"));
-        let drained = {
-            let mut state = self.state.lock();
-            if state.broken.is_none() {
-                state.broken = Some(error.clone());
+        {
+            let mut control = self.control.lock();
+            if control.broken.is_none() {
+                control.broken = Some(error);
             }
-            let drained = std::mem::take(&mut state.queue);
-            self.queued.store(0, Ordering::Release);
-            self.work_ready.notify_all();
-            drained
-        };
-        for task in drained {
-            task.fail(&error);
+        }
+        self.close(BROKEN);
+        let error = self.broken().expect("just stored");
+        // Fail what is queued, including tasks whose submit reserved a place before the flag
+        // and pushes just after (workers fail those too, but this worker may be the only one).
+        loop {
+            for task in self.drain() {
+                task.fail(&error);
+            }
+            if queued(self.word.load(Ordering::Acquire)) == 0 {
+                break;
+            }
+            thread::yield_now();
         }
     }
 
     /// Threads started so far.
     pub(crate) fn threads(&self) -> usize {
-        self.state.lock().threads
+        self.threads.load(Ordering::Acquire)
     }
 
     /// Why the pool is broken, if it is.
     pub(crate) fn broken(&self) -> Option<BrokenExecutor> {
-        self.state.lock().broken.clone()
+        self.control.lock().broken.clone()
     }
 }
 
 impl fmt::Debug for Shared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = self.state.lock();
+        let word = self.word.load(Ordering::Relaxed);
         f.debug_struct("ThreadPool")
             .field("max_workers", &self.config.max_workers)
-            .field("threads", &state.threads)
-            .field("queued", &state.queue.len())
+            .field("threads", &self.threads.load(Ordering::Relaxed))
+            .field("queued", &queued(word))
+            .field("sleeping", &sleepers(word))
             .field("busy", &self.busy.load(Ordering::Relaxed))
-            .field("shutdown", &state.shutdown)
-            .field("broken", &state.broken.is_some())
+            .field("shutdown", &(word & SHUTDOWN != 0))
+            .field("broken", &(word & BROKEN != 0))
             .finish()
     }
 }

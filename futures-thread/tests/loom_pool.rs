@@ -58,7 +58,7 @@ fn a_submit_never_waits_while_a_worker_idles_and_an_idle_worker_is_reused() {
         let pool = pool(2);
         assert_eq!(pool.submit(|| 1).unwrap().result(None).unwrap(), 1);
         assert_eq!(pool.submit(|| 2).unwrap().result(None).unwrap(), 2);
-        assert_eq!(pool.worker_count(), 1);
+        assert_eq!(pool.worker_count(), 1, "{pool:?}");
         pool.shutdown(true, false);
     });
 }

@@ -4,7 +4,7 @@ pub mod sync {
     pub use loom::sync::Arc;
 
     pub mod atomic {
-        pub use loom::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+        pub use loom::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
     }
 
     /// loom's mutex with the shipped API: no poisoning, and a guard that remembers its mutex so

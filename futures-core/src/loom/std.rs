@@ -4,7 +4,7 @@ pub mod sync {
     pub use std::sync::Arc;
 
     pub mod atomic {
-        pub use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+        pub use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
     }
 
     pub type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
