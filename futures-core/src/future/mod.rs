@@ -263,6 +263,9 @@ impl<T> Future<T> {
     /// (a bare `Duration` also works). Returns the value, or why there is none: the future was
     /// cancelled, the timeout passed, or the task failed.
     ///
+    /// Before it sleeps, a blocking call watches the future for a moment (50 spin hints, then
+    /// up to 150 yields): short tasks finish sooner than a sleeping thread can be woken.
+    ///
     /// ```
     /// use concurrent_futures_core::Future;
     /// use std::time::Duration;
