@@ -3,7 +3,7 @@
 use crate::error::{CancelledError, FutureError, InvalidStateError, TaskError, TimeoutError};
 use crate::loom::cell::UnsafeCell;
 use crate::loom::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use crate::loom::sync::{Arc, Condvar, Mutex};
+use crate::loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 use crate::loom::{hint, thread};
 use crate::state::{
     CANCELLED, CANCELLED_AND_NOTIFIED, FAILED, FINISHED, PENDING, RUNNING, STATUS_MASK,
@@ -183,19 +183,14 @@ impl<T> Future<T> {
     /// assert!(f.cancelled());
     /// ```
     pub fn cancel(&self) -> bool {
-        let mut shared = self.inner.shared.lock();
+        let shared = self.inner.shared.lock();
         match self.inner.state.load(Ordering::Relaxed) & STATUS_MASK {
             PENDING => {}
             CANCELLED | CANCELLED_AND_NOTIFIED => return true,
             _ => return false,
         }
         self.inner.state.store(CANCELLED, Ordering::Release);
-        self.inner.done.notify_all();
-        let wakers = std::mem::take(&mut shared.wakers);
-        let callbacks = std::mem::take(&mut shared.callbacks);
-        drop(shared);
-        wakers.into_iter().for_each(|(_, waker)| waker.wake());
-        self.run_callbacks(callbacks);
+        self.announce_done(shared);
         true
     }
 
@@ -550,7 +545,7 @@ impl<T> Future<T> {
             Outcome::Returned(_) => (FINISHED, Completion::Returned),
             Outcome::Raised(_) => (FINISHED | FAILED, Completion::Raised),
         };
-        let mut shared = self.inner.shared.lock();
+        let shared = self.inner.shared.lock();
         let old = self.inner.state.load(Ordering::Relaxed);
         if !matches!(old & STATUS_MASK, PENDING | RUNNING) {
             drop(shared);
@@ -565,13 +560,20 @@ impl<T> Future<T> {
         for waiter in &shared.waiters {
             waiter.notify(self.id(), completion);
         }
+        self.announce_done(shared);
+        Ok(())
+    }
+
+    /// The future has just become done (finished or cancelled), with `shared` still locked:
+    /// wake the threads blocked in `result()`, then — after releasing the lock — the awaiting
+    /// tasks, then run the callbacks in this thread.
+    fn announce_done(&self, mut shared: MutexGuard<'_, Shared<T>>) {
         self.inner.done.notify_all();
         let wakers = std::mem::take(&mut shared.wakers);
         let callbacks = std::mem::take(&mut shared.callbacks);
         drop(shared);
         wakers.into_iter().for_each(|(_, waker)| waker.wake());
         self.run_callbacks(callbacks);
-        Ok(())
     }
 
     fn invalid_state(&self, word: u8) -> InvalidStateError {
