@@ -95,12 +95,6 @@ struct Control {
     broken: Option<BrokenExecutor>,
 }
 
-/// How `next_task` ended a search.
-enum Found {
-    Task(Box<dyn Task>),
-    Exit,
-}
-
 impl Shared {
     pub(crate) fn new(config: Config) -> Arc<Shared> {
         Arc::new(Shared {
@@ -190,16 +184,12 @@ impl Shared {
             }
             spun += 1;
         }
-        let found = self.search();
-        match found {
-            Found::Task(task) => Some(task),
-            Found::Exit => None,
-        }
+        self.search()
     }
 
-    /// Takes a task, or sleeps until there is one, or finds the pool closed and drained.
-    /// Called with this worker counted in `searching`; returns with it uncounted.
-    fn search(&self) -> Found {
+    /// Takes a task, or sleeps until there is one, or finds the pool closed and drained
+    /// (`None`). Called with this worker counted in `searching`; returns with it uncounted.
+    fn search(&self) -> Option<Box<dyn Task>> {
         let mut searching = true;
         let stop_searching = |searching: &mut bool| {
             if std::mem::take(searching) {
@@ -223,7 +213,7 @@ impl Shared {
                     let _control = self.control.lock();
                     self.work_ready.notify_one();
                 }
-                return Found::Task(task);
+                return Some(task);
             }
             let word = self.word.load(Ordering::Acquire);
             if queued(word) > 0 {
@@ -233,7 +223,7 @@ impl Shared {
             }
             stop_searching(&mut searching);
             if word & CLOSED != 0 {
-                return Found::Exit;
+                return None;
             }
             let control = self.control.lock();
             let prev = self.word.fetch_add(SLEEPER_ONE, Ordering::AcqRel);
