@@ -116,8 +116,14 @@ impl Shared {
         let me: &Shared = this;
         // Free workers, counted *before* the task is visible: once it is, a worker may take it
         // and look busy, which would make this submit start a thread for nothing.
+        // (Only needed while the pool may still grow: a full pool skips the shared counter.)
         let threads = me.threads.load(Ordering::Acquire);
-        let free = threads - me.busy.load(Ordering::Acquire).min(threads);
+        let may_grow = threads < me.config.max_workers;
+        let free = if may_grow {
+            threads - me.busy.load(Ordering::Acquire).min(threads)
+        } else {
+            0
+        };
         let prev = me.word.fetch_add(QUEUED_ONE, Ordering::AcqRel);
         if prev & CLOSED != 0 {
             me.word.fetch_sub(QUEUED_ONE, Ordering::AcqRel);
@@ -131,7 +137,7 @@ impl Shared {
             let _control = me.control.lock();
             me.work_ready.notify_one();
         }
-        if queued(prev) + 1 > free as u64 && threads < me.config.max_workers {
+        if may_grow && queued(prev) + 1 > free as u64 {
             Shared::start_worker(this)?;
         }
         Ok(())
@@ -171,6 +177,12 @@ impl Shared {
 
     /// The next task for a worker; `None` once the pool is shut down and drained, or broken.
     pub(crate) fn next_task(&self) -> Option<Box<dyn Task>> {
+        // Under load a task is usually waiting: take it without announcing a search.
+        if let Some(task) = self.queue.pop() {
+            if let Some(task) = self.took(task) {
+                return Some(task);
+            }
+        }
         self.searching.fetch_add(1, Ordering::AcqRel);
         let spins = hint::spin_limit(WORKER_SPINS);
         let mut spun = 0;
@@ -198,22 +210,11 @@ impl Shared {
         };
         loop {
             if let Some(task) = self.queue.pop() {
-                let prev = self.word.fetch_sub(QUEUED_ONE, Ordering::AcqRel);
                 stop_searching(&mut searching);
-                if prev & BROKEN != 0 {
-                    self.fail(task);
-                    continue;
+                match self.took(task) {
+                    Some(task) => return Some(task),
+                    None => continue,
                 }
-                self.busy.fetch_add(1, Ordering::AcqRel);
-                // More work and nobody looking for it: pass the baton to a sleeper.
-                if queued(prev) > 1
-                    && sleepers(prev) > 0
-                    && self.searching.load(Ordering::Acquire) == 0
-                {
-                    let _control = self.control.lock();
-                    self.work_ready.notify_one();
-                }
-                return Some(task);
             }
             let word = self.word.load(Ordering::Acquire);
             if queued(word) > 0 {
@@ -235,6 +236,23 @@ impl Shared {
             self.word.fetch_sub(SLEEPER_ONE, Ordering::AcqRel);
             drop(control);
         }
+    }
+
+    /// Books a popped task: releases its reservation and counts this worker busy — or fails
+    /// the task if the pool broke meanwhile (`None`).
+    fn took(&self, task: Box<dyn Task>) -> Option<Box<dyn Task>> {
+        let prev = self.word.fetch_sub(QUEUED_ONE, Ordering::AcqRel);
+        if prev & BROKEN != 0 {
+            self.fail(task);
+            return None;
+        }
+        self.busy.fetch_add(1, Ordering::AcqRel);
+        // More work and nobody looking for it: pass the baton to a sleeper.
+        if queued(prev) > 1 && sleepers(prev) > 0 && self.searching.load(Ordering::Acquire) == 0 {
+            let _control = self.control.lock();
+            self.work_ready.notify_one();
+        }
+        Some(task)
     }
 
     fn fail(&self, task: Box<dyn Task>) {
