@@ -6,9 +6,12 @@
 //!       unused  | FAILED | status: PENDING RUNNING CANCELLED CANCELLED_AND_NOTIFIED FINISHED
 //! ```
 //!
-//! The word is only ever *written* with the future's lock held, so transitions are plain
-//! read-check-store sequences; it is *read* without the lock (`done()`, the fast path of
-//! `result()`, the snapshot pass of `wait`). A `Release` store of `FINISHED` publishes the
+//! Every transition but one is written with the future's lock held. The exception is
+//! PENDING → RUNNING (`set_running_or_notify_cancel`'s common case), a compare-and-swap without
+//! the lock, since nobody waits for it; so `cancel` also moves PENDING by compare-and-swap, and
+//! `set_result`/`set_exception` may overwrite a RUNNING that slipped in after their check (both
+//! PENDING and RUNNING may finish). The word is *read* without the lock (`done()`, the fast path
+//! of `result()`, the snapshot pass of `wait`). A `Release` store of `FINISHED` publishes the
 //! outcome written just before it; an `Acquire` load that sees `FINISHED` may read it.
 
 use std::fmt;

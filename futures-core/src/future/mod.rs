@@ -184,12 +184,18 @@ impl<T> Future<T> {
     /// ```
     pub fn cancel(&self) -> bool {
         let shared = self.inner.shared.lock();
-        match self.inner.state.load(Ordering::Relaxed) & STATUS_MASK {
-            PENDING => {}
-            CANCELLED | CANCELLED_AND_NOTIFIED => return true,
-            _ => return false,
+        // A compare-and-swap even under the lock: `set_running_or_notify_cancel` may move
+        // PENDING to RUNNING without it.
+        match self.inner.state.compare_exchange(
+            PENDING,
+            CANCELLED,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => {}
+            Err(word) if State::from_word(word).is_cancelled() => return true,
+            Err(_) => return false,
         }
-        self.inner.state.store(CANCELLED, Ordering::Release);
         self.announce_done(shared);
         true
     }
@@ -486,13 +492,27 @@ impl<T> Future<T> {
     /// assert_eq!(f.state(), State::CancelledAndNotified);
     /// ```
     pub fn set_running_or_notify_cancel(&self) -> Result<bool, InvalidStateError> {
+        // The common case needs no lock: nobody waits for RUNNING.
+        let word = match self.inner.state.compare_exchange(
+            PENDING,
+            RUNNING,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => return Ok(true),
+            Err(word) => word,
+        };
+        debug_assert_ne!(word & STATUS_MASK, PENDING);
+        self.notify_cancel_or_reject()
+    }
+
+    #[cold]
+    fn notify_cancel_or_reject(&self) -> Result<bool, InvalidStateError> {
         let shared = self.inner.shared.lock();
-        let word = self.inner.state.load(Ordering::Relaxed);
+        // Re-read under the lock: PENDING never comes back, but a second caller may have
+        // notified a cancellation meanwhile.
+        let word = self.inner.state.load(Ordering::Acquire);
         match word & STATUS_MASK {
-            PENDING => {
-                self.inner.state.store(RUNNING, Ordering::Release);
-                Ok(true)
-            }
             CANCELLED => {
                 self.inner
                     .state
