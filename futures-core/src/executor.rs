@@ -110,6 +110,9 @@ pub trait Executor {
     ///
     /// Submission errors (shut down, broken, an invalid option) are returned here; without a
     /// `buffersize` every input is consumed and submitted before this returns.
+    ///
+    /// Each result is moved out of its future, which `map` owns; `R: Clone` is only the
+    /// fallback for a result whose executor has not yet dropped its own handle to the future.
     fn map_with<A, R, I>(
         &self,
         f: fn(A) -> R,

@@ -10,14 +10,14 @@ use crate::state::{
 };
 use crate::waiter::{FutureId, Waiter};
 use crate::{Completion, Deadline, State};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::task::Waker;
+use std::time::Duration;
 
 mod awaiting;
 mod repr;
 
 pub use awaiting::{Completed, FutureAwait};
-use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::task::Waker;
-use std::time::Duration;
 
 /// The eventual result of a task: Python's `concurrent.futures.Future`.
 ///
@@ -64,7 +64,7 @@ pub struct Future<T> {
 }
 
 struct Inner<T> {
-    /// The state word (`state.rs`). Written only with `shared` locked.
+    /// The state word (`state.rs`). Written with `shared` locked, except PENDING → RUNNING.
     state: AtomicU8,
     shared: Mutex<Shared<T>>,
     /// Woken when a `result()` wait can end (on finishing and on cancelling), and when an
@@ -76,7 +76,8 @@ struct Inner<T> {
     /// `fetch_sub` are ordered: one of them always sees the other.
     handles: AtomicUsize,
     /// Written once, with `shared` locked, just before `state` is stored as `FINISHED` with
-    /// `Release`; never written again. Read only after an `Acquire` load saw `FINISHED`.
+    /// `Release`; read only after an `Acquire` load saw `FINISHED`; afterwards only moved out,
+    /// by `into_result` or `.await` on the last handle.
     outcome: UnsafeCell<Option<Outcome<T>>>,
 }
 
@@ -106,7 +107,8 @@ enum Outcome<T> {
 
 // SAFETY: every field but `outcome` is `Sync` when `T: Send` (`callbacks` are `Send` and live
 // under the mutex). `outcome` is written exactly once, under the lock and before the `Release`
-// store that publishes `FINISHED`, and never after; afterwards it is only read. Lock-free reads
+// store that publishes `FINISHED`; afterwards it is only read, or moved out by the one handle
+// left when no other exists (so nothing can be reading it: see `take_outcome`). Lock-free reads
 // touch the discriminant and the `TaskError` (which is `Sync`) and never `T`; shared `&T` is
 // handed out only by `result_ref`, which requires `T: Sync`, and `result()` clones `T` only
 // with the lock held, so a `!Sync` value is never accessed from two threads at once.
