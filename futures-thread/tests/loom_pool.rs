@@ -108,3 +108,47 @@ fn cancel_futures_at_shutdown_racing_a_worker_taking_the_next_task() {
         );
     });
 }
+
+/// The soundness of scoped tasks rests on this: `scope` returns only after every task it
+/// accepted has run to the end — whether a worker took it, or the scope ran it itself.
+#[test]
+fn scope_returns_only_after_every_scoped_task_finished() {
+    loom::model(|| {
+        let pool = pool(1);
+        let ran = AtomicUsize::new(0);
+        pool.scope(|s| {
+            let ran = &ran;
+            s.submit(move || {
+                ran.fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap();
+        });
+        assert_eq!(ran.load(Ordering::SeqCst), 1);
+        pool.shutdown(true, false);
+    });
+}
+
+/// A scope opened by a task on the pool's only worker: no worker is free to take its tasks, so
+/// the scope must run them itself — otherwise it waits forever (loom reports the deadlock).
+#[test]
+fn scope_inside_the_pools_only_worker_runs_its_tasks_itself_instead_of_deadlocking() {
+    loom::model(|| {
+        let pool = Arc::new(pool(1));
+        let inner = pool.clone();
+        let outer = pool
+            .submit(move || {
+                let ran = AtomicUsize::new(0);
+                inner.scope(|s| {
+                    let ran = &ran;
+                    s.submit(move || {
+                        ran.fetch_add(1, Ordering::SeqCst);
+                    })
+                    .unwrap();
+                });
+                ran.load(Ordering::SeqCst)
+            })
+            .unwrap();
+        assert_eq!(outer.result(None).unwrap(), 1);
+        pool.shutdown(true, false);
+    });
+}
