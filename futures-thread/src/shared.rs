@@ -138,19 +138,19 @@ impl Shared {
             me.work_ready.notify_one();
         }
         if may_grow && queued(prev) + 1 > free as u64 {
-            Shared::start_worker(this)?;
+            Shared::start_worker(this);
         }
         Ok(())
     }
 
     #[cold]
-    fn start_worker(this: &Arc<Shared>) -> Result<(), SubmitError> {
-        let _control = this.control.lock();
+    fn start_worker(this: &Arc<Shared>) {
+        let control = this.control.lock();
         let threads = this.threads.load(Ordering::Acquire);
         // Under `control`: no thread starts once shutdown began (so a waited shutdown joins
         // them all).
         if threads >= this.config.max_workers || this.word.load(Ordering::Acquire) & CLOSED != 0 {
-            return Ok(());
+            return;
         }
         let name = format!("{}_{}", this.config.name_prefix, threads);
         let shared = Arc::clone(this);
@@ -158,19 +158,22 @@ impl Shared {
             Ok(handle) => {
                 this.threads.store(threads + 1, Ordering::Release);
                 this.handles.lock().push(handle);
-                Ok(())
             }
             Err(e) if threads == 0 => {
-                let reason = format!("cannot start a worker thread: {e}");
-                Err(SubmitError::Broken(BrokenExecutor::new(
+                // No thread will ever run what is queued: fail it (the pool itself is not
+                // broken; a later submit tries again).
+                drop(control);
+                let error = BrokenExecutor::new(
                     BrokenKind::ThreadPool,
-                    reason,
-                )))
+                    format!("cannot start a worker thread: {e}"),
+                );
+                for task in this.drain() {
+                    task.fail(&error);
+                }
             }
             // The running workers will take the task.
             Err(e) => {
                 log::warn!(target: "concurrent_futures", "cannot start another worker thread: {e}");
-                Ok(())
             }
         }
     }
