@@ -27,10 +27,11 @@ impl<T> Future<T> {
         if self.done() {
             return true;
         }
-        match shared.wakers.iter_mut().find(|(id, _)| *id == awaiter) {
+        let wakers = &mut shared.watchers().wakers;
+        match wakers.iter_mut().find(|(id, _)| *id == awaiter) {
             Some((_, slot)) if slot.will_wake(waker) => {}
             Some((_, slot)) => *slot = waker.clone(),
-            None => shared.wakers.push((awaiter, waker.clone())),
+            None => wakers.push((awaiter, waker.clone())),
         }
         false
     }
@@ -39,12 +40,17 @@ impl<T> Future<T> {
     /// check an abandoned `.await` leaves nothing behind).
     pub fn awaiter_count(&self) -> usize {
         let shared = self.inner.shared.lock();
-        shared.wakers.len() + usize::from(shared.taker_waker.is_some())
+        shared
+            .watchers
+            .as_ref()
+            .map_or(0, |w| w.wakers.len() + usize::from(w.taker_waker.is_some()))
     }
 
     fn unregister(&self, awaiter: u64) {
         let mut shared = self.inner.shared.lock();
-        shared.wakers.retain(|(id, _)| *id != awaiter);
+        if let Some(w) = shared.watchers.as_mut() {
+            w.wakers.retain(|(id, _)| *id != awaiter);
+        }
     }
 
     /// An async wait for the future to be done (finished or cancelled), leaving the result in
@@ -180,7 +186,7 @@ impl<T> std::future::Future for FutureAwait<T> {
             .handles
             .fetch_or(TAKER_WAITING, Ordering::AcqRel);
         if handles & !TAKER_WAITING > 1 {
-            shared.taker_waker = Some(cx.waker().clone());
+            shared.watchers().taker_waker = Some(cx.waker().clone());
             this.taking = true;
             return Poll::Pending;
         }
@@ -188,7 +194,9 @@ impl<T> std::future::Future for FutureAwait<T> {
             .inner
             .handles
             .fetch_and(!TAKER_WAITING, Ordering::AcqRel);
-        shared.taker_waker = None;
+        if let Some(w) = shared.watchers.as_mut() {
+            w.taker_waker = None;
+        }
         let output = future.take_outcome();
         drop(shared);
         this.taking = false;
@@ -203,9 +211,13 @@ impl<T> Drop for FutureAwait<T> {
     fn drop(&mut self) {
         let Some(future) = &self.future else { return };
         let mut shared = future.inner.shared.lock();
-        shared.wakers.retain(|(id, _)| *id != self.awaiter);
+        if let Some(w) = shared.watchers.as_mut() {
+            w.wakers.retain(|(id, _)| *id != self.awaiter);
+            if self.taking {
+                w.taker_waker = None;
+            }
+        }
         if self.taking {
-            shared.taker_waker = None;
             future
                 .inner
                 .handles

@@ -81,7 +81,13 @@ struct Inner<T> {
     outcome: UnsafeCell<Option<Outcome<T>>>,
 }
 
+/// What the lock guards besides the state word's transitions. Boxed and made on first use: most
+/// futures are never watched, so the hot path allocates and touches none of it.
 struct Shared<T> {
+    watchers: Option<Box<Watchers<T>>>,
+}
+
+struct Watchers<T> {
     callbacks: Vec<Callback<T>>,
     waiters: Vec<Waiter>,
     /// Tasks awaiting this future (`.await`, `completed()`), by awaiter id; woken, like
@@ -89,6 +95,29 @@ struct Shared<T> {
     wakers: Vec<(u64, Waker)>,
     /// An `.await` waiting to become the last handle (see `TAKER_WAITING`).
     taker_waker: Option<Waker>,
+}
+
+impl<T> Default for Watchers<T> {
+    fn default() -> Self {
+        Watchers {
+            callbacks: Vec::new(),
+            waiters: Vec::new(),
+            wakers: Vec::new(),
+            taker_waker: None,
+        }
+    }
+}
+
+impl<T> Shared<T> {
+    /// The watchers, made on first use.
+    fn watchers(&mut self) -> &mut Watchers<T> {
+        self.watchers.get_or_insert_with(Box::default)
+    }
+
+    /// The waiters installed, if any.
+    fn waiters(&self) -> &[Waiter] {
+        self.watchers.as_ref().map_or(&[], |w| &w.waiters)
+    }
 }
 
 /// Steps a blocking `result()` watches the state word before it sleeps (a quarter spinning,
@@ -117,12 +146,7 @@ unsafe impl<T: Send> Sync for Inner<T> {}
 impl<T> Future<T> {
     /// A new pending future, as Python's `Future()`: executors create them, and so may tests.
     pub fn new() -> Future<T> {
-        let shared = Shared {
-            callbacks: Vec::new(),
-            waiters: Vec::new(),
-            wakers: Vec::new(),
-            taker_waker: None,
-        };
+        let shared = Shared { watchers: None };
         Future {
             inner: Arc::new(Inner {
                 state: AtomicU8::new(PENDING),
@@ -454,7 +478,7 @@ impl<T> Future<T> {
         if !self.done() {
             let mut shared = self.inner.shared.lock();
             if !self.done() {
-                shared.callbacks.push(Box::new(callback));
+                shared.watchers().callbacks.push(Box::new(callback));
                 return;
             }
         }
@@ -519,7 +543,7 @@ impl<T> Future<T> {
                 self.inner
                     .state
                     .store(CANCELLED_AND_NOTIFIED, Ordering::Release);
-                for waiter in &shared.waiters {
+                for waiter in shared.waiters() {
                     waiter.notify(self.id(), Completion::Cancelled);
                 }
                 Ok(false)
@@ -579,7 +603,7 @@ impl<T> Future<T> {
             .outcome
             .with_mut(|p| unsafe { *p = Some(outcome) });
         self.inner.state.store(word, Ordering::Release);
-        for waiter in &shared.waiters {
+        for waiter in shared.waiters() {
             waiter.notify(self.id(), completion);
         }
         self.announce_done(shared);
@@ -591,8 +615,13 @@ impl<T> Future<T> {
     /// tasks, then run the callbacks in this thread.
     fn announce_done(&self, mut shared: MutexGuard<'_, Shared<T>>) {
         self.inner.done.notify_all();
-        let wakers = std::mem::take(&mut shared.wakers);
-        let callbacks = std::mem::take(&mut shared.callbacks);
+        let (wakers, callbacks) = match shared.watchers.as_mut() {
+            Some(w) => (
+                std::mem::take(&mut w.wakers),
+                std::mem::take(&mut w.callbacks),
+            ),
+            None => (Vec::new(), Vec::new()),
+        };
         drop(shared);
         wakers.into_iter().for_each(|(_, waker)| waker.wake());
         self.run_callbacks(callbacks);
@@ -612,26 +641,31 @@ impl<T> Future<T> {
         let mut shared = self.inner.shared.lock();
         match Completion::from_word(self.inner.state.load(Ordering::Relaxed)) {
             Some(completion) => waiter.notify(self.id(), completion),
-            None => shared.waiters.push(waiter.clone()),
+            None => shared.watchers().waiters.push(waiter.clone()),
         }
     }
 
     pub(crate) fn remove_waiter(&self, waiter: &Waiter) {
         let mut shared = self.inner.shared.lock();
-        if let Some(i) = shared.waiters.iter().position(|w| w.ptr_eq(waiter)) {
-            shared.waiters.swap_remove(i);
+        if let Some(i) = shared.waiters().iter().position(|w| w.ptr_eq(waiter)) {
+            shared.watchers().waiters.swap_remove(i);
         }
     }
 
     /// How many `wait`/`as_completed` calls are watching this future now (for diagnostics and
     /// for tests that check waiters are always removed).
     pub fn waiter_count(&self) -> usize {
-        self.inner.shared.lock().waiters.len()
+        self.inner.shared.lock().waiters().len()
     }
 
     /// How many done-callbacks are registered and have not run yet.
     pub fn callback_count(&self) -> usize {
-        self.inner.shared.lock().callbacks.len()
+        self.inner
+            .shared
+            .lock()
+            .watchers
+            .as_ref()
+            .map_or(0, |w| w.callbacks.len())
     }
 }
 
@@ -653,7 +687,7 @@ impl<T> Drop for Future<T> {
         if self.inner.handles.fetch_sub(1, Ordering::AcqRel) == TAKER_WAITING | 2 {
             let mut shared = self.inner.shared.lock();
             self.inner.done.notify_all();
-            let taker = shared.taker_waker.take();
+            let taker = shared.watchers.as_mut().and_then(|w| w.taker_waker.take());
             drop(shared);
             if let Some(waker) = taker {
                 waker.wake();
