@@ -394,6 +394,9 @@ impl<T> Future<T> {
         if word & STATUS_MASK != FINISHED {
             return Err(self.outcome(word).err().expect("not finished"));
         }
+        if self.inner.handles.load(Ordering::Acquire) == 1 {
+            return self.take_outcome();
+        }
         let mut shared = self.inner.shared.lock();
         // Announce the wait; a handle dropped from now on sees the bit and wakes us (it takes
         // the lock first, so it cannot notify between our check and our wait).
@@ -419,7 +422,8 @@ impl<T> Future<T> {
         outcome
     }
 
-    /// Moves the outcome out; the caller holds the lock and has seen `handles == 1`.
+    /// Moves the outcome out of a finished future; the caller has seen `handles == 1` with
+    /// `Acquire` (no lock is needed: no other handle exists to contend).
     fn take_outcome(&self) -> Result<T, FutureError> {
         // SAFETY: the state is FINISHED and this is the only handle: every other handle has
         // finished dropping (its `AcqRel` decrement, which we read with `Acquire`, orders all
@@ -444,13 +448,9 @@ impl<T> Future<T> {
             self.cancel();
             return Err(self.outcome(word).err().expect("not finished"));
         }
-        let shared = self.inner.shared.lock();
         if self.inner.handles.load(Ordering::Acquire) == 1 {
-            let outcome = self.take_outcome();
-            drop(shared);
-            return outcome;
+            return self.take_outcome();
         }
-        drop(shared);
         self.result(Duration::ZERO)
     }
 
