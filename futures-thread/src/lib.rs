@@ -29,7 +29,7 @@
 //! A task submitted right after another finished is picked up without a wake-up, and an idle
 //! pool costs no CPU once that short watch is over. `Future::result` does the same on the
 //! caller's side. Measured with `cargo xtask bench thread` on that machine: one submit-to-result
-//! round trip takes 1.3–1.5 µs, against 44–60 µs for CPython's pool in the same run.
+//! round trip takes 1.3–1.6 µs, against 45–65 µs for CPython's pool in the same run.
 //!
 #![deny(missing_docs)]
 
