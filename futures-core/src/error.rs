@@ -228,6 +228,9 @@ pub enum TaskError {
     },
     /// The executor broke before the task could finish.
     Broken(BrokenExecutor),
+    /// The argument or the result could not cross the process boundary (Python's
+    /// `PicklingError`): only this task failed, the executor is still healthy.
+    Payload(PayloadError),
     /// Any other error, set by a hand-written executor.
     Custom(Arc<dyn Error + Send + Sync + 'static>),
 }
@@ -264,6 +267,7 @@ impl TaskError {
             TaskError::Panicked { .. } => "Panicked",
             TaskError::Remote { .. } => "RemoteError",
             TaskError::Broken(b) => b.kind().name(),
+            TaskError::Payload(_) => "PayloadError",
             TaskError::Custom(_) => "Error",
         }
     }
@@ -283,6 +287,7 @@ impl fmt::Display for TaskError {
                 )
             }
             TaskError::Broken(b) => b.fmt(f),
+            TaskError::Payload(p) => p.fmt(f),
             TaskError::Custom(e) => e.fmt(f),
         }
     }
@@ -292,6 +297,7 @@ impl Error for TaskError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
             TaskError::Broken(b) => Some(b),
+            TaskError::Payload(p) => Some(p),
             TaskError::Custom(e) => Some(&**e),
             _ => None,
         }
@@ -301,6 +307,89 @@ impl Error for TaskError {
 impl From<BrokenExecutor> for TaskError {
     fn from(b: BrokenExecutor) -> TaskError {
         TaskError::Broken(b)
+    }
+}
+
+/// Where a payload failed to cross between processes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PayloadStage {
+    /// Serializing the argument, in the submitting process.
+    EncodeArgument,
+    /// Deserializing the argument, in the worker.
+    DecodeArgument,
+    /// Serializing the result, in the worker.
+    EncodeResult,
+    /// Deserializing the result, in the submitting process.
+    DecodeResult,
+}
+
+impl PayloadStage {
+    fn describe(self) -> &'static str {
+        match self {
+            PayloadStage::EncodeArgument => "the argument could not be serialized",
+            PayloadStage::DecodeArgument => "the worker could not deserialize the argument",
+            PayloadStage::EncodeResult => "the worker could not serialize the result",
+            PayloadStage::DecodeResult => "the result could not be deserialized",
+        }
+    }
+}
+
+/// A task's argument or result could not be (de)serialized: Python's `PicklingError`.
+///
+/// Only the one task fails; the executor stays usable.
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures_core::{PayloadError, PayloadStage};
+///
+/// let e = PayloadError::new(PayloadStage::DecodeResult, "WontImplement");
+/// assert_eq!(e.stage(), PayloadStage::DecodeResult);
+/// assert_eq!(e.to_string(), "the result could not be deserialized: WontImplement");
+/// ```
+///
+/// # Differences from Python
+///
+/// Python breaks the whole pool when a worker cannot unpickle its arguments or the parent cannot
+/// unpickle a result; here those fail only the one future, like the other two stages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PayloadError {
+    stage: PayloadStage,
+    message: Arc<str>,
+}
+
+impl PayloadError {
+    /// A payload error at `stage`, with the serializer's message.
+    pub fn new(stage: PayloadStage, message: impl Into<Arc<str>>) -> PayloadError {
+        PayloadError {
+            stage,
+            message: message.into(),
+        }
+    }
+
+    /// Where it failed.
+    pub fn stage(&self) -> PayloadStage {
+        self.stage
+    }
+
+    /// The serializer's message.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for PayloadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.stage.describe(), self.message)
+    }
+}
+
+impl Error for PayloadError {}
+
+impl From<PayloadError> for TaskError {
+    fn from(p: PayloadError) -> TaskError {
+        TaskError::Payload(p)
     }
 }
 

@@ -84,6 +84,61 @@ pub trait Executor {
         arg: A,
     ) -> Result<Future<R>, SubmitError>;
 
+    /// Schedules `f` over a batch of arguments, for [`map`](Executor::map) with a `chunksize`
+    /// above 1.
+    ///
+    /// The default submits each argument as its own task ([`Batch::Each`]), which is what
+    /// Python's thread pool does with `chunksize`. An executor that gains from batching (the
+    /// process pool: one message per chunk) overrides it and returns [`Batch::Whole`]: one
+    /// future for the chunk's results, in order, failing as a whole if any item fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures_core::{Batch, Executor, Future, Payload, SubmitError};
+    ///
+    /// struct Inline;
+    /// impl Executor for Inline {
+    ///     fn submit<A: Payload, R: Payload>(&self, f: fn(A) -> R, arg: A) -> Result<Future<R>, SubmitError> {
+    ///         let future = Future::new();
+    ///         future.set_result(f(arg)).unwrap();
+    ///         Ok(future)
+    ///     }
+    ///     fn shutdown(&self, _wait: bool, _cancel_futures: bool) {}
+    /// }
+    ///
+    /// fn double(x: u8) -> u8 {
+    ///     2 * x
+    /// }
+    ///
+    /// match Inline.submit_batch(double, vec![1, 2, 3]).unwrap() {
+    ///     Batch::Each(futures) => {
+    ///         let values: Vec<u8> = futures.iter().map(|f| f.result(None).unwrap()).collect();
+    ///         assert_eq!(values, [2, 4, 6]);
+    ///     }
+    ///     Batch::Whole(_) => unreachable!("the default submits each argument"),
+    /// }
+    /// ```
+    fn submit_batch<A: Payload, R: Payload>(
+        &self,
+        f: fn(A) -> R,
+        args: Vec<A>,
+    ) -> Result<Batch<R>, SubmitError> {
+        let mut futures = Vec::with_capacity(args.len());
+        for arg in args {
+            match self.submit(f, arg) {
+                Ok(future) => futures.push(future),
+                Err(e) => {
+                    for future in &futures {
+                        future.cancel();
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(Batch::Each(futures))
+    }
+
     /// Signals the executor to free its resources once pending futures are done: Python's
     /// `shutdown(wait=True, *, cancel_futures=False)`. With `wait`, returns only once every
     /// running and queued task has finished. With `cancel_futures`, cancels every task not yet
@@ -127,4 +182,13 @@ pub trait Executor {
     {
         Map::start(self, f, inputs.into_iter(), options)
     }
+}
+
+/// What [`Executor::submit_batch`] gives back: the results of a chunk of `map`.
+#[derive(Debug)]
+pub enum Batch<R> {
+    /// One future per argument, in order.
+    Each(Vec<Future<R>>),
+    /// One future for all the chunk's results, in order.
+    Whole(Future<Vec<R>>),
 }

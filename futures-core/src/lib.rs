@@ -67,10 +67,10 @@ pub mod waiter;
 
 pub use deadline::Deadline;
 pub use error::{
-    BrokenExecutor, BrokenKind, CancelledError, FutureError, InvalidStateError, SubmitError,
-    TaskError, TimeoutError,
+    BrokenExecutor, BrokenKind, CancelledError, FutureError, InvalidStateError, PayloadError,
+    PayloadStage, SubmitError, TaskError, TimeoutError,
 };
-pub use executor::{Executor, Payload};
+pub use executor::{Batch, Executor, Payload};
 pub use future::{Completed, Future, FutureAwait};
 pub use map::{Map, MapError, MapOptions};
 pub use state::{Completion, State};

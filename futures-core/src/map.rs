@@ -1,7 +1,7 @@
 //! [`Map`]: `Executor::map`, written once for every executor, with Python 3.14's semantics.
 
 use crate::executor::{Executor, Payload};
-use crate::{Deadline, Future, FutureError, SubmitError};
+use crate::{Batch, Deadline, Future, FutureError, SubmitError};
 use std::collections::VecDeque;
 use std::error::Error;
 use std::fmt;
@@ -177,10 +177,28 @@ pub struct Map<'e, E: ?Sized, I, A, R> {
     executor: &'e E,
     f: fn(A) -> R,
     inputs: I,
+    chunksize: usize,
     buffered: bool,
     deadline: Deadline,
-    futures: VecDeque<Future<R>>,
+    futures: VecDeque<Pending<R>>,
+    /// The values of the chunk being handed out, reversed (popped from the back).
+    ready: Vec<R>,
     ended: bool,
+}
+
+/// One submitted unit of a [`Map`]: an item's future, or a whole chunk's.
+enum Pending<R> {
+    One(Future<R>),
+    Chunk(Future<Vec<R>>),
+}
+
+impl<R> Pending<R> {
+    fn cancel(&self) -> bool {
+        match self {
+            Pending::One(f) => f.cancel(),
+            Pending::Chunk(f) => f.cancel(),
+        }
+    }
 }
 
 impl<'e, E, I, A, R> Map<'e, E, I, A, R>
@@ -201,22 +219,46 @@ where
             executor,
             f,
             inputs,
+            chunksize: options.chunksize,
             buffered: buffersize.is_some(),
             deadline: Deadline::after(options.timeout),
             futures: VecDeque::new(),
+            ready: Vec::new(),
             ended: false,
         };
         let limit = buffersize.map_or(usize::MAX, NonZeroUsize::get);
-        while map.futures.len() < limit {
-            let Some(arg) = map.inputs.next() else { break };
-            // On error `map` is dropped, which cancels what it submitted.
-            map.futures.push_back(executor.submit(f, arg)?);
+        let mut submitted = 0;
+        // On error `map` is dropped, which cancels what it submitted.
+        while submitted < limit && map.submit_next()? {
+            submitted += 1;
         }
         Ok(map)
     }
 
+    /// Submits the next input (or chunk of inputs); `false` once the inputs are exhausted.
+    fn submit_next(&mut self) -> Result<bool, SubmitError> {
+        if self.chunksize == 1 {
+            let Some(arg) = self.inputs.next() else {
+                return Ok(false);
+            };
+            self.futures
+                .push_back(Pending::One(self.executor.submit(self.f, arg)?));
+            return Ok(true);
+        }
+        let chunk: Vec<A> = self.inputs.by_ref().take(self.chunksize).collect();
+        if chunk.is_empty() {
+            return Ok(false);
+        }
+        match self.executor.submit_batch(self.f, chunk)? {
+            Batch::Each(futures) => self.futures.extend(futures.into_iter().map(Pending::One)),
+            Batch::Whole(future) => self.futures.push_back(Pending::Chunk(future)),
+        }
+        Ok(true)
+    }
+
     fn end(&mut self) {
         self.ended = true;
+        self.ready.clear();
         for future in self.futures.drain(..) {
             future.cancel();
         }
@@ -233,25 +275,37 @@ where
     type Item = Result<R, MapError>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(value) = self.ready.pop() {
+            return Some(Ok(value));
+        }
         if self.ended {
             return None;
         }
         if self.buffered
-            && let Some(arg) = self.inputs.next()
+            && let Err(e) = self.submit_next()
         {
-            match self.executor.submit(self.f, arg) {
-                Ok(future) => self.futures.push_back(future),
-                Err(e) => {
-                    self.end();
-                    return Some(Err(MapError::Submit(e)));
-                }
-            }
+            self.end();
+            return Some(Err(MapError::Submit(e)));
         }
-        let Some(future) = self.futures.pop_front() else {
+        let Some(pending) = self.futures.pop_front() else {
             self.ended = true;
             return None;
         };
-        let result = future.into_result_or_cancel(&self.deadline);
+        let result = match pending {
+            Pending::One(future) => future.into_result_or_cancel(&self.deadline),
+            Pending::Chunk(future) => match future.into_result_or_cancel(&self.deadline) {
+                Ok(mut values) => {
+                    values.reverse();
+                    self.ready = values;
+                    match self.ready.pop() {
+                        Some(value) => Ok(value),
+                        // An executor answered a chunk with no values: nothing to yield.
+                        None => return self.next(),
+                    }
+                }
+                Err(e) => Err(e),
+            },
+        };
         match result {
             Ok(value) => Some(Ok(value)),
             Err(e) => {

@@ -1,0 +1,106 @@
+//! [`bootstrap`]: the `if __name__ == "__main__":` of Rust.
+
+use crate::launch::WORKER_ENV;
+use crate::{forkserver, sys};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+static BOOTSTRAPPED: AtomicBool = AtomicBool::new(false);
+
+/// Makes this program able to run a [`ProcessPoolExecutor`](crate::ProcessPoolExecutor):
+/// call it on the first line of `main`.
+///
+/// In the program itself it starts the fork server (while the program still has one thread,
+/// which is what makes forking safe) and returns. In a worker that the
+/// [`Spawn`](crate::StartMethod::Spawn) method started by running the program again, it never
+/// returns: the process serves its pool and exits, so none of `main` runs twice. A pool with
+/// the `ForkServer` or `Spawn` method refuses to start in a program that never called it, with
+/// an error naming this line.
+///
+/// Test binaries and benches have no `main` of their own: put
+/// [`bootstrap_before_main!()`](crate::bootstrap_before_main) at the top level of the test
+/// file instead.
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures_process::{ProcessPoolExecutor, bootstrap};
+///
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// fn main() {
+///     bootstrap();
+///     let pool = ProcessPoolExecutor::builder().max_workers(2).build().unwrap();
+///     assert_eq!(pool.submit(square, 12).unwrap().result(None).unwrap(), 144);
+/// }
+/// ```
+///
+/// # Differences from Python
+///
+/// Python's `spawn` and `forkserver` import the main module in the child, so unguarded
+/// top-level code runs again there; here the child stops at this call, and forgetting it is an
+/// error at pool creation instead of a recursive start.
+pub fn bootstrap() {
+    if let Some(spec) = std::env::var_os(WORKER_ENV) {
+        // SAFETY: this is a freshly started worker, still on its first and only thread.
+        unsafe { std::env::remove_var(WORKER_ENV) };
+        let spec = spec.to_string_lossy().into_owned();
+        let Some((server, token)) = spec.split_once('\t') else {
+            sys::exit_now(2)
+        };
+        let Ok(token) = token.parse() else {
+            sys::exit_now(2)
+        };
+        sys::close_inherited_fds();
+        crate::worker::serve(server, token);
+    }
+    if BOOTSTRAPPED.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    match sys::thread_count() {
+        Some(1) => forkserver::start(),
+        Some(n) => forkserver::unavailable(format!(
+            "bootstrap() ran when the program already had {n} threads, so no fork server was \
+             started; call it on the first line of `main`, before any thread is created"
+        )),
+        None => forkserver::unavailable("cannot read /proc/self/status to count threads".into()),
+    }
+}
+
+/// Whether [`bootstrap`] ran in this process.
+pub(crate) fn bootstrapped() -> bool {
+    BOOTSTRAPPED.load(Ordering::Acquire)
+}
+
+/// Calls [`bootstrap`](crate::bootstrap) before `main`, for binaries whose `main` you do not
+/// write: integration tests, benches. Put it once at the top level of the file.
+///
+/// It registers a constructor (an `.init_array` entry), which runs while the program still
+/// has one thread: the fork server starts there, and a spawned worker of this test binary
+/// serves its pool there, so the child never runs the test harness.
+///
+/// # Examples
+///
+/// ```
+/// concurrent_futures_process::bootstrap_before_main!();
+///
+/// fn main() {
+///     // The fork server is already running.
+///     let pool = concurrent_futures_process::ProcessPoolExecutor::new().unwrap();
+///     pool.shutdown(true, false);
+/// }
+/// ```
+#[macro_export]
+macro_rules! bootstrap_before_main {
+    () => {
+        const _: () = {
+            extern "C" fn __concurrent_futures_bootstrap() {
+                $crate::bootstrap();
+            }
+            #[used]
+            #[unsafe(link_section = ".init_array")]
+            static __CONCURRENT_FUTURES_BOOTSTRAP: extern "C" fn() = __concurrent_futures_bootstrap;
+        };
+    };
+}

@@ -1,0 +1,161 @@
+//! [`ProcessPoolBuilder`]: Python's `ProcessPoolExecutor(...)` constructor arguments.
+
+use crate::call::CallSite;
+use crate::launch::StartMethod;
+use crate::pool::ProcessPoolExecutor;
+use crate::shared::{Config, Shared};
+use crate::wire::{self, Init};
+use crate::{bootstrap, forkserver, sys};
+use concurrent_futures_core::{Payload, PayloadError, PayloadStage};
+use std::error::Error;
+use std::fmt;
+
+/// Configures a [`ProcessPoolExecutor`]; made by [`ProcessPoolExecutor::builder`].
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures_process::{ProcessPoolExecutor, StartMethod};
+///
+/// fn pid(_: ()) -> u32 {
+///     std::process::id()
+/// }
+///
+/// let pool = ProcessPoolExecutor::builder()
+///     .max_workers(1)
+///     .start_method(StartMethod::Fork)
+///     .build()
+///     .unwrap();
+/// assert_ne!(pool.submit(pid, ()).unwrap().result(None).unwrap(), std::process::id());
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ProcessPoolBuilder {
+    max_workers: Option<usize>,
+    method: StartMethod,
+    initializer: Option<Result<(CallSite, Vec<u8>), PayloadError>>,
+    max_tasks_per_child: Option<usize>,
+}
+
+impl ProcessPoolBuilder {
+    /// At most this many worker processes (default: `available_parallelism`); 0 is an error.
+    pub fn max_workers(mut self, n: usize) -> Self {
+        self.max_workers = Some(n);
+        self
+    }
+
+    /// How workers are started (default [`StartMethod::ForkServer`], as Python 3.14 on Linux).
+    pub fn start_method(mut self, method: StartMethod) -> Self {
+        self.method = method;
+        self
+    }
+
+    /// Runs `f(arg)` in each worker before its first task (Python's `initializer` and
+    /// `initargs`). If it panics, the worker exits and the pool breaks, as in Python.
+    pub fn initializer<A: Payload>(mut self, f: fn(A), arg: A) -> Self {
+        let encoded = postcard::to_allocvec(&arg)
+            .map(|bytes| (CallSite::of(f), bytes))
+            .map_err(|e| PayloadError::new(PayloadStage::EncodeArgument, e.to_string()));
+        self.initializer = Some(encoded);
+        self
+    }
+
+    /// Replaces a worker after it has run this many tasks (Python's `max_tasks_per_child`).
+    /// Refused with [`StartMethod::Fork`], as in Python.
+    pub fn max_tasks_per_child(mut self, n: usize) -> Self {
+        self.max_tasks_per_child = Some(n);
+        self
+    }
+
+    /// Checks the settings and makes the pool. No process starts until the first submit.
+    pub fn build(self) -> Result<ProcessPoolExecutor, BuildError> {
+        let max_workers = match self.max_workers {
+            Some(0) => return Err(BuildError::MaxWorkers),
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        match self.max_tasks_per_child {
+            Some(0) => return Err(BuildError::MaxTasksPerChild),
+            Some(_) if self.method == StartMethod::Fork => {
+                return Err(BuildError::MaxTasksWithFork);
+            }
+            _ => {}
+        }
+        match self.method {
+            StartMethod::ForkServer => match forkserver::get() {
+                None => return Err(BuildError::NotBootstrapped(self.method)),
+                Some(Err(why)) => return Err(BuildError::NoForkServer(why.to_owned())),
+                Some(Ok(_)) => {}
+            },
+            StartMethod::Spawn if !bootstrap::bootstrapped() => {
+                return Err(BuildError::NotBootstrapped(self.method));
+            }
+            StartMethod::Fork => {
+                if let Some(n @ 2..) = sys::thread_count() {
+                    log::warn!(
+                        target: "concurrent_futures",
+                        "this process has {n} threads; forking it may deadlock the worker if \
+                         another thread holds a lock (the ForkServer start method is safe)"
+                    );
+                }
+            }
+            StartMethod::Spawn => {}
+        }
+        let initializer = self
+            .initializer
+            .transpose()
+            .map_err(BuildError::Initializer)?;
+        let max_tasks = self.max_tasks_per_child.map(|n| n as u64);
+        let init = wire::encode_init(&Init {
+            initializer,
+            max_tasks,
+        });
+        Ok(ProcessPoolExecutor::from_shared(Shared::new(Config {
+            max_workers,
+            method: self.method,
+            init,
+            max_tasks,
+        })))
+    }
+}
+
+/// Why [`ProcessPoolBuilder::build`] refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// `max_workers(0)` (Python's `ValueError`).
+    MaxWorkers,
+    /// `max_tasks_per_child(0)`.
+    MaxTasksPerChild,
+    /// `max_tasks_per_child` with the `Fork` method.
+    MaxTasksWithFork,
+    /// The program never called [`bootstrap`](crate::bootstrap), which this start method needs.
+    NotBootstrapped(StartMethod),
+    /// `bootstrap` ran, but no fork server could be started (the reason is given).
+    NoForkServer(String),
+    /// The initializer's argument could not be serialized.
+    Initializer(PayloadError),
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            BuildError::MaxWorkers => f.write_str("max_workers must be greater than 0"),
+            BuildError::MaxTasksPerChild => f.write_str("max_tasks_per_child must be >= 1"),
+            BuildError::MaxTasksWithFork => f.write_str(
+                "max_tasks_per_child is incompatible with the 'fork' start method; supply a \
+                 different start method",
+            ),
+            BuildError::NotBootstrapped(method) => write!(
+                f,
+                "the '{}' start method needs `concurrent_futures::process::bootstrap();` as the \
+                 first line of `main` (in a test binary: \
+                 `concurrent_futures::process::bootstrap_before_main!();` at the top level)",
+                method.name()
+            ),
+            BuildError::NoForkServer(why) => write!(f, "no fork server is running: {why}"),
+            BuildError::Initializer(e) => write!(f, "initializer: {e}"),
+        }
+    }
+}
+
+impl Error for BuildError {}

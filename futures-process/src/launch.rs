@@ -1,0 +1,256 @@
+//! Starting a worker process: the three start methods, and the hand-shake that gives the pool
+//! the worker's channels.
+//!
+//! Every method ends the same way: the new process connects to a one-shot server the pool made
+//! for it and sends its [`Hello`]. `accept` on that server has no time-out, and a child that
+//! dies before connecting would leave it blocked forever; so a guard thread watches the child's
+//! pidfd meanwhile and, if the child ends first, connects itself with a sentinel hello.
+
+use crate::forkserver;
+use crate::sys::{self, ExitCause};
+use crate::wire::Hello;
+use ipc_channel::ipc::{IpcBytesReceiver, IpcBytesSender, IpcOneShotServer, IpcSender};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use std::io;
+use std::os::fd::AsFd;
+use std::sync::mpsc;
+use std::sync::{Mutex, OnceLock};
+
+/// How worker processes are started: Python's `mp_context` start methods.
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures_process::StartMethod;
+///
+/// assert_eq!(StartMethod::default(), StartMethod::ForkServer);
+/// assert_eq!(StartMethod::Spawn.name(), "spawn");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum StartMethod {
+    /// Fork each worker from a fork server that [`bootstrap`](crate::bootstrap) started while
+    /// the program was single-threaded: fast and safe. Python 3.14's default on Linux.
+    #[default]
+    ForkServer,
+    /// Run the program's own executable again (`/proc/self/exe`), which becomes a worker in
+    /// [`bootstrap`](crate::bootstrap). The slowest start, and the most isolated.
+    Spawn,
+    /// Fork the pool's process itself. Fastest, but a fork of a multi-threaded process may
+    /// deadlock in the child if another thread held a lock (Python warns of the same); the
+    /// pool logs a warning when it forks a process that already had other threads.
+    Fork,
+}
+
+impl StartMethod {
+    /// Python's name for this method.
+    pub fn name(self) -> &'static str {
+        match self {
+            StartMethod::ForkServer => "forkserver",
+            StartMethod::Spawn => "spawn",
+            StartMethod::Fork => "fork",
+        }
+    }
+}
+
+/// The environment variable that tells a re-executed program to be a worker.
+pub(crate) const WORKER_ENV: &str = "CONCURRENT_FUTURES_WORKER";
+
+/// A started worker process, not yet connected.
+#[derive(Debug)]
+pub(crate) struct Child {
+    pub(crate) pid: i32,
+    method: StartMethod,
+}
+
+impl Child {
+    /// Waits for the process to end and says how it ended. Called exactly once per child, so
+    /// no child is left a zombie.
+    pub(crate) fn reap(&self) -> ExitCause {
+        match self.method {
+            StartMethod::ForkServer => match forkserver::get() {
+                Some(Ok(server)) => server.wait_exit(self.pid),
+                _ => ExitCause::Unknown,
+            },
+            StartMethod::Spawn | StartMethod::Fork => sys::wait_child(self.pid),
+        }
+    }
+}
+
+/// A connected worker: the pool's ends of its channels.
+#[derive(Debug)]
+pub(crate) struct Connected {
+    pub(crate) tasks: IpcBytesSender,
+    pub(crate) results: IpcBytesReceiver,
+}
+
+/// Why a worker could not be started.
+#[derive(Debug)]
+pub(crate) enum LaunchError {
+    /// The process could not be created at all.
+    Start(io::Error),
+    /// It was created but never connected; `cause` is how it ended.
+    Died { pid: i32, cause: ExitCause },
+}
+
+impl std::fmt::Display for LaunchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LaunchError::Start(e) => write!(f, "a worker process could not be started: {e}"),
+            LaunchError::Died { pid, cause } => {
+                write!(
+                    f,
+                    "worker process {pid} {cause} before it connected to the pool"
+                )
+            }
+        }
+    }
+}
+
+type StartJob = Box<dyn FnOnce() + Send>;
+
+/// The thread that forks and spawns workers. It lives as long as the program, because a
+/// child's parent-death signal fires when the *thread* that created it ends.
+fn launcher() -> &'static Mutex<mpsc::Sender<StartJob>> {
+    static LAUNCHER: OnceLock<Mutex<mpsc::Sender<StartJob>>> = OnceLock::new();
+    LAUNCHER.get_or_init(|| {
+        let (tx, rx) = mpsc::channel::<StartJob>();
+        std::thread::Builder::new()
+            .name("concurrent-futures-launcher".into())
+            .spawn(move || {
+                for job in rx {
+                    job();
+                }
+            })
+            .expect("cannot start the worker launcher thread");
+        Mutex::new(tx)
+    })
+}
+
+/// Runs `start` on the launcher thread and waits for its result.
+fn on_launcher<T: Send + 'static>(start: impl FnOnce() -> T + Send + 'static) -> io::Result<T> {
+    let (tx, rx) = mpsc::channel();
+    let job: StartJob = Box::new(move || {
+        let _ = tx.send(start());
+    });
+    launcher()
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .send(job)
+        .map_err(|_| io::Error::other("the launcher thread is gone"))?;
+    rx.recv()
+        .map_err(|_| io::Error::other("the launcher thread is gone"))
+}
+
+/// Starts one worker with `method` and waits until it has connected.
+pub(crate) fn launch(method: StartMethod) -> Result<(Child, Connected), LaunchError> {
+    let (server, name) = IpcOneShotServer::<Hello>::new().map_err(LaunchError::Start)?;
+    let token = sys::random_token();
+    let pid = match method {
+        StartMethod::ForkServer => match forkserver::get() {
+            Some(Ok(fs)) => fs.fork_worker(&name, token),
+            _ => Err(io::Error::other("no fork server is running")),
+        },
+        StartMethod::Spawn => {
+            let name = name.clone();
+            on_launcher(move || spawn_worker(&name, token)).and_then(|r| r)
+        }
+        StartMethod::Fork => {
+            let name = name.clone();
+            on_launcher(move || fork_worker(&name, token)).and_then(|r| r)
+        }
+    }
+    .map_err(LaunchError::Start)?;
+    let child = Child { pid, method };
+    match accept_guarded(&child, server, name) {
+        Ok(Hello {
+            token: t,
+            pid: p,
+            channels: Some((tasks, results)),
+        }) if t == token && p == pid => Ok((child, Connected { tasks, results })),
+        _ => {
+            // Dead, foreign, or failed to hand over its channels: make sure it is gone.
+            sys::signal(pid, nix::sys::signal::Signal::SIGKILL);
+            let cause = child.reap();
+            Err(LaunchError::Died { pid, cause })
+        }
+    }
+}
+
+fn spawn_worker(server: &str, token: u64) -> io::Result<i32> {
+    use std::os::unix::process::CommandExt;
+    let parent = sys::pid();
+    let mut command = std::process::Command::new("/proc/self/exe");
+    if let Some(arg0) = std::env::args_os().next() {
+        command.arg0(arg0);
+    }
+    command.env(WORKER_ENV, format!("{server}\t{token}"));
+    // SAFETY: the closure only calls async-signal-safe functions (`prctl`, `getppid`, `_exit`).
+    unsafe {
+        command.pre_exec(move || {
+            sys::die_with_parent(parent);
+            Ok(())
+        });
+    }
+    let child = command.spawn()?;
+    // The pid is reaped by `Child::reap`; std's handle never reaps on drop.
+    Ok(child.id() as i32)
+}
+
+fn fork_worker(server: &str, token: u64) -> io::Result<i32> {
+    let parent = sys::pid();
+    // SAFETY: the child only closes descriptors, sets its parent-death signal and runs the
+    // worker loop, which takes no lock of this process; the builder warned if other threads
+    // of the program were running (see `StartMethod::Fork`).
+    match unsafe { nix::unistd::fork() }.map_err(io::Error::from)? {
+        nix::unistd::ForkResult::Child => {
+            sys::close_inherited_fds();
+            sys::die_with_parent(parent);
+            crate::worker::serve(server, token)
+        }
+        nix::unistd::ForkResult::Parent { child } => Ok(child.as_raw()),
+    }
+}
+
+/// `server.accept()`, unblocked by a sentinel hello if the child dies before connecting.
+fn accept_guarded(
+    child: &Child,
+    server: IpcOneShotServer<Hello>,
+    name: String,
+) -> Result<Hello, ()> {
+    let pidfd = sys::pidfd_open(child.pid).ok();
+    let (stop_rx, stop_tx) = std::io::pipe().map_err(|_| ())?;
+    let guard = std::thread::Builder::new()
+        .name("concurrent-futures-accept-guard".into())
+        .spawn(move || {
+            let child_ended = match &pidfd {
+                Some(fd) => {
+                    let mut fds = [
+                        PollFd::new(fd.as_fd(), PollFlags::POLLIN),
+                        PollFd::new(stop_rx.as_fd(), PollFlags::POLLIN),
+                    ];
+                    loop {
+                        match poll(&mut fds, PollTimeout::NONE) {
+                            Err(nix::errno::Errno::EINTR) => continue,
+                            Err(_) => break true,
+                            Ok(_) => break fds[1].revents().is_none_or(|r| r.is_empty()),
+                        }
+                    }
+                }
+                // No pidfd: the child is already gone.
+                None => true,
+            };
+            if child_ended && let Ok(sentinel) = IpcSender::<Hello>::connect(name) {
+                let _ = sentinel.send(Hello {
+                    token: 0,
+                    pid: 0,
+                    channels: None,
+                });
+            }
+        });
+    let accepted = server.accept().map(|(_, hello)| hello).map_err(|_| ());
+    drop(stop_tx);
+    if let Ok(guard) = guard {
+        let _ = guard.join();
+    }
+    accepted
+}

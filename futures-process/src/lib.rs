@@ -1,0 +1,53 @@
+//! The process engine of concurrent-futures: Python's `concurrent.futures.process`.
+//!
+//! * [`ProcessPoolExecutor`] — the pool, implementing the core
+//!   [`Executor`](concurrent_futures_core::Executor) trait; [`ProcessPoolBuilder`] for its
+//!   settings and [`StartMethod`] for how workers start.
+//! * [`bootstrap`] — the first line of `main` (Python's `if __name__ == "__main__":`), and
+//!   [`bootstrap_before_main!`] for test binaries.
+//!
+//! # Examples
+//!
+//! ```
+//! use concurrent_futures_process::{ProcessPoolExecutor, bootstrap};
+//!
+//! fn square(x: u64) -> u64 {
+//!     x * x
+//! }
+//!
+//! fn main() {
+//!     bootstrap();
+//!     let pool = ProcessPoolExecutor::builder().max_workers(2).build().unwrap();
+//!     assert_eq!(pool.submit(square, 7).unwrap().result(None).unwrap(), 49);
+//! }
+//! ```
+//!
+//! # How it works
+//!
+//! Each worker is this same program, started by [`StartMethod`], connected by two
+//! `ipc-channel` byte channels that only the pool and that worker hold. A function crosses by
+//! its offset in the executable (see `call.rs`); arguments and results by postcard. The caller
+//! that submits sends the task straight to an idle worker, and the worker's *courier* thread in
+//! the pool completes the future and sends the worker its next task: one thread hop from a
+//! result to a waiting caller. A worker's channel closing is how its death is seen, in well
+//! under a millisecond; a blocking reap then gives the exit code or signal, and no worker is
+//! ever left a zombie. Workers die with the pool's process (`PR_SET_PDEATHSIG`), and also leave
+//! when their channel closes.
+#![deny(missing_docs)]
+
+mod bootstrap;
+mod builder;
+mod call;
+mod courier;
+mod forkserver;
+mod launch;
+mod pool;
+mod shared;
+mod sys;
+mod wire;
+mod worker;
+
+pub use bootstrap::bootstrap;
+pub use builder::{BuildError, ProcessPoolBuilder};
+pub use launch::StartMethod;
+pub use pool::ProcessPoolExecutor;

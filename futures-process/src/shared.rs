@@ -1,0 +1,489 @@
+//! The pool's bookkeeping: the queue of jobs not yet sent, the live workers and what each is
+//! running, and the flags. One lock guards it all; nothing blocks while holding it (messages
+//! are sent after it is released).
+//!
+//! Python splits this between `_pending_work_items`, the call queue and the manager thread.
+//! Here there is no manager: a submitter sends straight to an idle worker, and each worker's
+//! courier thread completes that worker's futures and hands it the next job, so a result
+//! reaches a waiting caller with one thread hop.
+
+use crate::courier;
+use crate::launch::{LaunchError, StartMethod};
+use crate::sys;
+use concurrent_futures_core::{
+    BrokenExecutor, BrokenKind, Future, Payload, PayloadError, PayloadStage, SubmitError, TaskError,
+};
+use ipc_channel::ipc::IpcBytesSender;
+use parking_lot::{Condvar, Mutex, MutexGuard};
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+
+/// At most this many jobs are sent to one worker ahead of its results: the one it runs and the
+/// next, so it never waits for a round trip between tasks (Python's call queue holds
+/// `max_workers + 1`). The second is sent only when no more workers can be started.
+const DEPTH: usize = 2;
+
+/// The executor-level reason of a broken pool (Python's `_broken`).
+pub(crate) const NOT_USABLE: &str =
+    "A child process terminated abruptly, the process pool is not usable anymore";
+
+/// What the pool was built with.
+#[derive(Debug)]
+pub(crate) struct Config {
+    pub(crate) max_workers: usize,
+    pub(crate) method: StartMethod,
+    /// The encoded `Init` message every new worker gets first.
+    pub(crate) init: Vec<u8>,
+    pub(crate) max_tasks: Option<u64>,
+}
+
+/// Where a job's outcome goes: its future, behind the result type.
+pub(crate) trait Sink: Send {
+    /// PENDING → RUNNING; `false` if the future was cancelled.
+    fn start(&self) -> bool;
+    /// Cancels a future that never started (and notifies its waiters).
+    fn cancel(&self);
+    /// Completes the future with the result bytes or the error.
+    fn finish(self: Box<Self>, outcome: Result<&[u8], TaskError>);
+}
+
+pub(crate) struct FutureSink<R>(pub(crate) Future<R>);
+
+impl<R: Payload> Sink for FutureSink<R> {
+    fn start(&self) -> bool {
+        self.0.set_running_or_notify_cancel() == Ok(true)
+    }
+
+    fn cancel(&self) {
+        self.0.cancel();
+    }
+
+    fn finish(self: Box<Self>, outcome: Result<&[u8], TaskError>) {
+        let decoded = outcome.and_then(|bytes| {
+            let decoded = std::panic::catch_unwind(|| postcard::from_bytes::<R>(bytes));
+            let message = match decoded {
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(e)) => e.to_string(),
+                Err(panic) => format!(
+                    "panicked: {}",
+                    concurrent_futures_core::panic_message(&*panic)
+                ),
+            };
+            Err(TaskError::Payload(PayloadError::new(
+                PayloadStage::DecodeResult,
+                message,
+            )))
+        });
+        // A future cancelled meanwhile refuses the outcome; Python ignores that too.
+        let _ = match decoded {
+            Ok(value) => self.0.set_result(value),
+            Err(e) => self.0.set_exception(e),
+        };
+    }
+}
+
+/// A task waiting to be sent.
+pub(crate) struct Job {
+    pub(crate) id: u64,
+    pub(crate) message: Vec<u8>,
+    pub(crate) sink: Box<dyn Sink>,
+}
+
+/// A live worker.
+struct Slot {
+    pid: i32,
+    /// `None` once the pool closed it (shutdown, break): the worker exits when it sees that.
+    tasks: Option<Arc<IpcBytesSender>>,
+    in_flight: Vec<(u64, Box<dyn Sink>)>,
+    sent: u64,
+    init_failure: Option<String>,
+}
+
+impl Slot {
+    fn retiring(&self, max_tasks: Option<u64>) -> bool {
+        max_tasks.is_some_and(|max| self.sent >= max)
+    }
+}
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<Job>,
+    workers: Vec<Slot>,
+    launching: usize,
+    shutdown: bool,
+    forced: bool,
+    broken: Option<BrokenExecutor>,
+    couriers: Vec<JoinHandle<()>>,
+}
+
+/// Messages to send once the lock is released.
+pub(crate) type Outbox = Vec<(Arc<IpcBytesSender>, Vec<u8>)>;
+
+/// Futures to fail with `BrokenProcessPool` once the lock is released.
+pub(crate) struct Victims {
+    sinks: Vec<Box<dyn Sink>>,
+    reason: String,
+}
+
+impl Victims {
+    fn none() -> Victims {
+        Victims {
+            sinks: Vec::new(),
+            reason: String::new(),
+        }
+    }
+
+    pub(crate) fn fail(self) {
+        for sink in self.sinks {
+            // A new error per future, as Python 3.14.x does (gh-101267).
+            let error = BrokenExecutor::new(
+                BrokenKind::ProcessPool,
+                format!(
+                    "A process in the process pool was terminated abruptly while the future \
+                     was running or pending: {}",
+                    self.reason
+                ),
+            );
+            sink.finish(Err(TaskError::Broken(error)));
+        }
+    }
+}
+
+/// The state every handle of one pool shares with its courier threads.
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    state: Mutex<State>,
+    changed: Condvar,
+    next_id: AtomicU64,
+}
+
+impl Shared {
+    pub(crate) fn new(config: Config) -> Arc<Shared> {
+        Arc::new(Shared {
+            config,
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
+            next_id: AtomicU64::new(0),
+        })
+    }
+
+    pub(crate) fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock()
+    }
+
+    /// Fails like `submit` would: broken first, then shut down.
+    pub(crate) fn check_open(&self) -> Result<(), SubmitError> {
+        let st = self.lock();
+        refuse(&st)
+    }
+
+    /// Queues `job`, sends it at once if a worker is free, and starts workers as needed.
+    pub(crate) fn enqueue(self: &Arc<Self>, job: Job) -> Result<(), SubmitError> {
+        let (outbox, launches) = {
+            let mut st = self.lock();
+            refuse(&st)?;
+            st.queue.push_back(job);
+            let outbox = self.dispatch(&mut st);
+            (outbox, self.launches_needed(&mut st))
+        };
+        post(outbox, false);
+        self.start_couriers(launches);
+        Ok(())
+    }
+
+    /// Moves queued jobs to workers with room, in order; a cancelled job is dropped here.
+    fn dispatch(&self, st: &mut State) -> Outbox {
+        let mut outbox = Outbox::new();
+        let max_tasks = self.config.max_tasks;
+        let no_more_workers = st.workers.len() >= self.config.max_workers;
+        while !st.queue.is_empty() {
+            let open = |s: &Slot| s.tasks.is_some() && !s.retiring(max_tasks);
+            let chosen = st
+                .workers
+                .iter()
+                .position(|s| open(s) && s.in_flight.is_empty())
+                .or_else(|| {
+                    no_more_workers
+                        .then(|| {
+                            st.workers
+                                .iter()
+                                .position(|s| open(s) && s.in_flight.len() < DEPTH)
+                        })
+                        .flatten()
+                });
+            let Some(index) = chosen else { break };
+            let job = st.queue.pop_front().expect("checked non-empty");
+            if !job.sink.start() {
+                continue;
+            }
+            let slot = &mut st.workers[index];
+            slot.sent += 1;
+            slot.in_flight.push((job.id, job.sink));
+            let tasks = slot.tasks.clone().expect("chosen slots are open");
+            outbox.push((tasks, job.message));
+        }
+        close_idle(st, max_tasks);
+        outbox
+    }
+
+    /// How many workers to start for the queued jobs (counted as launching).
+    fn launches_needed(&self, st: &mut State) -> usize {
+        if st.broken.is_some() || st.forced {
+            return 0;
+        }
+        let live = st.workers.len() + st.launching;
+        let n = st
+            .queue
+            .len()
+            .min(self.config.max_workers.saturating_sub(live));
+        st.launching += n;
+        n
+    }
+
+    fn start_couriers(self: &Arc<Self>, n: usize) {
+        for _ in 0..n {
+            let shared = Arc::clone(self);
+            let spawned = std::thread::Builder::new()
+                .name("concurrent-futures-courier".into())
+                .spawn(move || courier::run(shared));
+            match spawned {
+                Ok(handle) => {
+                    let mut st = self.lock();
+                    st.couriers.retain(|h| !h.is_finished());
+                    st.couriers.push(handle);
+                }
+                Err(e) => self.launch_failed(LaunchError::Start(e)),
+            }
+        }
+    }
+
+    /// A worker could not be started. The pool breaks if no worker is left to run its work.
+    pub(crate) fn launch_failed(&self, error: LaunchError) {
+        let victims = {
+            let mut st = self.lock();
+            st.launching -= 1;
+            let stranded = st.workers.is_empty() && st.launching == 0 && !st.queue.is_empty();
+            let victims = if stranded && st.broken.is_none() {
+                log::error!(target: "concurrent_futures", "{error}");
+                break_pool(
+                    &mut st,
+                    format!(
+                        "a worker process could not be started, leaving the pool without workers to \
+                     run the remaining work ({error})"
+                    ),
+                )
+            } else {
+                Victims::none()
+            };
+            self.changed.notify_all();
+            victims
+        };
+        victims.fail();
+    }
+
+    /// A new worker connected: it takes queued jobs at once.
+    pub(crate) fn worker_ready(&self, pid: i32, tasks: Arc<IpcBytesSender>) {
+        let outbox = {
+            let mut st = self.lock();
+            st.launching -= 1;
+            st.workers.push(Slot {
+                pid,
+                tasks: Some(tasks),
+                in_flight: Vec::new(),
+                sent: 0,
+                init_failure: None,
+            });
+            if st.broken.is_some() {
+                st.workers.last_mut().expect("just pushed").tasks = None;
+            }
+            self.changed.notify_all();
+            self.dispatch(&mut st)
+        };
+        post(outbox, true);
+    }
+
+    /// Task `id` of worker `pid` finished.
+    pub(crate) fn task_done(&self, pid: i32, id: u64, outcome: Result<&[u8], TaskError>) {
+        let (sink, outbox) = {
+            let mut st = self.lock();
+            let sink = st
+                .workers
+                .iter_mut()
+                .find(|s| s.pid == pid)
+                .and_then(|slot| {
+                    let at = slot.in_flight.iter().position(|(i, _)| *i == id)?;
+                    Some(slot.in_flight.swap_remove(at).1)
+                });
+            (sink, self.dispatch(&mut st))
+        };
+        post(outbox, true);
+        if let Some(sink) = sink {
+            sink.finish(outcome);
+        }
+    }
+
+    /// Worker `pid`'s initializer failed; it is about to exit.
+    pub(crate) fn init_failed(&self, pid: i32, text: String) {
+        log::error!(target: "concurrent_futures", "Exception in initializer: {text}");
+        let mut st = self.lock();
+        if let Some(slot) = st.workers.iter_mut().find(|s| s.pid == pid) {
+            slot.init_failure = Some(text);
+        }
+    }
+
+    /// Worker `pid` is gone (its channel closed and it was reaped). If the pool did not ask it
+    /// to leave, the pool breaks; otherwise a replacement starts if work is waiting.
+    pub(crate) fn worker_exited(self: &Arc<Self>, pid: i32, cause: sys::ExitCause) {
+        let (victims, launches) = {
+            let mut st = self.lock();
+            let Some(at) = st.workers.iter().position(|s| s.pid == pid) else {
+                return;
+            };
+            let slot = st.workers.swap_remove(at);
+            let asked_to_leave = slot.tasks.is_none() || slot.retiring(self.config.max_tasks);
+            let expected =
+                asked_to_leave && slot.in_flight.is_empty() && slot.init_failure.is_none();
+            let mut launches = 0;
+            let victims = if st.broken.is_some() {
+                Victims {
+                    sinks: slot.in_flight.into_iter().map(|(_, s)| s).collect(),
+                    reason: format!("worker process {pid} {cause}"),
+                }
+            } else if !expected {
+                let reason = match (&slot.init_failure, st.forced) {
+                    (Some(text), _) => format!(
+                        "worker process {pid} failed in its initializer and {cause}: {text}"
+                    ),
+                    (None, true) => format!(
+                        "worker process {pid} {cause} while the pool was being forcefully shut down"
+                    ),
+                    (None, false) => format!("worker process {pid} {cause}"),
+                };
+                log::error!(target: "concurrent_futures", "BrokenProcessPool: {reason}");
+                let mut victims = break_pool(&mut st, reason);
+                victims
+                    .sinks
+                    .extend(slot.in_flight.into_iter().map(|(_, s)| s));
+                victims
+            } else {
+                launches = self.launches_needed(&mut st);
+                Victims::none()
+            };
+            self.changed.notify_all();
+            (victims, launches)
+        };
+        victims.fail();
+        self.start_couriers(launches);
+    }
+
+    /// Python's `shutdown(wait, cancel_futures)`.
+    pub(crate) fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        let cancelled: Vec<Job> = {
+            let mut st = self.lock();
+            st.shutdown = true;
+            let cancelled = if cancel_futures {
+                st.queue.drain(..).collect()
+            } else {
+                Vec::new()
+            };
+            close_idle(&mut st, self.config.max_tasks);
+            cancelled
+        };
+        for job in cancelled {
+            job.sink.cancel();
+        }
+        // A done-callback running on one of this pool's couriers cannot wait for that courier.
+        if !wait || courier::is_courier_of(self) {
+            return;
+        }
+        let couriers = {
+            let mut st = self.lock();
+            while !(st.workers.is_empty() && st.launching == 0) {
+                self.changed.wait(&mut st);
+            }
+            std::mem::take(&mut st.couriers)
+        };
+        for courier in couriers {
+            let _ = courier.join();
+        }
+    }
+
+    /// Marks a forced shutdown and returns the pids to signal.
+    pub(crate) fn force(&self) -> Vec<i32> {
+        let mut st = self.lock();
+        st.forced = true;
+        st.workers.iter().map(|s| s.pid).collect()
+    }
+
+    pub(crate) fn broken(&self) -> Option<BrokenExecutor> {
+        self.lock().broken.clone()
+    }
+
+    pub(crate) fn worker_pids(&self) -> Vec<u32> {
+        self.lock().workers.iter().map(|s| s.pid as u32).collect()
+    }
+}
+
+fn refuse(st: &State) -> Result<(), SubmitError> {
+    if let Some(broken) = &st.broken {
+        return Err(SubmitError::Broken(broken.clone()));
+    }
+    if st.shutdown {
+        return Err(SubmitError::Shutdown);
+    }
+    Ok(())
+}
+
+/// After shutdown, once nothing is queued, closes the channel of every worker with nothing in
+/// flight; a worker that reached `max_tasks_per_child` is closed as soon as it is idle.
+fn close_idle(st: &mut State, max_tasks: Option<u64>) {
+    let draining = st.shutdown && st.queue.is_empty();
+    for slot in &mut st.workers {
+        if slot.in_flight.is_empty() && (draining || slot.retiring(max_tasks)) {
+            slot.tasks = None;
+        }
+    }
+}
+
+/// Breaks the pool (Python's `terminate_broken`): every queued and running job is a victim,
+/// every other worker is killed (its state may be corrupt), and `submit` refuses from now on.
+fn break_pool(st: &mut State, reason: String) -> Victims {
+    st.broken = Some(BrokenExecutor::new(BrokenKind::ProcessPool, NOT_USABLE));
+    st.shutdown = true;
+    let mut sinks: Vec<Box<dyn Sink>> = st.queue.drain(..).map(|job| job.sink).collect();
+    for slot in &mut st.workers {
+        sinks.extend(slot.in_flight.drain(..).map(|(_, sink)| sink));
+        slot.tasks = None;
+        sys::signal(slot.pid, nix::sys::signal::Signal::SIGKILL);
+    }
+    Victims { sinks, reason }
+}
+
+/// Messages above this size may block in `send` until the worker reads them.
+const INLINE_LIMIT: usize = 64 * 1024;
+
+/// Sends the outbox. A courier never blocks on a large message (the worker it waits on might
+/// be blocked sending a large result to a courier): those go out from a helper thread.
+pub(crate) fn post(outbox: Outbox, from_courier: bool) {
+    for (tasks, message) in outbox {
+        if from_courier && message.len() > INLINE_LIMIT {
+            let spawned = std::thread::Builder::new()
+                .name("concurrent-futures-sender".into())
+                .spawn(move || {
+                    let _ = tasks.send(&message);
+                });
+            if spawned.is_err() {
+                log::error!(target: "concurrent_futures", "cannot start a sender thread");
+            }
+        } else {
+            // A closed channel means a dead worker: its courier sees that and reports it.
+            let _ = tasks.send(&message);
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! The few Linux calls the engine needs that std does not offer, each wrapped once.
+
+use nix::libc;
+use std::io;
+use std::os::fd::{FromRawFd, OwnedFd};
+
+/// How a worker process ended, decoded from a raw `waitpid` status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ExitCause {
+    /// It called `exit(code)` (or returned from `main`).
+    Code(i32),
+    /// A signal ended it.
+    Signal(i32),
+    /// Its status could not be learnt (it was not our child, or the fork server was gone).
+    Unknown,
+}
+
+impl ExitCause {
+    /// Decodes a raw status from `waitpid`.
+    pub(crate) fn from_raw(status: i32) -> ExitCause {
+        if libc::WIFEXITED(status) {
+            ExitCause::Code(libc::WEXITSTATUS(status))
+        } else if libc::WIFSIGNALED(status) {
+            ExitCause::Signal(libc::WTERMSIG(status))
+        } else {
+            ExitCause::Unknown
+        }
+    }
+}
+
+impl std::fmt::Display for ExitCause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            ExitCause::Code(code) => write!(f, "exited with code {code}"),
+            ExitCause::Signal(signal) => match nix::sys::signal::Signal::try_from(signal) {
+                Ok(name) => write!(f, "was killed by signal {signal} ({})", name.as_str()),
+                Err(_) => write!(f, "was killed by signal {signal}"),
+            },
+            ExitCause::Unknown => f.write_str("exited (status unknown)"),
+        }
+    }
+}
+
+/// Waits for the child `pid` to end and returns its raw status, retrying on `EINTR`.
+/// Every worker the parent started itself ends in this call, so none is left a zombie.
+pub(crate) fn wait_child(pid: i32) -> ExitCause {
+    loop {
+        let mut status = 0;
+        // SAFETY: `waitpid` only writes the status through the valid pointer we pass.
+        let r = unsafe { libc::waitpid(pid, &mut status, 0) };
+        if r == pid {
+            return ExitCause::from_raw(status);
+        }
+        if r == -1 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted {
+            continue;
+        }
+        return ExitCause::Unknown;
+    }
+}
+
+/// A pidfd for `pid`: readable once the process has ended (Linux 5.3+). Works for processes
+/// that are not our children, such as the fork server's workers.
+pub(crate) fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
+    // SAFETY: a plain syscall with integer arguments; it returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the kernel just gave us this descriptor, and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}
+
+/// Closes every descriptor from 3 up, in a freshly forked child, so that it holds no copy of
+/// any other worker's channel (or a disconnect would never be seen).
+pub(crate) fn close_inherited_fds() {
+    // SAFETY: a plain syscall; the caller is a new child that owns nothing above stderr yet.
+    let r = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+    if r != 0 {
+        for fd in 3..1024 {
+            // SAFETY: as above; closing a descriptor that is not open is harmless.
+            unsafe { libc::close(fd) };
+        }
+    }
+}
+
+/// Asks the kernel to `SIGKILL` this process when its parent thread ends; exits at once if the
+/// parent is already gone. Async-signal-safe: usable between `fork` and `exec`.
+pub(crate) fn die_with_parent(parent: i32) {
+    // SAFETY: `prctl(PR_SET_PDEATHSIG)` and `getppid` take and return plain integers.
+    unsafe {
+        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        if libc::getppid() != parent {
+            libc::_exit(1);
+        }
+    }
+}
+
+/// Ends this process at once, without running `atexit` handlers or destructors (which may
+/// hold locks another thread took before a `fork`). Flushes stdout first.
+pub(crate) fn exit_now(code: i32) -> ! {
+    use std::io::Write;
+    let _ = io::stdout().flush();
+    // SAFETY: `_exit` never returns and touches no memory of ours.
+    unsafe { libc::_exit(code) }
+}
+
+/// This process's id.
+pub(crate) fn pid() -> i32 {
+    std::process::id() as i32
+}
+
+/// How many threads this process has, from `/proc/self/status` (`None` if it cannot be read).
+pub(crate) fn thread_count() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+/// Sends `signal` to `pid`, ignoring a process that is already gone.
+pub(crate) fn signal(pid: i32, signal: nix::sys::signal::Signal) {
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), signal);
+}
+
+/// A number no other process can guess, for the hand-shake of a new worker.
+pub(crate) fn random_token() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    h.write_i32(pid());
+    h.finish()
+}

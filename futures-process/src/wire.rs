@@ -1,0 +1,259 @@
+//! The messages between the pool and a worker, and their byte layout.
+//!
+//! Task and result messages are hand-framed (a tag byte, a little-endian header, then the
+//! postcard bytes of the argument or result), so the payload is encoded once, straight into
+//! the message, and a payload that fails to decode is that task's error and nothing more.
+//! The rare messages (the worker's hello and its start-up settings) use serde.
+
+use crate::call::CallSite;
+use concurrent_futures_core::{PayloadError, PayloadStage, TaskError};
+use ipc_channel::ipc::{IpcBytesReceiver, IpcBytesSender};
+use serde::{Deserialize, Serialize};
+use std::fmt::Display;
+
+/// The first message of a new worker, sent to the pool's one-shot server: who it is, and the
+/// pool's ends of its two channels. A `channels` of `None` is the sentinel the launcher sends
+/// itself when the child died before connecting.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Hello {
+    pub(crate) token: u64,
+    pub(crate) pid: i32,
+    pub(crate) channels: Option<(IpcBytesSender, IpcBytesReceiver)>,
+}
+
+/// A worker's settings, the first message the pool sends it.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) struct Init {
+    pub(crate) initializer: Option<(CallSite, Vec<u8>)>,
+    pub(crate) max_tasks: Option<u64>,
+}
+
+const INIT: u8 = 0;
+const TASK: u8 = 1;
+const DONE: u8 = 2;
+const INIT_FAILED: u8 = 3;
+const TASK_HEADER: usize = 1 + 8 + 16;
+
+/// Where a payload failed, as it travels (the core's `PayloadStage` is not serde).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Stage {
+    DecodeArgument,
+    EncodeResult,
+}
+
+/// Why a task gave no result, as the worker reports it.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Failure {
+    /// The task panicked: the message, and where and the backtrace as text.
+    Panicked { message: String, traceback: String },
+    /// The argument or result could not be (de)serialized.
+    Payload { stage: Stage, message: String },
+    /// The worker would not run the message (not a call site it can vouch for, or garbage).
+    Refused { message: String },
+}
+
+impl Failure {
+    pub(crate) fn payload(stage: PayloadStage, error: impl Display) -> Failure {
+        let stage = match stage {
+            PayloadStage::EncodeResult => Stage::EncodeResult,
+            _ => Stage::DecodeArgument,
+        };
+        Failure::Payload {
+            stage,
+            message: error.to_string(),
+        }
+    }
+
+    /// The future's error for this failure.
+    pub(crate) fn into_task_error(self) -> TaskError {
+        match self {
+            Failure::Panicked { message, traceback } => TaskError::remote(message, traceback),
+            Failure::Payload { stage, message } => {
+                let stage = match stage {
+                    Stage::DecodeArgument => PayloadStage::DecodeArgument,
+                    Stage::EncodeResult => PayloadStage::EncodeResult,
+                };
+                TaskError::Payload(PayloadError::new(stage, message))
+            }
+            Failure::Refused { message } => TaskError::remote(message, ""),
+        }
+    }
+}
+
+/// A message to a worker, decoded.
+#[derive(Debug)]
+pub(crate) enum ToWorker<'a> {
+    Init(Init),
+    Task {
+        id: u64,
+        site: CallSite,
+        args: &'a [u8],
+    },
+}
+
+/// A message from a worker, decoded.
+#[derive(Debug)]
+pub(crate) enum FromWorker<'a> {
+    /// Task `id` finished: its result bytes, or why not.
+    Done {
+        id: u64,
+        outcome: Result<&'a [u8], Failure>,
+    },
+    /// The initializer failed; the worker exits next.
+    InitFailed(String),
+}
+
+pub(crate) fn encode_init(init: &Init) -> Vec<u8> {
+    let mut out = vec![INIT];
+    postcard::to_io(init, &mut out).expect("writing to a Vec cannot fail");
+    out
+}
+
+/// A task message for `id`, with `arg` encoded in place after the header.
+pub(crate) fn encode_task<A: Serialize>(
+    id: u64,
+    site: CallSite,
+    arg: &A,
+) -> Result<Vec<u8>, postcard::Error> {
+    let mut out = Vec::with_capacity(64);
+    out.push(TASK);
+    out.extend_from_slice(&id.to_le_bytes());
+    let site_bytes = postcard::to_allocvec(&site)?;
+    out.extend_from_slice(&(site_bytes.len() as u16).to_le_bytes());
+    out.extend_from_slice(&site_bytes);
+    postcard::to_io(arg, out)
+}
+
+pub(crate) fn decode_to_worker(message: &[u8]) -> Result<ToWorker<'_>, String> {
+    match message.split_first() {
+        Some((&INIT, rest)) => postcard::from_bytes(rest)
+            .map(ToWorker::Init)
+            .map_err(|e| e.to_string()),
+        Some((&TASK, rest)) if rest.len() >= 10 => {
+            let id = u64::from_le_bytes(rest[..8].try_into().unwrap());
+            let len = u16::from_le_bytes(rest[8..10].try_into().unwrap()) as usize;
+            let rest = &rest[10..];
+            if rest.len() < len {
+                return Err("truncated task message".into());
+            }
+            let site = postcard::from_bytes(&rest[..len]).map_err(|e| e.to_string())?;
+            Ok(ToWorker::Task {
+                id,
+                site,
+                args: &rest[len..],
+            })
+        }
+        _ => Err(format!("unknown message of {} bytes", message.len())),
+    }
+}
+
+/// The id of a task message, if the message has one (to answer garbage by id where possible).
+pub(crate) fn task_id(message: &[u8]) -> Option<u64> {
+    match message {
+        [TASK, rest @ ..] if rest.len() >= 8 => {
+            Some(u64::from_le_bytes(rest[..8].try_into().unwrap()))
+        }
+        _ => None,
+    }
+}
+
+pub(crate) fn encode_done(id: u64, outcome: Result<Vec<u8>, Failure>) -> Vec<u8> {
+    let (ok, payload) = match outcome {
+        Ok(bytes) => (1, bytes),
+        Err(failure) => (
+            0,
+            postcard::to_allocvec(&failure).expect("a Failure always encodes"),
+        ),
+    };
+    let mut out = Vec::with_capacity(TASK_HEADER + payload.len());
+    out.push(DONE);
+    out.extend_from_slice(&id.to_le_bytes());
+    out.push(ok);
+    out.extend_from_slice(&payload);
+    out
+}
+
+pub(crate) fn encode_init_failed(message: &str) -> Vec<u8> {
+    let mut out = vec![INIT_FAILED];
+    out.extend_from_slice(message.as_bytes());
+    out
+}
+
+pub(crate) fn decode_from_worker(message: &[u8]) -> Option<FromWorker<'_>> {
+    match message.split_first()? {
+        (&DONE, rest) if rest.len() >= 9 => {
+            let id = u64::from_le_bytes(rest[..8].try_into().unwrap());
+            let payload = &rest[9..];
+            let outcome = if rest[8] == 1 {
+                Ok(payload)
+            } else {
+                Err(
+                    postcard::from_bytes(payload).unwrap_or_else(|e| Failure::Refused {
+                        message: format!("undecodable failure report: {e}"),
+                    }),
+                )
+            };
+            Some(FromWorker::Done { id, outcome })
+        }
+        (&INIT_FAILED, rest) => Some(FromWorker::InitFailed(
+            String::from_utf8_lossy(rest).into_owned(),
+        )),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id(x: u8) -> u8 {
+        x
+    }
+
+    #[test]
+    fn a_task_message_round_trips() {
+        let site = CallSite::of(id);
+        let message = encode_task(7, site, &(1u8, "two")).unwrap();
+        match decode_to_worker(&message).unwrap() {
+            ToWorker::Task { id, site: s, args } => {
+                assert_eq!((id, s), (7, site));
+                assert_eq!(
+                    postcard::from_bytes::<(u8, &str)>(args).unwrap(),
+                    (1, "two")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(task_id(&message), Some(7));
+    }
+
+    #[test]
+    fn garbage_is_an_error_not_a_panic() {
+        for garbage in [
+            &[][..],
+            &[9, 9, 9],
+            &[TASK, 1, 2],
+            &[TASK, 0, 0, 0, 0, 0, 0, 0, 0, 200, 0],
+        ] {
+            assert!(decode_to_worker(garbage).is_err(), "{garbage:?}");
+        }
+        assert!(decode_from_worker(&[DONE, 1]).is_none());
+    }
+
+    #[test]
+    fn a_failure_report_round_trips() {
+        let message = encode_done(
+            3,
+            Err(Failure::Refused {
+                message: "no".into(),
+            }),
+        );
+        match decode_from_worker(&message) {
+            Some(FromWorker::Done {
+                id: 3,
+                outcome: Err(Failure::Refused { message }),
+            }) => assert_eq!(message, "no"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

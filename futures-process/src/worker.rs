@@ -1,0 +1,126 @@
+//! The worker's side: connect to the pool, then run tasks until the pool closes the channel.
+//!
+//! Python's `_process_worker`. The worker is single-threaded and owns nothing of the parent:
+//! every descriptor it inherited was closed before it connected. It leaves with `_exit`, never
+//! through destructors, since a forked worker may hold copies of locks another thread took.
+
+use crate::call::CodeMap;
+use crate::sys;
+use crate::wire::{self, Failure, Hello, ToWorker};
+use ipc_channel::ipc::{self, IpcSender};
+use std::cell::RefCell;
+use std::panic::{self, AssertUnwindSafe};
+
+thread_local! {
+    /// Where the last panic happened and the backtrace at that point, for the parent.
+    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Exit code of a worker that could not reach its pool at all.
+const CANNOT_CONNECT: i32 = 70;
+/// Exit code of a worker whose initializer failed (Python: the process returns normally).
+const INITIALIZER_FAILED: i32 = 1;
+
+/// Runs the worker: connects to the one-shot server `server` with `token`, and serves tasks.
+pub(crate) fn serve(server: &str, token: u64) -> ! {
+    let Ok((tasks_tx, tasks)) = ipc::bytes_channel() else {
+        sys::exit_now(CANNOT_CONNECT)
+    };
+    let Ok((results, results_rx)) = ipc::bytes_channel() else {
+        sys::exit_now(CANNOT_CONNECT)
+    };
+    let Ok(hello) = IpcSender::<Hello>::connect(server.to_owned()) else {
+        sys::exit_now(CANNOT_CONNECT)
+    };
+    let greeting = Hello {
+        token,
+        pid: sys::pid(),
+        channels: Some((tasks_tx, results_rx)),
+    };
+    if hello.send(greeting).is_err() {
+        sys::exit_now(CANNOT_CONNECT);
+    }
+    drop(hello);
+    capture_panics();
+    let code = CodeMap::of_this_executable();
+    let mut max_tasks = None;
+    let mut done = 0u64;
+    loop {
+        // The pool closing its end is the signal to leave: after shutdown, or if it died.
+        let Ok(message) = tasks.recv() else {
+            sys::exit_now(0)
+        };
+        match wire::decode_to_worker(&message) {
+            Ok(ToWorker::Init(init)) => {
+                max_tasks = init.max_tasks;
+                if let Some((site, args)) = init.initializer {
+                    if let Err(failure) = run(&code, site, &args) {
+                        let text = match failure {
+                            Failure::Panicked { message, traceback } => {
+                                format!("{message}\n{traceback}")
+                            }
+                            Failure::Payload { message, .. } | Failure::Refused { message } => {
+                                message
+                            }
+                        };
+                        let _ = results.send(&wire::encode_init_failed(&text));
+                        sys::exit_now(INITIALIZER_FAILED);
+                    }
+                }
+            }
+            Ok(ToWorker::Task { id, site, args }) => {
+                let outcome = run(&code, site, args);
+                let reply = wire::encode_done(id, outcome);
+                // Free the argument before reporting, as Python drops its call item.
+                drop(message);
+                if results.send(&reply).is_err() {
+                    sys::exit_now(0);
+                }
+                done += 1;
+                if max_tasks == Some(done) {
+                    sys::exit_now(0);
+                }
+            }
+            Err(why) => {
+                let failure = Failure::Refused {
+                    message: format!("the worker refused a message it cannot decode: {why}"),
+                };
+                if let Some(id) = wire::task_id(&message) {
+                    let _ = results.send(&wire::encode_done(id, Err(failure)));
+                } else {
+                    log::error!(target: "concurrent_futures", "worker {}: {why}", sys::pid());
+                }
+            }
+        }
+    }
+}
+
+/// Runs one call: resolves it (refusing what is not this executable's code), then decodes,
+/// calls and encodes, catching a panic anywhere in those steps.
+fn run(code: &CodeMap, site: crate::call::CallSite, args: &[u8]) -> Result<Vec<u8>, Failure> {
+    let Some((trampoline, function)) = site.resolve(code) else {
+        return Err(Failure::Refused {
+            message: "the worker refused a call outside this executable's code".into(),
+        });
+    };
+    match panic::catch_unwind(AssertUnwindSafe(|| trampoline(function, args))) {
+        Ok(outcome) => outcome,
+        Err(payload) => Err(Failure::Panicked {
+            message: concurrent_futures_core::panic_message(&*payload),
+            traceback: LAST_PANIC
+                .with(|p| p.borrow_mut().take())
+                .unwrap_or_default(),
+        }),
+    }
+}
+
+/// Replaces the panic hook: a task's panic is reported to the parent (with its location and
+/// backtrace), not printed by the worker.
+fn capture_panics() {
+    panic::set_hook(Box::new(|info| {
+        let location = info.location().map(|l| l.to_string()).unwrap_or_default();
+        let backtrace = std::backtrace::Backtrace::force_capture();
+        let text = format!("panicked at {location}\nstack backtrace:\n{backtrace}");
+        LAST_PANIC.with(|p| *p.borrow_mut() = Some(text));
+    }));
+}
