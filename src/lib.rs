@@ -23,6 +23,14 @@ pub mod thread {
 #[cfg(feature = "thread")]
 pub use concurrent_futures_thread::ThreadPoolExecutor;
 
+/// Python's `concurrent.futures.process`: the process engine.
+#[cfg(feature = "process")]
+pub mod process {
+    pub use concurrent_futures_process::*;
+}
+#[cfg(feature = "process")]
+pub use concurrent_futures_process::ProcessPoolExecutor;
+
 /// The README's example, compiled and run as a doctest.
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

@@ -8,19 +8,14 @@
 //! builder). `test_swallows_falsey_exceptions` keeps its intent: an error is never dropped, even
 //! one whose message is empty.
 
-use crate::fixtures::{add, divmod, global_gate, mul, pow, stringify, wait_on_global_gate};
+use crate::fixtures::{add, divmod, mul, pow, stringify};
+use crate::{GateKey, ProcessGate};
 use concurrent_futures_core::{
     Executor, FutureError, MapError, MapOptions, SubmitError, TaskError,
 };
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
-
-/// Gate numbers unique to this process, so tests running in parallel never share a gate.
-fn fresh_gate_key() -> u64 {
-    static NEXT: AtomicU64 = AtomicU64::new(1 << 32);
-    NEXT.fetch_add(1, Ordering::Relaxed)
-}
 
 /// `test_submit`.
 pub fn submit<E: Executor>(ex: &E) {
@@ -60,13 +55,14 @@ pub fn map_exception<E: Executor>(ex: &E) {
 }
 
 /// `test_map_timeout`: the third task blocks; the map's deadline passes while waiting for it.
+/// The gates work across processes, so the suite runs on process pools too.
 pub fn map_timeout<E: Executor>(ex: &E) {
-    let (open, closed) = (fresh_gate_key(), fresh_gate_key());
-    global_gate(open).open();
+    let (open, closed) = (ProcessGate::new(), ProcessGate::new());
+    open.open();
     let it = ex
         .map_with(
-            wait_on_global_gate,
-            [open, open, closed],
+            pass_gate,
+            [open.key(), open.key(), closed.key()],
             MapOptions::new().timeout(Duration::from_millis(200)),
         )
         .unwrap();
@@ -80,8 +76,13 @@ pub fn map_timeout<E: Executor>(ex: &E) {
         }
     }
     assert!(timed_out);
-    assert_eq!(results, [open, open]);
-    global_gate(closed).open();
+    assert_eq!(results, [open.key(), open.key()]);
+    closed.open();
+}
+
+fn pass_gate(key: GateKey) -> GateKey {
+    key.wait();
+    key
 }
 
 /// `test_map_buffersize_value_validation`.
@@ -178,9 +179,22 @@ pub fn shutdown_race_issue12456<E: Executor>(ex: &E, worker_count: usize) {
 /// Counts live [`Tracked`] values; a test checks it returns to where it started.
 static LIVE_TRACKED: AtomicI64 = AtomicI64::new(0);
 
-/// A payload that counts how many copies of it are alive.
-#[derive(Debug, Serialize, Deserialize)]
+/// A payload that counts how many copies of it are alive (in this process: one that is
+/// serialized to another process is dropped here and counted again when it comes back).
+#[derive(Debug)]
 pub struct Tracked(pub u64);
+
+impl Serialize for Tracked {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Tracked {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        u64::deserialize(d).map(Tracked::new)
+    }
+}
 
 impl Tracked {
     /// A new tracked value.
@@ -249,9 +263,11 @@ pub fn swallows_falsey_exceptions<E: Executor>(ex: &E) {
         .unwrap()
         .result(None)
         .unwrap_err();
-    assert!(
-        matches!(err, FutureError::Failed(TaskError::Panicked { message }) if message.is_empty())
-    );
+    match err {
+        FutureError::Failed(TaskError::Panicked { message })
+        | FutureError::Failed(TaskError::Remote { message, .. }) => assert!(message.is_empty()),
+        other => panic!("expected the panic, got {other:?}"),
+    }
 }
 
 /// One `#[test]` per case of the generic executor suite, for the executor `$make` builds

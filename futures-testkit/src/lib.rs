@@ -12,6 +12,8 @@
 //! * [`ThreadPerTaskExecutor`] — the simplest real [`Executor`](concurrent_futures_core::Executor):
 //!   one new thread per task; it stands in for an engine where a test only needs futures that
 //!   real threads complete.
+//! * [`ProcessGate`] and [`Arrivals`] — a gate and an arrival counter that work across
+//!   processes, for tasks running in a process pool.
 //! * [`log_capture`] — captures `log` records, for the callback-panic tests.
 //! * [`block_on`] — the smallest async executor (park until woken), to await futures without
 //!   a runtime.
@@ -29,11 +31,13 @@ pub mod fixtures;
 mod gate;
 mod latch;
 pub mod log_capture;
+mod process_gate;
 mod thread_per_task;
 mod watchdog;
 
 pub use block_on::block_on;
 pub use gate::Gate;
 pub use latch::Latch;
+pub use process_gate::{ArrivalKey, Arrivals, GateKey, ProcessGate};
 pub use thread_per_task::ThreadPerTaskExecutor;
 pub use watchdog::{DEFAULT_TIMEOUT, watchdog, watchdog_dumping, watchdog_for};
