@@ -30,10 +30,10 @@ pub(crate) fn run(shared: Arc<Shared>) {
     };
     let tasks = Arc::new(connected.tasks);
     // Its settings go first, ahead of any task.
-    let _ = tasks.send(&shared.config.init);
+    let _ = wire::send(&tasks, shared.config.init.clone());
     shared.worker_ready(child.pid, tasks);
-    while let Ok(message) = connected.results.recv() {
-        match wire::decode_from_worker(&message) {
+    while let Ok(envelope) = connected.results.recv() {
+        match wire::decode_from_worker(envelope.bytes()) {
             Some(FromWorker::Done { id, outcome }) => shared.task_done(
                 child.pid,
                 id,

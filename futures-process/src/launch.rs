@@ -8,8 +8,9 @@
 
 use crate::forkserver;
 use crate::sys::{self, ExitCause};
+use crate::wire;
 use crate::wire::Hello;
-use ipc_channel::ipc::{IpcBytesReceiver, IpcBytesSender, IpcOneShotServer, IpcSender};
+use ipc_channel::ipc::{IpcOneShotServer, IpcSender};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::io;
 use std::os::fd::AsFd;
@@ -79,8 +80,8 @@ impl Child {
 /// A connected worker: the pool's ends of its channels.
 #[derive(Debug)]
 pub(crate) struct Connected {
-    pub(crate) tasks: IpcBytesSender,
-    pub(crate) results: IpcBytesReceiver,
+    pub(crate) tasks: wire::Sender,
+    pub(crate) results: wire::Receiver,
 }
 
 /// Why a worker could not be started.
@@ -196,8 +197,41 @@ fn spawn_worker(server: &str, token: u64) -> io::Result<i32> {
     Ok(child.id() as i32)
 }
 
+/// Runs, once, every ipc-channel path a worker takes (connect, send, a shared-memory message),
+/// so that its lazily initialized statics are initialized before any fork: a static whose
+/// initialization another thread had in progress at the moment of the fork would block the
+/// child forever.
+fn warm_up_ipc_channel() {
+    static WARM: std::sync::Once = std::sync::Once::new();
+    WARM.call_once(|| {
+        let Ok((server, name)) = IpcOneShotServer::<wire::Envelope>::new() else {
+            return;
+        };
+        let connecting = std::thread::spawn(move || {
+            if let Ok(tx) = IpcSender::<wire::Envelope>::connect(name) {
+                let _ = tx.send(wire::Envelope::wrap(vec![0; 1]));
+            }
+        });
+        let _ = server.accept();
+        let _ = connecting.join();
+        if let Ok((tx, rx)) = wire::channel() {
+            let _ = wire::send(&tx, vec![0; 1]);
+            let _ = wire::send(&tx, vec![0; 128 * 1024]);
+            let _ = rx.recv();
+            let _ = rx.recv();
+        }
+    });
+}
+
 fn fork_worker(server: &str, token: u64) -> io::Result<i32> {
     let parent = sys::pid();
+    crate::worker::install_panic_capture();
+    warm_up_ipc_channel();
+    // Like `pthread_atfork` handlers: hold the locks the worker may take (stdout, stderr) so
+    // that no other thread holds them at the moment of the fork; the child's one thread is this
+    // thread, so it owns them (they are reentrant) and can print.
+    let stdout = io::stdout().lock();
+    let stderr = io::stderr().lock();
     // SAFETY: the child only closes descriptors, sets its parent-death signal and runs the
     // worker loop, which takes no lock of this process; the builder warned if other threads
     // of the program were running (see `StartMethod::Fork`).
@@ -207,7 +241,10 @@ fn fork_worker(server: &str, token: u64) -> io::Result<i32> {
             sys::die_with_parent(parent);
             crate::worker::serve(server, token)
         }
-        nix::unistd::ForkResult::Parent { child } => Ok(child.as_raw()),
+        nix::unistd::ForkResult::Parent { child } => {
+            drop((stdout, stderr));
+            Ok(child.as_raw())
+        }
     }
 }
 

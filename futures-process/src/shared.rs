@@ -10,10 +10,10 @@
 use crate::courier;
 use crate::launch::{LaunchError, StartMethod};
 use crate::sys;
+use crate::wire;
 use concurrent_futures_core::{
     BrokenExecutor, BrokenKind, Future, Payload, PayloadError, PayloadStage, SubmitError, TaskError,
 };
-use ipc_channel::ipc::IpcBytesSender;
 use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -95,7 +95,7 @@ pub(crate) struct Job {
 struct Slot {
     pid: i32,
     /// `None` once the pool closed it (shutdown, break): the worker exits when it sees that.
-    tasks: Option<Arc<IpcBytesSender>>,
+    tasks: Option<Arc<wire::Sender>>,
     in_flight: Vec<(u64, Box<dyn Sink>)>,
     sent: u64,
     init_failure: Option<String>,
@@ -119,7 +119,7 @@ struct State {
 }
 
 /// Messages to send once the lock is released.
-pub(crate) type Outbox = Vec<(Arc<IpcBytesSender>, Vec<u8>)>;
+pub(crate) type Outbox = Vec<(Arc<wire::Sender>, Vec<u8>)>;
 
 /// Futures to fail with `BrokenProcessPool` once the lock is released.
 pub(crate) struct Victims {
@@ -192,7 +192,7 @@ impl Shared {
             let outbox = self.dispatch(&mut st);
             (outbox, self.launches_needed(&mut st))
         };
-        post(outbox, false);
+        post(outbox);
         self.start_couriers(launches);
         Ok(())
     }
@@ -288,7 +288,7 @@ impl Shared {
     }
 
     /// A new worker connected: it takes queued jobs at once.
-    pub(crate) fn worker_ready(&self, pid: i32, tasks: Arc<IpcBytesSender>) {
+    pub(crate) fn worker_ready(&self, pid: i32, tasks: Arc<wire::Sender>) {
         let outbox = {
             let mut st = self.lock();
             st.launching -= 1;
@@ -305,7 +305,7 @@ impl Shared {
             self.changed.notify_all();
             self.dispatch(&mut st)
         };
-        post(outbox, true);
+        post(outbox);
     }
 
     /// Task `id` of worker `pid` finished.
@@ -322,7 +322,7 @@ impl Shared {
                 });
             (sink, self.dispatch(&mut st))
         };
-        post(outbox, true);
+        post(outbox);
         if let Some(sink) = sink {
             sink.finish(outcome);
         }
@@ -465,25 +465,11 @@ fn break_pool(st: &mut State, reason: String) -> Victims {
     Victims { sinks, reason }
 }
 
-/// Messages above this size may block in `send` until the worker reads them.
-const INLINE_LIMIT: usize = 64 * 1024;
-
-/// Sends the outbox. A courier never blocks on a large message (the worker it waits on might
-/// be blocked sending a large result to a courier): those go out from a helper thread.
-pub(crate) fn post(outbox: Outbox, from_courier: bool) {
+/// Sends the outbox. No send blocks: each worker has at most [`DEPTH`] messages unread, and
+/// large ones travel in shared memory (see [`wire::Envelope`]).
+pub(crate) fn post(outbox: Outbox) {
     for (tasks, message) in outbox {
-        if from_courier && message.len() > INLINE_LIMIT {
-            let spawned = std::thread::Builder::new()
-                .name("concurrent-futures-sender".into())
-                .spawn(move || {
-                    let _ = tasks.send(&message);
-                });
-            if spawned.is_err() {
-                log::error!(target: "concurrent_futures", "cannot start a sender thread");
-            }
-        } else {
-            // A closed channel means a dead worker: its courier sees that and reports it.
-            let _ = tasks.send(&message);
-        }
+        // A closed channel means a dead worker: its courier sees that and reports it.
+        let _ = wire::send(&tasks, message);
     }
 }

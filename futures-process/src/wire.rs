@@ -7,7 +7,7 @@
 
 use crate::call::CallSite;
 use concurrent_futures_core::{PayloadError, PayloadStage, TaskError};
-use ipc_channel::ipc::{IpcBytesReceiver, IpcBytesSender};
+use ipc_channel::ipc::{self, IpcReceiver, IpcSender, IpcSharedMemory};
 use serde::{Deserialize, Serialize};
 use std::fmt::Display;
 
@@ -18,7 +18,54 @@ use std::fmt::Display;
 pub(crate) struct Hello {
     pub(crate) token: u64,
     pub(crate) pid: i32,
-    pub(crate) channels: Option<(IpcBytesSender, IpcBytesReceiver)>,
+    pub(crate) channels: Option<(Sender, Receiver)>,
+}
+
+/// A message as it travels: small ones inline, large ones in a shared-memory region.
+///
+/// ipc-channel splits a message over ≈212 KB across a second socket whose reading end it
+/// keeps open in the *sender* until the whole message is written, so a send to a worker that
+/// dies mid-message blocks forever. A shared-memory region is passed as one descriptor in a
+/// small message instead (and is faster from ≈256 KiB on), so no send here is ever split.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Envelope {
+    Inline(#[serde(with = "serde_bytes")] Vec<u8>),
+    Shared(IpcSharedMemory),
+}
+
+/// Messages above this size travel in shared memory.
+const SHARED_FROM: usize = 64 * 1024;
+
+impl Envelope {
+    pub(crate) fn wrap(bytes: Vec<u8>) -> Envelope {
+        if bytes.len() > SHARED_FROM {
+            Envelope::Shared(IpcSharedMemory::from_bytes(&bytes))
+        } else {
+            Envelope::Inline(bytes)
+        }
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8] {
+        match self {
+            Envelope::Inline(bytes) => bytes,
+            Envelope::Shared(region) => region,
+        }
+    }
+}
+
+/// One direction of a worker's channel pair.
+pub(crate) type Sender = IpcSender<Envelope>;
+/// The other end.
+pub(crate) type Receiver = IpcReceiver<Envelope>;
+
+/// A channel pair.
+pub(crate) fn channel() -> std::io::Result<(Sender, Receiver)> {
+    ipc::channel()
+}
+
+/// Sends `bytes`; an error means the other side is gone.
+pub(crate) fn send(to: &Sender, bytes: Vec<u8>) -> Result<(), ()> {
+    to.send(Envelope::wrap(bytes)).map_err(drop)
 }
 
 /// A worker's settings, the first message the pool sends it.

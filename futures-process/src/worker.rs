@@ -7,9 +7,11 @@
 use crate::call::CodeMap;
 use crate::sys;
 use crate::wire::{self, Failure, Hello, ToWorker};
-use ipc_channel::ipc::{self, IpcSender};
+use ipc_channel::ipc::IpcSender;
 use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 thread_local! {
     /// Where the last panic happened and the backtrace at that point, for the parent.
@@ -23,10 +25,10 @@ const INITIALIZER_FAILED: i32 = 1;
 
 /// Runs the worker: connects to the one-shot server `server` with `token`, and serves tasks.
 pub(crate) fn serve(server: &str, token: u64) -> ! {
-    let Ok((tasks_tx, tasks)) = ipc::bytes_channel() else {
+    let Ok((tasks_tx, tasks)) = wire::channel() else {
         sys::exit_now(CANNOT_CONNECT)
     };
-    let Ok((results, results_rx)) = ipc::bytes_channel() else {
+    let Ok((results, results_rx)) = wire::channel() else {
         sys::exit_now(CANNOT_CONNECT)
     };
     let Ok(hello) = IpcSender::<Hello>::connect(server.to_owned()) else {
@@ -41,16 +43,18 @@ pub(crate) fn serve(server: &str, token: u64) -> ! {
         sys::exit_now(CANNOT_CONNECT);
     }
     drop(hello);
-    capture_panics();
+    install_panic_capture();
+    IS_WORKER.store(true, Ordering::Relaxed);
     let code = CodeMap::of_this_executable();
     let mut max_tasks = None;
     let mut done = 0u64;
     loop {
         // The pool closing its end is the signal to leave: after shutdown, or if it died.
-        let Ok(message) = tasks.recv() else {
+        let Ok(envelope) = tasks.recv() else {
             sys::exit_now(0)
         };
-        match wire::decode_to_worker(&message) {
+        let message = envelope.bytes();
+        match wire::decode_to_worker(message) {
             Ok(ToWorker::Init(init)) => {
                 max_tasks = init.max_tasks;
                 if let Some((site, args)) = init.initializer {
@@ -63,7 +67,7 @@ pub(crate) fn serve(server: &str, token: u64) -> ! {
                                 message
                             }
                         };
-                        let _ = results.send(&wire::encode_init_failed(&text));
+                        let _ = wire::send(&results, wire::encode_init_failed(&text));
                         sys::exit_now(INITIALIZER_FAILED);
                     }
                 }
@@ -72,8 +76,8 @@ pub(crate) fn serve(server: &str, token: u64) -> ! {
                 let outcome = run(&code, site, args);
                 let reply = wire::encode_done(id, outcome);
                 // Free the argument before reporting, as Python drops its call item.
-                drop(message);
-                if results.send(&reply).is_err() {
+                drop(envelope);
+                if wire::send(&results, reply).is_err() {
                     sys::exit_now(0);
                 }
                 done += 1;
@@ -85,8 +89,8 @@ pub(crate) fn serve(server: &str, token: u64) -> ! {
                 let failure = Failure::Refused {
                     message: format!("the worker refused a message it cannot decode: {why}"),
                 };
-                if let Some(id) = wire::task_id(&message) {
-                    let _ = results.send(&wire::encode_done(id, Err(failure)));
+                if let Some(id) = wire::task_id(message) {
+                    let _ = wire::send(&results, wire::encode_done(id, Err(failure)));
                 } else {
                     log::error!(target: "concurrent_futures", "worker {}: {why}", sys::pid());
                 }
@@ -114,13 +118,26 @@ fn run(code: &CodeMap, site: crate::call::CallSite, args: &[u8]) -> Result<Vec<u
     }
 }
 
-/// Replaces the panic hook: a task's panic is reported to the parent (with its location and
-/// backtrace), not printed by the worker.
-fn capture_panics() {
-    panic::set_hook(Box::new(|info| {
-        let location = info.location().map(|l| l.to_string()).unwrap_or_default();
-        let backtrace = std::backtrace::Backtrace::force_capture();
-        let text = format!("panicked at {location}\nstack backtrace:\n{backtrace}");
-        LAST_PANIC.with(|p| *p.borrow_mut() = Some(text));
-    }));
+/// Whether this process is a worker (set once, in the worker, before its first task).
+static IS_WORKER: AtomicBool = AtomicBool::new(false);
+
+/// Installs, once per process, a panic hook that records a task's panic (its location and
+/// backtrace, for the parent) instead of printing it, in a worker; elsewhere it calls the hook
+/// that was there before. The `Fork` method installs it in the pool's process before forking,
+/// so that the forked worker needs no lock to install it (another thread of the parent may
+/// hold the hook's lock at the moment of the fork).
+pub(crate) fn install_panic_capture() {
+    static INSTALLED: Once = Once::new();
+    INSTALLED.call_once(|| {
+        let previous = panic::take_hook();
+        panic::set_hook(Box::new(move |info| {
+            if !IS_WORKER.load(Ordering::Relaxed) {
+                return previous(info);
+            }
+            let location = info.location().map(|l| l.to_string()).unwrap_or_default();
+            let backtrace = std::backtrace::Backtrace::force_capture();
+            let text = format!("panicked at {location}\nstack backtrace:\n{backtrace}");
+            LAST_PANIC.with(|p| *p.borrow_mut() = Some(text));
+        }));
+    });
 }
