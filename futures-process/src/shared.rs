@@ -237,11 +237,10 @@ impl Shared {
         if st.broken.is_some() || st.forced {
             return 0;
         }
+        // Each worker being started will take one queued job.
         let live = st.workers.len() + st.launching;
-        let n = st
-            .queue
-            .len()
-            .min(self.config.max_workers.saturating_sub(live));
+        let uncovered = st.queue.len().saturating_sub(st.launching);
+        let n = uncovered.min(self.config.max_workers.saturating_sub(live));
         st.launching += n;
         n
     }
