@@ -1,0 +1,109 @@
+//! Workers die with the pool's process. The test runs this test binary again as a child
+//! program (the `scenario_*` test, ignored unless asked for) that starts a pool, runs a
+//! blocking task on each worker, prints the workers' pids and aborts; the test asserts the child died of `SIGABRT`, then waits on a
+//! pidfd of each worker until it is gone.
+
+use concurrent_futures_process::{ProcessPoolExecutor, StartMethod};
+use concurrent_futures_testkit::{ArrivalKey, Arrivals, GateKey, ProcessGate};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use std::os::fd::{AsFd, FromRawFd, OwnedFd};
+use std::os::unix::process::ExitStatusExt;
+use std::process::Command;
+
+concurrent_futures_process::bootstrap_before_main!();
+
+const SCENARIO_ENV: &str = "CF_PARENT_DEATH_SCENARIO";
+
+fn arrive_then_block((arrived, gate): (ArrivalKey, GateKey)) -> u8 {
+    arrived.arrive();
+    gate.wait();
+    0
+}
+
+/// The child program's part: start two workers, print their pids, die.
+#[test]
+#[ignore = "run by parent_death_kills_the_workers, in a child process"]
+fn scenario_parent_aborts() {
+    let Ok(method) = std::env::var(SCENARIO_ENV) else {
+        return;
+    };
+    let method = match method.as_str() {
+        "forkserver" => StartMethod::ForkServer,
+        "spawn" => StartMethod::Spawn,
+        _ => StartMethod::Fork,
+    };
+    let pool = ProcessPoolExecutor::builder()
+        .max_workers(2)
+        .start_method(method)
+        .build()
+        .unwrap();
+    // Two tasks that stay running, so both workers are busy when this process dies.
+    let (arrivals, gate) = (Arrivals::new(), ProcessGate::new());
+    let _running: Vec<_> = (0..2)
+        .map(|_| {
+            pool.submit(arrive_then_block, (arrivals.key(), gate.key()))
+                .unwrap()
+        })
+        .collect();
+    arrivals.wait_for(2);
+    let workers = pool.worker_pids();
+    println!(
+        "WORKERS {}",
+        workers
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    std::process::abort();
+}
+
+/// Blocks until process `pid` has ended (at most 30 s); `false` if it is still alive then.
+fn wait_gone(pid: u32) -> bool {
+    // SAFETY: a plain syscall; it returns a new descriptor or -1.
+    let fd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, pid as i32, 0) };
+    if fd < 0 {
+        return true; // no such process any more
+    }
+    // SAFETY: the kernel just returned this descriptor to us alone.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    poll(&mut fds, PollTimeout::from(30_000u16)).is_ok_and(|n| n == 1)
+}
+
+#[test]
+fn parent_death_kills_the_workers() {
+    concurrent_futures_testkit::watchdog(|| {
+        for method in ["forkserver", "spawn", "fork"] {
+            let output = Command::new(std::env::current_exe().unwrap())
+                .args([
+                    "--exact",
+                    "scenario_parent_aborts",
+                    "--ignored",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env(SCENARIO_ENV, method)
+                .output()
+                .unwrap();
+            assert_eq!(
+                output.status.signal(),
+                Some(nix::libc::SIGABRT),
+                "{method}: {output:?}"
+            );
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            let line = stdout
+                .lines()
+                .find_map(|l| l.split_once("WORKERS ").map(|(_, pids)| pids))
+                .expect("the child printed its workers");
+            let workers: Vec<u32> = line.split(' ').map(|p| p.parse().unwrap()).collect();
+            assert_eq!(workers.len(), 2);
+            for worker in workers {
+                assert!(
+                    wait_gone(worker),
+                    "{method}: worker {worker} outlived its pool's process"
+                );
+            }
+        }
+    });
+}
