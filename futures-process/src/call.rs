@@ -102,6 +102,13 @@ pub(crate) struct CodeMap {
 }
 
 impl CodeMap {
+    /// This executable's map, read once per process. A forked worker (or the fork server's)
+    /// inherits it already read: call it before forking.
+    pub(crate) fn get() -> &'static CodeMap {
+        static MAP: std::sync::OnceLock<CodeMap> = std::sync::OnceLock::new();
+        MAP.get_or_init(CodeMap::of_this_executable)
+    }
+
     /// The executable mappings of the file that holds [`anchor`].
     pub(crate) fn of_this_executable() -> CodeMap {
         let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();

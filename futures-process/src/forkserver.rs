@@ -53,6 +53,8 @@ fn read_frame<T: DeserializeOwned>(stream: &mut UnixStream) -> io::Result<T> {
 pub(crate) fn serve(mut control: UnixStream, parent: i32) -> ! {
     sys::die_with_parent(parent);
     let server_pid = sys::pid();
+    // Read once here, inherited by every worker forked from this server.
+    crate::call::CodeMap::get();
     let mut children: Vec<(i32, OwnedFd)> = Vec::new();
     loop {
         let (control_ready, ended) = {

@@ -14,8 +14,6 @@ use ipc_channel::ipc::{IpcOneShotServer, IpcSender};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::io;
 use std::os::fd::AsFd;
-use std::sync::mpsc;
-use std::sync::{Mutex, OnceLock};
 
 /// How worker processes are started: Python's `mp_context` start methods.
 ///
@@ -107,42 +105,11 @@ impl std::fmt::Display for LaunchError {
     }
 }
 
-type StartJob = Box<dyn FnOnce() + Send>;
-
-/// The thread that forks and spawns workers. It lives as long as the program, because a
-/// child's parent-death signal fires when the *thread* that created it ends.
-fn launcher() -> &'static Mutex<mpsc::Sender<StartJob>> {
-    static LAUNCHER: OnceLock<Mutex<mpsc::Sender<StartJob>>> = OnceLock::new();
-    LAUNCHER.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<StartJob>();
-        std::thread::Builder::new()
-            .name("concurrent-futures-launcher".into())
-            .spawn(move || {
-                for job in rx {
-                    job();
-                }
-            })
-            .expect("cannot start the worker launcher thread");
-        Mutex::new(tx)
-    })
-}
-
-/// Runs `start` on the launcher thread and waits for its result.
-fn on_launcher<T: Send + 'static>(start: impl FnOnce() -> T + Send + 'static) -> io::Result<T> {
-    let (tx, rx) = mpsc::channel();
-    let job: StartJob = Box::new(move || {
-        let _ = tx.send(start());
-    });
-    launcher()
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .send(job)
-        .map_err(|_| io::Error::other("the launcher thread is gone"))?;
-    rx.recv()
-        .map_err(|_| io::Error::other("the launcher thread is gone"))
-}
-
 /// Starts one worker with `method` and waits until it has connected.
+///
+/// Called on the worker's courier thread. A child's parent-death signal fires when the
+/// *thread* that created it ends, and the courier ends only after its worker has ended, so
+/// the signal never fires early; and no extra thread hop delays the start.
 pub(crate) fn launch(method: StartMethod) -> Result<(Child, Connected), LaunchError> {
     let (server, name) = IpcOneShotServer::<Hello>::new().map_err(LaunchError::Start)?;
     let token = sys::random_token();
@@ -151,14 +118,8 @@ pub(crate) fn launch(method: StartMethod) -> Result<(Child, Connected), LaunchEr
             Some(Ok(fs)) => fs.fork_worker(&name, token),
             _ => Err(io::Error::other("no fork server is running")),
         },
-        StartMethod::Spawn => {
-            let name = name.clone();
-            on_launcher(move || spawn_worker(&name, token)).and_then(|r| r)
-        }
-        StartMethod::Fork => {
-            let name = name.clone();
-            on_launcher(move || fork_worker(&name, token)).and_then(|r| r)
-        }
+        StartMethod::Spawn => spawn_worker(&name, token),
+        StartMethod::Fork => fork_worker(&name, token),
     }
     .map_err(LaunchError::Start)?;
     let child = Child { pid, method };
@@ -226,6 +187,7 @@ fn warm_up_ipc_channel() {
 fn fork_worker(server: &str, token: u64) -> io::Result<i32> {
     let parent = sys::pid();
     crate::worker::install_panic_capture();
+    crate::call::CodeMap::get();
     warm_up_ipc_channel();
     // Like `pthread_atfork` handlers: hold the locks the worker may take (stdout, stderr) so
     // that no other thread holds them at the moment of the fork; the child's one thread is this

@@ -45,7 +45,7 @@ pub(crate) fn serve(server: &str, token: u64) -> ! {
     drop(hello);
     install_panic_capture();
     IS_WORKER.store(true, Ordering::Relaxed);
-    let code = CodeMap::of_this_executable();
+    let code = CodeMap::get();
     let mut max_tasks = None;
     let mut done = 0u64;
     loop {
@@ -58,7 +58,7 @@ pub(crate) fn serve(server: &str, token: u64) -> ! {
             Ok(ToWorker::Init(init)) => {
                 max_tasks = init.max_tasks;
                 if let Some((site, args)) = init.initializer {
-                    if let Err(failure) = run(&code, site, &args) {
+                    if let Err(failure) = run(code, site, &args) {
                         let text = match failure {
                             Failure::Panicked { message, traceback } => {
                                 format!("{message}\n{traceback}")
@@ -73,7 +73,7 @@ pub(crate) fn serve(server: &str, token: u64) -> ! {
                 }
             }
             Ok(ToWorker::Task { id, site, args }) => {
-                let outcome = run(&code, site, args);
+                let outcome = run(code, site, args);
                 let reply = wire::encode_done(id, outcome);
                 // Free the argument before reporting, as Python drops its call item.
                 drop(envelope);

@@ -47,7 +47,7 @@ fn descendants() -> Vec<(u32, char)> {
     }
     let me = std::process::id();
     let mut found = Vec::new();
-    for (&pid, _) in &parent_of {
+    for &pid in parent_of.keys() {
         let mut p = pid;
         while let Some(&parent) = parent_of.get(&p) {
             if parent == me {

@@ -16,9 +16,11 @@ usage: cargo xtask <task>
 
 tasks:
   loom [--preemptions N]     run every loom model (default preemption bound 2)
-  bench [SUITE] [--quick]    run the benchmarks (suites: core; default: all)";
+  bench [SUITE] [--quick]    run the benchmarks (suites: core, thread, process; default: all)";
 
 fn main() -> ExitCode {
+    // The process suite's workers are this program, started again or forked.
+    concurrent_futures_process::bootstrap();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("loom") => loom::run(&args[1..]),

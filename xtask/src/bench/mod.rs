@@ -5,6 +5,7 @@
 
 mod core_suite;
 mod java;
+mod process_suite;
 mod python;
 mod report;
 mod thread_suite;
@@ -14,7 +15,7 @@ use std::process::Command;
 /// The hidden sub-command that measures, in a release build.
 pub(crate) const INNER: &str = "__bench-inner";
 
-const SUITES: &[&str] = &["core", "thread"];
+const SUITES: &[&str] = &["core", "thread", "process"];
 
 struct Options {
     suites: Vec<String>,
@@ -72,6 +73,7 @@ pub(crate) fn run_inner(args: &[String]) -> Result<(), String> {
         let (rows, targets) = match suite.as_str() {
             "core" => (core_suite::run(options.quick)?, core_suite::TARGETS),
             "thread" => (thread_suite::run(options.quick)?, thread_suite::TARGETS),
+            "process" => (process_suite::run(options.quick)?, process_suite::TARGETS),
             _ => unreachable!("validated by parse"),
         };
         report::print(suite, &rows, targets);

@@ -19,12 +19,17 @@ pub(crate) fn version() -> Result<String, String> {
 
 /// Runs `script` with `args`; returns `(workload, median)` pairs.
 pub(crate) fn run(script: &str, args: &[String]) -> Result<Vec<(String, f64)>, String> {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .map_err(|e| format!("python3: {e}"))?;
+    parse(
+        Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .args(args)
+            .output(),
+    )
+}
+
+fn parse(output: std::io::Result<std::process::Output>) -> Result<Vec<(String, f64)>, String> {
+    let out = output.map_err(|e| format!("python3: {e}"))?;
     if !out.status.success() {
         return Err(format!(
             "python3 benchmark failed:\n{}",
@@ -44,4 +49,18 @@ pub(crate) fn run(script: &str, args: &[String]) -> Result<Vec<(String, f64)>, S
             Ok((name.to_owned(), value))
         })
         .collect()
+}
+
+/// Like [`run`], for a script that must be a file (multiprocessing's `spawn` and `forkserver`
+/// re-import the main module in each worker): written to `target/bench/<name>` first.
+pub(crate) fn run_file(
+    name: &str,
+    script: &str,
+    args: &[String],
+) -> Result<Vec<(String, f64)>, String> {
+    let dir = crate::workspace_root().join("target").join("bench");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let path = dir.join(name);
+    std::fs::write(&path, script).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    parse(Command::new("python3").arg(&path).args(args).output())
 }
