@@ -10,7 +10,9 @@ static BOOTSTRAPPED: AtomicBool = AtomicBool::new(false);
 /// call it on the first line of `main`.
 ///
 /// In the program itself it starts the fork server (while the program still has one thread,
-/// which is what makes forking safe) and returns. In a worker that the
+/// which is what makes forking safe) and returns. Called later, once the program has other
+/// threads, it starts nothing, and pools then refuse to start with an error that says so (a
+/// spawned worker would run everything before the call again). In a worker that the
 /// [`Spawn`](crate::StartMethod::Spawn) method started by running the program again, it never
 /// returns: the process serves its pool and exits, so none of `main` runs twice. A pool with
 /// the `ForkServer` or `Spawn` method refuses to start in a program that never called it, with
@@ -66,11 +68,6 @@ pub fn bootstrap() {
         )),
         None => forkserver::unavailable("cannot read /proc/self/status to count threads".into()),
     }
-}
-
-/// Whether [`bootstrap`] ran in this process.
-pub(crate) fn bootstrapped() -> bool {
-    BOOTSTRAPPED.load(Ordering::Acquire)
 }
 
 /// Calls [`bootstrap`](crate::bootstrap) before `main`, for binaries whose `main` you do not

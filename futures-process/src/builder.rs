@@ -5,7 +5,7 @@ use crate::launch::StartMethod;
 use crate::pool::ProcessPoolExecutor;
 use crate::shared::{Config, Shared};
 use crate::wire::{self, Init};
-use crate::{bootstrap, forkserver, sys};
+use crate::{forkserver, sys};
 use concurrent_futures_core::{Payload, PayloadError, PayloadStage};
 use std::error::Error;
 use std::fmt;
@@ -81,14 +81,13 @@ impl ProcessPoolBuilder {
             _ => {}
         }
         match self.method {
-            StartMethod::ForkServer => match forkserver::get() {
+            // A spawned worker runs `main` again up to `bootstrap()`: that call must exist and
+            // come first (a late call, once threads exist, is refused as the fork server is).
+            StartMethod::ForkServer | StartMethod::Spawn => match forkserver::get() {
                 None => return Err(BuildError::NotBootstrapped(self.method)),
-                Some(Err(why)) => return Err(BuildError::NoForkServer(why.to_owned())),
+                Some(Err(why)) => return Err(BuildError::Bootstrap(why.to_owned())),
                 Some(Ok(_)) => {}
             },
-            StartMethod::Spawn if !bootstrap::bootstrapped() => {
-                return Err(BuildError::NotBootstrapped(self.method));
-            }
             StartMethod::Fork => {
                 if let Some(n @ 2..) = sys::thread_count() {
                     log::warn!(
@@ -98,7 +97,6 @@ impl ProcessPoolBuilder {
                     );
                 }
             }
-            StartMethod::Spawn => {}
         }
         let initializer = self
             .initializer
@@ -130,8 +128,10 @@ pub enum BuildError {
     MaxTasksWithFork,
     /// The program never called [`bootstrap`](crate::bootstrap), which this start method needs.
     NotBootstrapped(StartMethod),
-    /// `bootstrap` ran, but no fork server could be started (the reason is given).
-    NoForkServer(String),
+    /// [`bootstrap`](crate::bootstrap) ran but could not prepare the program, most often
+    /// because it was not the first call in `main` and threads already existed (the reason is
+    /// given).
+    Bootstrap(String),
     /// The initializer's argument could not be serialized.
     Initializer(PayloadError),
 }
@@ -152,7 +152,9 @@ impl fmt::Display for BuildError {
                  `concurrent_futures::process::bootstrap_before_main!();` at the top level)",
                 method.name()
             ),
-            BuildError::NoForkServer(why) => write!(f, "no fork server is running: {why}"),
+            BuildError::Bootstrap(why) => {
+                write!(f, "bootstrap() could not prepare this program: {why}")
+            }
             BuildError::Initializer(e) => write!(f, "initializer: {e}"),
         }
     }

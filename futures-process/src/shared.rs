@@ -157,15 +157,23 @@ pub(crate) struct Shared {
     state: Mutex<State>,
     changed: Condvar,
     next_id: AtomicU64,
+    /// What a new courier thread runs: [`courier::run`] (a test puts a stand-in here to play
+    /// the workers' part itself).
+    courier: fn(Arc<Shared>),
 }
 
 impl Shared {
     pub(crate) fn new(config: Config) -> Arc<Shared> {
+        Shared::with_courier(config, courier::run)
+    }
+
+    fn with_courier(config: Config, courier: fn(Arc<Shared>)) -> Arc<Shared> {
         Arc::new(Shared {
             config,
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
             next_id: AtomicU64::new(0),
+            courier,
         })
     }
 
@@ -248,9 +256,10 @@ impl Shared {
     fn start_couriers(self: &Arc<Self>, n: usize) {
         for _ in 0..n {
             let shared = Arc::clone(self);
+            let run = self.courier;
             let spawned = std::thread::Builder::new()
                 .name("concurrent-futures-courier".into())
-                .spawn(move || courier::run(shared));
+                .spawn(move || run(shared));
             match spawned {
                 Ok(handle) => {
                     let mut st = self.lock();
@@ -470,5 +479,273 @@ pub(crate) fn post(outbox: Outbox) {
     for (tasks, message) in outbox {
         // A closed channel means a dead worker: its courier sees that and reports it.
         let _ = wire::send(&tasks, message);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The pool's bookkeeping against its rules, with the workers played by the test: random
+    //! submits, cancels, worker arrivals, completions, exits, crashes and shutdowns, checked
+    //! after every step against a plain model of what each job's future must be.
+    use super::*;
+    use crate::call::CallSite;
+    use crate::sys::ExitCause;
+    use concurrent_futures_core::State as FutureState;
+    use proptest::prelude::*;
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Submit,
+        Cancel(usize),
+        WorkerArrives,
+        TaskDone(usize),
+        WorkerExits(usize),
+        WorkerCrashes,
+        Shutdown { cancel_futures: bool },
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => Just(Op::Submit),
+            1 => any::<usize>().prop_map(Op::Cancel),
+            2 => Just(Op::WorkerArrives),
+            4 => any::<usize>().prop_map(Op::TaskDone),
+            1 => any::<usize>().prop_map(Op::WorkerExits),
+            1 => Just(Op::WorkerCrashes),
+            1 => any::<bool>().prop_map(|cancel_futures| Op::Shutdown { cancel_futures }),
+        ]
+    }
+
+    fn id(x: u64) -> u64 {
+        x
+    }
+
+    /// What the test sees of the state.
+    #[derive(Debug)]
+    struct Snapshot {
+        queue: Vec<u64>,
+        slots: Vec<(i32, bool, bool, Vec<u64>, u64)>,
+        launching: usize,
+        shutdown: bool,
+        broken: bool,
+    }
+
+    fn snapshot(shared: &Shared) -> Snapshot {
+        let st = shared.lock();
+        Snapshot {
+            queue: st.queue.iter().map(|j| j.id).collect(),
+            slots: st
+                .workers
+                .iter()
+                .map(|s| {
+                    let ids = s.in_flight.iter().map(|(id, _)| *id).collect();
+                    (
+                        s.pid,
+                        s.tasks.is_some(),
+                        s.retiring(shared.config.max_tasks),
+                        ids,
+                        s.sent,
+                    )
+                })
+                .collect(),
+            launching: st.launching,
+            shutdown: st.shutdown,
+            broken: st.broken.is_some(),
+        }
+    }
+
+    fn run(max_workers: usize, max_tasks: Option<u64>, ops: Vec<Op>) -> Result<(), TestCaseError> {
+        let config = Config {
+            max_workers,
+            method: StartMethod::Fork,
+            init: Vec::new(),
+            max_tasks,
+        };
+        let shared = Shared::with_courier(config, |_| {});
+        // Accepted jobs, in submit order.
+        let mut futures: Vec<(u64, Future<u64>)> = Vec::new();
+        let mut receivers = Vec::new();
+        let mut next_pid = 1000;
+        for op in ops {
+            let before = snapshot(&shared);
+            match op {
+                Op::Submit => {
+                    let id = shared.next_id();
+                    let future = Future::new();
+                    let message =
+                        wire::encode_task(id, CallSite::of(super::tests::id), &id).unwrap();
+                    let job = Job {
+                        id,
+                        message,
+                        sink: Box::new(FutureSink(future.clone())),
+                    };
+                    let refused = shared.enqueue(job).is_err();
+                    prop_assert_eq!(refused, before.shutdown || before.broken);
+                    if !refused {
+                        futures.push((id, future));
+                    }
+                }
+                Op::Cancel(k) if !futures.is_empty() => {
+                    let future = &futures[k % futures.len()].1;
+                    let was_pending = future.state() == FutureState::Pending;
+                    prop_assert_eq!(future.cancel(), was_pending || future.cancelled());
+                }
+                Op::WorkerArrives if before.launching > 0 => {
+                    let (tx, rx) = wire::channel().unwrap();
+                    receivers.push(rx);
+                    shared.worker_ready(next_pid, Arc::new(tx));
+                    next_pid += 1;
+                }
+                Op::TaskDone(k) => {
+                    let running: Vec<(i32, u64)> = before
+                        .slots
+                        .iter()
+                        .flat_map(|(pid, _, _, ids, _)| ids.iter().map(move |id| (*pid, *id)))
+                        .collect();
+                    if let Some(&(pid, id)) = running.get(k % running.len().max(1)) {
+                        let bytes = postcard::to_allocvec(&id).unwrap();
+                        shared.task_done(pid, id, Ok(&bytes));
+                        prop_assert_eq!(future_of(&futures, id).result(None).unwrap(), id);
+                    }
+                }
+                // A worker leaves when asked (closed, or at its task limit) and idle.
+                Op::WorkerExits(k) => {
+                    let leaving: Vec<i32> = before
+                        .slots
+                        .iter()
+                        .filter(|(_, open, retiring, ids, _)| {
+                            (!open || *retiring) && ids.is_empty()
+                        })
+                        .map(|(pid, ..)| *pid)
+                        .collect();
+                    if let Some(&pid) = leaving.get(k % leaving.len().max(1)) {
+                        shared.worker_exited(pid, ExitCause::Code(0));
+                        prop_assert!(!snapshot(&shared).broken || before.broken);
+                    }
+                }
+                Op::WorkerCrashes => {
+                    if let Some((pid, ..)) = before.slots.first() {
+                        let busy: Vec<u64> =
+                            before.slots.iter().flat_map(|s| s.3.clone()).collect();
+                        let asked = !before.slots[0].1 && before.slots[0].3.is_empty();
+                        shared.worker_exited(*pid, ExitCause::Signal(9));
+                        let after = snapshot(&shared);
+                        if !asked {
+                            prop_assert!(after.broken);
+                            // Every job that was running failed with BrokenProcessPool.
+                            for id in busy {
+                                let broken = matches!(
+                                    future_of(&futures, id).exception(None),
+                                    Ok(Some(TaskError::Broken(_)))
+                                );
+                                prop_assert!(broken);
+                            }
+                        }
+                    }
+                }
+                Op::Shutdown { cancel_futures } => {
+                    shared.shutdown(false, cancel_futures);
+                    if cancel_futures {
+                        prop_assert!(snapshot(&shared).queue.is_empty());
+                    }
+                }
+                _ => {}
+            }
+            check(&shared, &futures)?;
+            // A second job goes to a busy worker only when no more workers can start.
+            let after = snapshot(&shared);
+            for (pid, _, _, ids, _) in &after.slots {
+                let had = before
+                    .slots
+                    .iter()
+                    .find(|sl| sl.0 == *pid)
+                    .map_or(0, |sl| sl.3.len());
+                if ids.len() == DEPTH && had < DEPTH {
+                    prop_assert!(
+                        after.slots.len() >= max_workers,
+                        "pipelined early: {after:?}"
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn future_of(futures: &[(u64, Future<u64>)], id: u64) -> &Future<u64> {
+        &futures
+            .iter()
+            .find(|(i, _)| *i == id)
+            .expect("an accepted job")
+            .1
+    }
+
+    /// The rules that hold between any two steps.
+    fn check(shared: &Shared, futures: &[(u64, Future<u64>)]) -> Result<(), TestCaseError> {
+        let s = snapshot(shared);
+        let max = shared.config.max_workers;
+        prop_assert!(s.slots.len() + s.launching <= max, "{s:?}");
+        for (_, open, _, ids, sent) in &s.slots {
+            prop_assert!(ids.len() <= DEPTH, "{s:?}");
+            if let Some(limit) = shared.config.max_tasks {
+                prop_assert!(*sent <= limit, "{s:?}");
+            }
+            if s.shutdown && s.queue.is_empty() && ids.is_empty() {
+                prop_assert!(!open, "an idle worker stays open after shutdown: {s:?}");
+            }
+        }
+        if !s.queue.is_empty() && !s.broken {
+            let idle_open = s
+                .slots
+                .iter()
+                .any(|(_, open, retiring, ids, _)| *open && !retiring && ids.is_empty());
+            prop_assert!(!idle_open, "work waits beside an idle worker: {s:?}");
+            prop_assert!(
+                s.slots.len() + s.launching > 0,
+                "work waits with no worker coming: {s:?}"
+            );
+        }
+        if s.broken {
+            prop_assert!(
+                s.queue.is_empty() && s.slots.iter().all(|sl| sl.3.is_empty()),
+                "{s:?}"
+            );
+        }
+        // The plain model: each future's state follows from where its job is.
+        let in_flight: Vec<u64> = s.slots.iter().flat_map(|sl| sl.3.clone()).collect();
+        for (id, future) in futures {
+            let id = *id;
+            let queued = s.queue.contains(&id);
+            let running = in_flight.contains(&id);
+            prop_assert!(!(queued && running));
+            match future.state() {
+                FutureState::Pending => prop_assert!(queued, "pending job {id} is lost: {s:?}"),
+                FutureState::Running => prop_assert!(running, "running job {id} is nowhere: {s:?}"),
+                _ => prop_assert!(!running, "finished job {id} still in flight: {s:?}"),
+            }
+        }
+        // First in, first out: no job started while an earlier one still waits.
+        let first_waiting = futures
+            .iter()
+            .position(|(_, f)| f.state() == FutureState::Pending);
+        if let Some(first) = first_waiting {
+            let started_later = futures[first..]
+                .iter()
+                .any(|(_, f)| f.state() == FutureState::Running);
+            prop_assert!(!started_later, "job {first} was overtaken: {s:?}");
+        }
+        Ok(())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        #[test]
+        fn bookkeeping_follows_the_rules(
+            max_workers in 1usize..4,
+            max_tasks in prop_oneof![Just(None), (1u64..4).prop_map(Some)],
+            ops in proptest::collection::vec(op(), 1..60),
+        ) {
+            run(max_workers, max_tasks, ops)?;
+        }
     }
 }

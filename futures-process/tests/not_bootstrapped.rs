@@ -1,0 +1,52 @@
+//! A program that never called `bootstrap()` gets an error naming the line to add (never a
+//! hang, never a recursive start of itself); the `Fork` method needs no bootstrap.
+//! This binary deliberately has no `bootstrap_before_main!()`.
+
+use concurrent_futures_process::{BuildError, ProcessPoolExecutor, StartMethod};
+
+fn double(x: u32) -> u32 {
+    2 * x
+}
+
+/// One test, in order: the checks before and after a late `bootstrap()` share the process.
+#[test]
+fn a_missing_or_late_bootstrap_is_an_error_naming_the_line() {
+    for method in [StartMethod::ForkServer, StartMethod::Spawn] {
+        let err = ProcessPoolExecutor::builder()
+            .start_method(method)
+            .build()
+            .unwrap_err();
+        assert_eq!(err, BuildError::NotBootstrapped(method));
+        let message = err.to_string();
+        assert!(
+            message.contains("concurrent_futures::process::bootstrap();"),
+            "{message}"
+        );
+        assert!(message.contains("first line of `main`"), "{message}");
+        assert!(message.contains("bootstrap_before_main!()"), "{message}");
+    }
+    // Too late: the test harness's threads already run.
+    concurrent_futures_process::bootstrap();
+    for method in [StartMethod::ForkServer, StartMethod::Spawn] {
+        match ProcessPoolExecutor::builder()
+            .start_method(method)
+            .build()
+            .unwrap_err()
+        {
+            BuildError::Bootstrap(why) => assert!(why.contains("before any thread"), "{why}"),
+            other => panic!("expected a late-bootstrap error, got {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn fork_needs_no_bootstrap() {
+    concurrent_futures_testkit::watchdog(|| {
+        let pool = ProcessPoolExecutor::builder()
+            .max_workers(1)
+            .start_method(StartMethod::Fork)
+            .build()
+            .unwrap();
+        assert_eq!(pool.submit(double, 21).unwrap().result(None).unwrap(), 42);
+    });
+}
