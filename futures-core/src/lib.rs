@@ -4,9 +4,11 @@
 //!   Python's five [`State`]s and rules, done-callbacks, and `result(timeout)`; it can also be
 //!   `.await`ed in any async runtime ([`FutureAwait`], [`Completed`]).
 //! * [`Executor`] — the one interface of the thread and process engines, with `submit`,
-//!   [`map`](Executor::map) (written once, here) and `shutdown`.
+//!   [`map`](Executor::map) (written once, here; an engine that batches gets `chunksize`'s
+//!   chunks through [`submit_batch`](Executor::submit_batch) and [`Batch`]) and `shutdown`.
 //! * The errors — [`CancelledError`], [`TimeoutError`], [`InvalidStateError`],
-//!   [`BrokenExecutor`], [`TaskError`], [`FutureError`], [`SubmitError`].
+//!   [`BrokenExecutor`], [`TaskError`], [`PayloadError`] (with [`PayloadStage`]),
+//!   [`FutureError`], [`SubmitError`].
 //! * [`waiter`] and [`Waitable`] — the hook that `wait` and `as_completed` (in
 //!   `concurrent-futures-wait`) install on futures of any result type.
 //!
