@@ -4,7 +4,9 @@
 //! pidfd of each worker until it is gone.
 
 use concurrent_futures_process::{ProcessPoolExecutor, StartMethod};
-use concurrent_futures_testkit::{ArrivalKey, Arrivals, GateKey, ProcessGate};
+mod common;
+
+use common::Blockers;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
@@ -13,12 +15,6 @@ use std::process::Command;
 concurrent_futures_process::bootstrap_before_main!();
 
 const SCENARIO_ENV: &str = "CF_PARENT_DEATH_SCENARIO";
-
-fn arrive_then_block((arrived, gate): (ArrivalKey, GateKey)) -> u8 {
-    arrived.arrive();
-    gate.wait();
-    0
-}
 
 /// The child program's part: start two workers, print their pids, die.
 #[test]
@@ -38,14 +34,9 @@ fn scenario_parent_aborts() {
         .build()
         .unwrap();
     // Two tasks that stay running, so both workers are busy when this process dies.
-    let (arrivals, gate) = (Arrivals::new(), ProcessGate::new());
-    let _running: Vec<_> = (0..2)
-        .map(|_| {
-            pool.submit(arrive_then_block, (arrivals.key(), gate.key()))
-                .unwrap()
-        })
-        .collect();
-    arrivals.wait_for(2);
+    let blockers = Blockers::new();
+    let _running = blockers.submit(&pool, 2);
+    blockers.arrivals.wait_for(2);
     let workers = pool.worker_pids();
     println!(
         "WORKERS {}",

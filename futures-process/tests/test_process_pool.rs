@@ -7,19 +7,13 @@
 
 mod common;
 
-use common::{METHODS, ProcessPoolExecutor, StartMethod, broken_reason, pool};
+use common::{Blockers, METHODS, ProcessPoolExecutor, StartMethod, broken_reason, pool};
 use concurrent_futures_core::{Executor, FutureError, MapOptions, SubmitError, TaskError};
 use concurrent_futures_process::BuildError;
 use concurrent_futures_testkit::fixtures::{mul, pow};
-use concurrent_futures_testkit::{ArrivalKey, Arrivals, GateKey, ProcessGate};
+use concurrent_futures_testkit::{ArrivalKey, Arrivals};
 
 concurrent_futures_process::bootstrap_before_main!();
-
-fn arrive_then_wait((arrived, gate): (ArrivalKey, GateKey)) -> u32 {
-    arrived.arrive();
-    gate.wait();
-    std::process::id()
-}
 
 fn pid(_: ()) -> u32 {
     std::process::id()
@@ -28,11 +22,9 @@ fn pid(_: ()) -> u32 {
 /// `test_killed_child`: a worker killed from outside breaks the pool; later submits refused.
 fn killed_child(method: StartMethod) {
     let ex = pool(method, 2);
-    let (arrivals, gate) = (Arrivals::new(), ProcessGate::new());
-    let f = ex
-        .submit(arrive_then_wait, (arrivals.key(), gate.key()))
-        .unwrap();
-    arrivals.wait_for(1);
+    let blockers = Blockers::new();
+    let f = blockers.submit(&ex, 1).remove(0);
+    blockers.arrivals.wait_for(1);
     let victim = ex.worker_pids()[0];
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(victim as i32),
@@ -122,18 +114,13 @@ fn ressources_gced_in_workers(method: StartMethod) {
 /// `test_saturation`: many blocked tasks never start more than `max_workers` processes.
 fn saturation(method: StartMethod) {
     let ex = pool(method, 2);
-    let (arrivals, gate) = (Arrivals::new(), ProcessGate::new());
-    let futures: Vec<_> = (0..30)
-        .map(|_| {
-            ex.submit(arrive_then_wait, (arrivals.key(), gate.key()))
-                .unwrap()
-        })
-        .collect();
-    arrivals.wait_for(2);
+    let blockers = Blockers::new();
+    let futures = blockers.submit(&ex, 30);
+    blockers.arrivals.wait_for(2);
     assert_eq!(ex.worker_pids().len(), 2);
-    gate.open();
+    blockers.gate.open();
     // A datagram queue holds only a few; the later tasks wait until these are read.
-    arrivals.wait_for(28);
+    blockers.arrivals.wait_for(28);
     for f in futures {
         f.result(None).unwrap();
     }
@@ -226,17 +213,10 @@ fn max_tasks_per_child_pending_tasks_gh115634(method: StartMethod) {
 fn force_shutdown_workers(method: StartMethod) {
     for (kill, signal) in [(false, "SIGTERM"), (true, "SIGKILL")] {
         let ex = pool(method, 1);
-        let (arrivals, gate) = (Arrivals::new(), ProcessGate::new());
-        let running = ex
-            .submit(arrive_then_wait, (arrivals.key(), gate.key()))
-            .unwrap();
-        let queued: Vec<_> = (0..3)
-            .map(|_| {
-                ex.submit(arrive_then_wait, (arrivals.key(), gate.key()))
-                    .unwrap()
-            })
-            .collect();
-        arrivals.wait_for(1);
+        let blockers = Blockers::new();
+        let running = blockers.submit(&ex, 1).remove(0);
+        let queued = blockers.submit(&ex, 3);
+        blockers.arrivals.wait_for(1);
         if kill {
             ex.kill_workers()
         } else {
@@ -247,7 +227,7 @@ fn force_shutdown_workers(method: StartMethod) {
         // Never sent to the worker: cancelled. (The one sent ahead, if any, broke with it.)
         let cancelled = queued.iter().filter(|f| f.cancelled()).count();
         assert!(cancelled >= 2, "{cancelled} of 3 cancelled");
-        assert_eq!(arrivals.count_now(), 0, "no other task started");
+        assert_eq!(blockers.arrivals.count_now(), 0, "no other task started");
         assert!(ex.submit(pid, ()).is_err());
     }
 }
@@ -296,14 +276,9 @@ fn force_shutdown_workers_stops_pool(method: StartMethod) {
 /// `test_broken_process_pool_traceback` (gh-101267): every pending future gets its own error.
 fn broken_process_pool_traceback(method: StartMethod) {
     let ex = pool(method, 2);
-    let (arrivals, gate) = (Arrivals::new(), ProcessGate::new());
-    let futures: Vec<_> = (0..3)
-        .map(|_| {
-            ex.submit(arrive_then_wait, (arrivals.key(), gate.key()))
-                .unwrap()
-        })
-        .collect();
-    arrivals.wait_for(2);
+    let blockers = Blockers::new();
+    let futures = blockers.submit(&ex, 3);
+    blockers.arrivals.wait_for(2);
     let victim = ex.worker_pids()[0];
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(victim as i32),

@@ -1,8 +1,9 @@
 //! Shared by the process engine's test files.
 #![allow(dead_code, unreachable_pub)]
 
-use concurrent_futures_core::{BrokenKind, FutureError, TaskError};
+use concurrent_futures_core::{BrokenKind, Future, FutureError, TaskError};
 pub use concurrent_futures_process::{ProcessPoolExecutor, StartMethod};
+use concurrent_futures_testkit::{ArrivalKey, Arrivals, GateKey, ProcessGate};
 
 /// The three start methods, as Python's generated `ProcessPool{Fork,Forkserver,Spawn}…` classes.
 pub const METHODS: [StartMethod; 3] = [
@@ -18,6 +19,39 @@ pub fn pool(method: StartMethod, workers: usize) -> ProcessPoolExecutor {
         .start_method(method)
         .build()
         .unwrap()
+}
+
+/// A task that reports its arrival, then blocks until the gate opens; returns its worker's pid.
+pub fn arrive_then_wait((arrived, gate): (ArrivalKey, GateKey)) -> u32 {
+    arrived.arrive();
+    gate.wait();
+    std::process::id()
+}
+
+/// Blocking tasks and what the test holds to watch and release them.
+#[derive(Debug, Default)]
+pub struct Blockers {
+    /// Each task reports here once it runs.
+    pub arrivals: Arrivals,
+    /// Each task waits for this.
+    pub gate: ProcessGate,
+}
+
+impl Blockers {
+    /// A closed gate and an empty arrival count.
+    pub fn new() -> Blockers {
+        Blockers::default()
+    }
+
+    /// Submits `n` blocking tasks to `ex`.
+    pub fn submit(&self, ex: &ProcessPoolExecutor, n: usize) -> Vec<Future<u32>> {
+        (0..n)
+            .map(|_| {
+                ex.submit(arrive_then_wait, (self.arrivals.key(), self.gate.key()))
+                    .unwrap()
+            })
+            .collect()
+    }
 }
 
 /// The reason of a `BrokenProcessPool` future error (fails the test on anything else).
