@@ -111,6 +111,9 @@ impl std::fmt::Display for LaunchError {
 /// *thread* that created it ends, and the courier ends only after its worker has ended, so
 /// the signal never fires early; and no extra thread hop delays the start.
 pub(crate) fn launch(method: StartMethod) -> Result<(Child, Connected), LaunchError> {
+    if method == StartMethod::Fork {
+        return fork_worker().map_err(LaunchError::Start);
+    }
     let (server, name) = IpcOneShotServer::<Hello>::new().map_err(LaunchError::Start)?;
     let token = sys::random_token();
     let pid = match method {
@@ -119,7 +122,7 @@ pub(crate) fn launch(method: StartMethod) -> Result<(Child, Connected), LaunchEr
             _ => Err(io::Error::other("no fork server is running")),
         },
         StartMethod::Spawn => spawn_worker(&name, token),
-        StartMethod::Fork => fork_worker(&name, token),
+        StartMethod::Fork => unreachable!("forked above, without a hand-shake"),
     }
     .map_err(LaunchError::Start)?;
     let child = Child { pid, method };
@@ -184,28 +187,45 @@ fn warm_up_ipc_channel() {
     });
 }
 
-fn fork_worker(server: &str, token: u64) -> io::Result<i32> {
+/// Forks a worker that inherits its channels: no server, no hand-shake, nothing to wait for
+/// (a child that dies at once is seen as its results channel closing, like any death).
+///
+/// The child keeps every descriptor it inherits, as Python's `fork` does, because it cannot
+/// tell ipc-channel's apart; what would go wrong is handled instead: the pool asks a worker to
+/// leave with a message rather than by closing its channel (a later fork may hold a copy of
+/// that channel), and the fork lock makes sure no other worker's fork can copy this worker's
+/// results sender, whose closing is how its death is seen.
+fn fork_worker() -> io::Result<(Child, Connected)> {
+    static FORK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let parent = sys::pid();
     crate::worker::install_panic_capture();
     crate::call::CodeMap::get();
     warm_up_ipc_channel();
+    let forking = FORK.lock().unwrap_or_else(|e| e.into_inner());
+    let (tasks, tasks_rx) = wire::channel()?;
+    let (results_tx, results) = wire::channel()?;
     // Like `pthread_atfork` handlers: hold the locks the worker may take (stdout, stderr) so
     // that no other thread holds them at the moment of the fork; the child's one thread is this
     // thread, so it owns them (they are reentrant) and can print.
     let stdout = io::stdout().lock();
     let stderr = io::stderr().lock();
-    // SAFETY: the child only closes descriptors, sets its parent-death signal and runs the
+    // SAFETY: the child drops the pool's ends, sets its parent-death signal and runs the
     // worker loop, which takes no lock of this process; the builder warned if other threads
     // of the program were running (see `StartMethod::Fork`).
     match unsafe { nix::unistd::fork() }.map_err(io::Error::from)? {
         nix::unistd::ForkResult::Child => {
-            sys::close_inherited_fds();
+            drop((tasks, results));
             sys::die_with_parent(parent);
-            crate::worker::serve(server, token)
+            crate::worker::serve_channels(tasks_rx, results_tx)
         }
         nix::unistd::ForkResult::Parent { child } => {
-            drop((stdout, stderr));
-            Ok(child.as_raw())
+            drop((tasks_rx, results_tx));
+            drop((stdout, stderr, forking));
+            let child = Child {
+                pid: child.as_raw(),
+                method: StartMethod::Fork,
+            };
+            Ok((child, Connected { tasks, results }))
         }
     }
 }

@@ -236,7 +236,7 @@ impl Shared {
             let tasks = slot.tasks.clone().expect("chosen slots are open");
             outbox.push((tasks, job.message));
         }
-        close_idle(st, max_tasks);
+        close_idle(st, max_tasks, &mut outbox);
         outbox
     }
 
@@ -392,6 +392,7 @@ impl Shared {
 
     /// Python's `shutdown(wait, cancel_futures)`.
     pub(crate) fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        let mut outbox = Outbox::new();
         let cancelled: Vec<Job> = {
             let mut st = self.lock();
             st.shutdown = true;
@@ -400,9 +401,10 @@ impl Shared {
             } else {
                 Vec::new()
             };
-            close_idle(&mut st, self.config.max_tasks);
+            close_idle(&mut st, self.config.max_tasks, &mut outbox);
             cancelled
         };
+        post(outbox);
         for job in cancelled {
             job.sink.cancel();
         }
@@ -448,13 +450,16 @@ fn refuse(st: &State) -> Result<(), SubmitError> {
     Ok(())
 }
 
-/// After shutdown, once nothing is queued, closes the channel of every worker with nothing in
-/// flight; a worker that reached `max_tasks_per_child` is closed as soon as it is idle.
-fn close_idle(st: &mut State, max_tasks: Option<u64>) {
+/// After shutdown, once nothing is queued, asks every worker with nothing in flight to leave
+/// and closes its channel; a worker that reached `max_tasks_per_child` is closed as soon as it
+/// is idle (it leaves by itself).
+fn close_idle(st: &mut State, max_tasks: Option<u64>, outbox: &mut Outbox) {
     let draining = st.shutdown && st.queue.is_empty();
     for slot in &mut st.workers {
         if slot.in_flight.is_empty() && (draining || slot.retiring(max_tasks)) {
-            slot.tasks = None;
+            if let Some(tasks) = slot.tasks.take() {
+                outbox.push((tasks, wire::encode_exit()));
+            }
         }
     }
 }

@@ -79,6 +79,13 @@ const INIT: u8 = 0;
 const TASK: u8 = 1;
 const DONE: u8 = 2;
 const INIT_FAILED: u8 = 3;
+const EXIT: u8 = 4;
+
+/// The message that asks a worker to leave (sent before the pool closes its channel, since a
+/// forked worker's channel may also be held open by later forks).
+pub(crate) fn encode_exit() -> Vec<u8> {
+    vec![EXIT]
+}
 const TASK_HEADER: usize = 1 + 8 + 16;
 
 /// Where a payload failed, as it travels (the core's `PayloadStage` is not serde).
@@ -136,6 +143,7 @@ pub(crate) enum ToWorker<'a> {
         site: CallSite,
         args: &'a [u8],
     },
+    Exit,
 }
 
 /// A message from a worker, decoded.
@@ -173,6 +181,7 @@ pub(crate) fn encode_task<A: Serialize>(
 
 pub(crate) fn decode_to_worker(message: &[u8]) -> Result<ToWorker<'_>, String> {
     match message.split_first() {
+        Some((&EXIT, [])) => Ok(ToWorker::Exit),
         Some((&INIT, rest)) => postcard::from_bytes(rest)
             .map(ToWorker::Init)
             .map_err(|e| e.to_string()),

@@ -43,6 +43,11 @@ pub(crate) fn serve(server: &str, token: u64) -> ! {
         sys::exit_now(CANNOT_CONNECT);
     }
     drop(hello);
+    serve_channels(tasks, results)
+}
+
+/// The worker's loop, on channels it already holds.
+pub(crate) fn serve_channels(tasks: wire::Receiver, results: wire::Sender) -> ! {
     install_panic_capture();
     IS_WORKER.store(true, Ordering::Relaxed);
     let code = CodeMap::get();
@@ -72,6 +77,7 @@ pub(crate) fn serve(server: &str, token: u64) -> ! {
                     }
                 }
             }
+            Ok(ToWorker::Exit) => sys::exit_now(0),
             Ok(ToWorker::Task { id, site, args }) => {
                 let outcome = run(code, site, args);
                 let reply = wire::encode_done(id, outcome);
