@@ -36,7 +36,8 @@ pub enum StartMethod {
     Spawn,
     /// Fork the pool's process itself. Fastest, but a fork of a multi-threaded process may
     /// deadlock in the child if another thread held a lock (Python warns of the same); the
-    /// pool logs a warning when it forks a process that already had other threads.
+    /// pool logs a warning when it forks a process that already had other threads. As with
+    /// Python's `fork`, the worker inherits the program's open descriptors.
     Fork,
 }
 

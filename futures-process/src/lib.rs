@@ -31,8 +31,13 @@
 //! the pool completes the future and sends the worker its next task: one thread hop from a
 //! result to a waiting caller. A worker's channel closing is how its death is seen, in well
 //! under a millisecond; a blocking reap then gives the exit code or signal, and no worker is
-//! ever left a zombie. Workers die with the pool's process (`PR_SET_PDEATHSIG`), and also leave
-//! when their channel closes.
+//! ever left a zombie. Workers die with the pool's process (`PR_SET_PDEATHSIG`); the pool asks
+//! an idle worker to leave with a message, and a worker also leaves when its channel closes.
+//!
+//! With [`StartMethod::ForkServer`] and [`StartMethod::Spawn`] a new worker closes every
+//! descriptor it inherited and connects to a one-shot server the pool made for it (a guard
+//! thread watches the child's pidfd meanwhile, so a child that dies first cannot leave the pool
+//! waiting); with [`StartMethod::Fork`] it inherits its channels and starts at once.
 #![deny(missing_docs)]
 
 mod bootstrap;

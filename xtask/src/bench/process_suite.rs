@@ -86,7 +86,7 @@ const fn targets() -> [Target; 18] {
 pub(crate) const TARGETS: &[Target] = &targets();
 
 /// CPython's `ProcessPoolExecutor(2, mp_context=get_context(method))`.
-/// argv: method round_trips map_small map_chunked first_result_repeats.
+/// argv: method round_trips map_small map_chunked first_result_repeats map_repeats.
 const PYTHON: &str = r#"
 import sys, time, statistics, multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor
@@ -99,7 +99,7 @@ def square(x):
 
 if __name__ == "__main__":
     method = sys.argv[1]
-    nA, nB, nC, nD = (int(a) for a in sys.argv[2:6])
+    nA, nB, nC, nD, reps = (int(a) for a in sys.argv[2:7])
     ctx = mp.get_context(method)
     d = []
     for _ in range(nD):
@@ -116,15 +116,17 @@ if __name__ == "__main__":
             t = time.perf_counter()
             ex.submit(ident, i).result()
             a.append((time.perf_counter() - t) * 1e6)
-        t = time.perf_counter()
-        list(ex.map(square, range(nB), chunksize=1))
-        b = nB / (time.perf_counter() - t)
-        t = time.perf_counter()
-        list(ex.map(square, range(nC), chunksize=1000))
-        c = nC / (time.perf_counter() - t)
+        b, c = [], []
+        for _ in range(reps):
+            t = time.perf_counter()
+            list(ex.map(square, range(nB), chunksize=1))
+            b.append(nB / (time.perf_counter() - t))
+            t = time.perf_counter()
+            list(ex.map(square, range(nC), chunksize=1000))
+            c.append(nC / (time.perf_counter() - t))
     print("a", statistics.median(a), sep="\t")
-    print("b", b, sep="\t")
-    print("c", c, sep="\t")
+    print("b", statistics.median(b), sep="\t")
+    print("c", statistics.median(c), sep="\t")
     print("d", statistics.median(d), sep="\t")
 "#;
 
@@ -133,6 +135,8 @@ struct Sizes {
     map_small: usize,
     map_chunked: usize,
     first_results: usize,
+    /// Runs of (b) and (c), whose median is reported.
+    repeats: usize,
 }
 
 fn ident(x: u64) -> u64 {
@@ -182,6 +186,7 @@ pub(crate) fn run(quick: bool) -> Result<Vec<Row>, String> {
             map_small: 2_000,
             map_chunked: 100_000,
             first_results: 3,
+            repeats: 1,
         }
     } else {
         Sizes {
@@ -189,6 +194,7 @@ pub(crate) fn run(quick: bool) -> Result<Vec<Row>, String> {
             map_small: 10_000,
             map_chunked: 1_000_000,
             first_results: 11,
+            repeats: 5,
         }
     };
     let mut rows = Vec::new();
@@ -210,6 +216,7 @@ pub(crate) fn run(quick: bool) -> Result<Vec<Row>, String> {
                 map_small: s.map_small.min(if quick { 1_000 } else { 10_000 }),
                 map_chunked: s.map_chunked,
                 first_results: s.first_results.min(5),
+                repeats: s.repeats.min(3),
             };
             for (i, method) in METHODS.into_iter().enumerate() {
                 let args = [
@@ -217,6 +224,7 @@ pub(crate) fn run(quick: bool) -> Result<Vec<Row>, String> {
                     py.map_small,
                     py.map_chunked,
                     py.first_results,
+                    py.repeats,
                 ]
                 .map(|n| n.to_string());
                 let mut argv = vec![method.name().to_owned()];
@@ -274,24 +282,25 @@ fn ours(i: usize, method: StartMethod, s: &Sizes) -> Result<Vec<Row>, String> {
         })
         .collect();
     let a = median(&mut samples);
-    let t = Instant::now();
-    let n = ex
-        .map(square, 0..s.map_small as u64)
-        .unwrap()
-        .map(Result::unwrap)
-        .count();
-    let b = n as f64 / t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let n = ex
-        .map_with(
-            square,
-            0..s.map_chunked as u64,
-            MapOptions::new().chunksize(1000),
-        )
-        .unwrap()
-        .map(Result::unwrap)
-        .count();
-    let c = n as f64 / t.elapsed().as_secs_f64();
+    let b = median_of(s.repeats, || {
+        let t = Instant::now();
+        let n = ex
+            .map(square, 0..s.map_small as u64)
+            .unwrap()
+            .map(Result::unwrap)
+            .count();
+        n as f64 / t.elapsed().as_secs_f64()
+    });
+    let c = median_of(s.repeats, || {
+        let t = Instant::now();
+        let chunked = MapOptions::new().chunksize(1000);
+        let n = ex
+            .map_with(square, 0..s.map_chunked as u64, chunked)
+            .unwrap()
+            .map(Result::unwrap)
+            .count();
+        n as f64 / t.elapsed().as_secs_f64()
+    });
     let e = death_detection(method, s.first_results);
     Ok(vec![
         Row::ours(DEATH[i], e, "ms", s.first_results),
