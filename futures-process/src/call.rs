@@ -53,6 +53,12 @@ impl CallSite {
         }
     }
 
+    /// Points the function far outside any code, for tests of the worker's refusal.
+    #[cfg(test)]
+    pub(crate) fn scramble_function_for_test(&mut self) {
+        self.function = i64::MAX / 2;
+    }
+
     /// The trampoline and the function's address in this process, if both lie in code of this
     /// executable.
     pub(crate) fn resolve(self, code: &CodeMap) -> Option<(Trampoline, usize)> {

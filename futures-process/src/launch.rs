@@ -166,7 +166,7 @@ fn spawn_worker(server: &str, token: u64) -> io::Result<i32> {
 /// so that its lazily initialized statics are initialized before any fork: a static whose
 /// initialization another thread had in progress at the moment of the fork would block the
 /// child forever.
-fn warm_up_ipc_channel() {
+pub(crate) fn warm_up_ipc_channel() {
     static WARM: std::sync::Once = std::sync::Once::new();
     WARM.call_once(|| {
         let Ok((server, name)) = IpcOneShotServer::<wire::Envelope>::new() else {
