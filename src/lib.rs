@@ -1,5 +1,7 @@
 //! Python's `concurrent.futures`, in Rust: this facade re-exports everything, like the
-//! package's `__init__.py`.
+//! package's `__init__.py`: the core ([`Future`], [`Executor`], the errors), [`wait`] and
+//! [`as_completed`], the thread engine ([`thread`], [`ThreadPoolExecutor`]; feature `thread`)
+//! and the process engine (`process`, `ProcessPoolExecutor`; feature `process`, Linux).
 //!
 //! ```
 //! use concurrent_futures::{Future, ReturnWhen, wait};
@@ -23,12 +25,12 @@ pub mod thread {
 #[cfg(feature = "thread")]
 pub use concurrent_futures_thread::ThreadPoolExecutor;
 
-/// Python's `concurrent.futures.process`: the process engine.
-#[cfg(feature = "process")]
+/// Python's `concurrent.futures.process`: the process engine (Linux).
+#[cfg(all(feature = "process", target_os = "linux"))]
 pub mod process {
     pub use concurrent_futures_process::*;
 }
-#[cfg(feature = "process")]
+#[cfg(all(feature = "process", target_os = "linux"))]
 pub use concurrent_futures_process::ProcessPoolExecutor;
 
 /// The README's example, compiled and run as a doctest.
