@@ -3,7 +3,10 @@
 //! `test_max_tasks_per_child_defaults_to_spawn_context` (no contexts here: the method is
 //! explicit), `test_python_finalization_error` (interpreter finalization), and
 //! `test_terminate_workers`/`test_kill_workers`/`test_force_shutdown_workers_invalid_op`
-//! (mock-based; the public methods are tested by their effect instead).
+//! (mock-based; the public methods are tested by their effect instead). Of the 3.14.x additions,
+//! `test_gc_during_max_tasks_worker_exit_gh152967` and the executor-dropped variant of
+//! gh-119592 have no twin (dropping the pool here waits for its work, so nothing is left to
+//! break), nor `test_failed_worker_replacement_breaks_pool` (it patches process creation).
 
 mod common;
 
@@ -307,6 +310,31 @@ fn traceback_when_child_process_terminates_abruptly(method: StartMethod) {
     assert!(reason.contains("exited with code 99"), "{reason}");
 }
 
+/// `test_shutdown_no_wait_max_tasks_gh119592` (executor kept alive): replacements continue
+/// after `shutdown(wait=False)`, so every gated task still runs.
+fn shutdown_no_wait_max_tasks_gh119592(method: StartMethod) {
+    if method == StartMethod::Fork {
+        return; // max_tasks_per_child is refused with fork
+    }
+    let ex = ProcessPoolExecutor::builder()
+        .max_workers(1)
+        .start_method(method)
+        .max_tasks_per_child(1)
+        .build()
+        .unwrap();
+    let blockers = Blockers::new();
+    let futures = blockers.submit(&ex, 3);
+    blockers.arrivals.wait_for(1);
+    ex.shutdown(false, false);
+    blockers.gate.open();
+    blockers.arrivals.wait_for(2);
+    let pids: Vec<u32> = futures.iter().map(|f| f.result(None).unwrap()).collect();
+    assert!(
+        pids[0] != pids[1] && pids[1] != pids[2],
+        "one worker per task: {pids:?}"
+    );
+}
+
 #[test]
 fn max_workers_zero_is_refused() {
     for method in METHODS {
@@ -336,6 +364,7 @@ per_method!(
     max_tasks_per_child,
     max_tasks_early_shutdown,
     max_tasks_per_child_pending_tasks_gh115634,
+    shutdown_no_wait_max_tasks_gh119592,
     force_shutdown_workers,
     force_shutdown_workers_dead_workers,
     force_shutdown_workers_not_started_yet,
