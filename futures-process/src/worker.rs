@@ -177,65 +177,67 @@ mod tests {
 
     #[test]
     fn the_worker_refuses_what_it_cannot_vouch_for_and_keeps_serving() {
-        // What the pool's fork does first, so that the child takes no lock another thread of
-        // this test binary may hold.
-        crate::launch::warm_up_ipc_channel();
-        install_panic_capture();
-        CodeMap::get();
-        let (tasks, tasks_rx) = wire::channel().unwrap();
-        let (results_tx, results) = wire::channel().unwrap();
-        let held = (std::io::stdout().lock(), std::io::stderr().lock());
-        // SAFETY: the child only runs the worker loop on the channels made above, with the
-        // locks it may take held by this (its only) thread.
-        let pid = match unsafe { nix::unistd::fork() }.unwrap() {
-            nix::unistd::ForkResult::Child => serve_channels(tasks_rx, results_tx),
-            nix::unistd::ForkResult::Parent { child } => child.as_raw(),
-        };
-        drop(held);
-        drop((tasks_rx, results_tx));
-        let init = wire::encode_init(&wire::Init {
-            initializer: None,
-            max_tasks: None,
+        concurrent_futures_testkit::watchdog(|| {
+            // What the pool's fork does first, so that the child takes no lock another thread of
+            // this test binary may hold.
+            crate::launch::warm_up_ipc_channel();
+            install_panic_capture();
+            CodeMap::get();
+            let (tasks, tasks_rx) = wire::channel().unwrap();
+            let (results_tx, results) = wire::channel().unwrap();
+            let held = (std::io::stdout().lock(), std::io::stderr().lock());
+            // SAFETY: the child only runs the worker loop on the channels made above, with the
+            // locks it may take held by this (its only) thread.
+            let pid = match unsafe { nix::unistd::fork() }.unwrap() {
+                nix::unistd::ForkResult::Child => serve_channels(tasks_rx, results_tx),
+                nix::unistd::ForkResult::Parent { child } => child.as_raw(),
+            };
+            drop(held);
+            drop((tasks_rx, results_tx));
+            let init = wire::encode_init(&wire::Init {
+                initializer: None,
+                max_tasks: None,
+            });
+            wire::send(&tasks, init).unwrap();
+
+            // Not a message at all: logged by the worker, no reply, still serving.
+            wire::send(&tasks, vec![9, 9, 9]).unwrap();
+            // A task whose call site is truncated: refused by id.
+            let mut truncated = wire::encode_task(1, CallSite::of(triple), &5u32).unwrap();
+            truncated.truncate(12);
+            wire::send(&tasks, truncated).unwrap();
+            let (id, outcome) = reply(&results);
+            assert_eq!(id, 1);
+            assert!(outcome.unwrap_err().contains("cannot decode"));
+            // A task whose function lies outside this executable's code: refused, not called.
+            let mut bad = CallSite::of(triple);
+            bad.scramble_function_for_test();
+            wire::send(&tasks, wire::encode_task(2, bad, &5u32).unwrap()).unwrap();
+            let (id, outcome) = reply(&results);
+            assert_eq!(id, 2);
+            assert!(
+                outcome
+                    .unwrap_err()
+                    .contains("outside this executable's code")
+            );
+            // And a good one still runs.
+            wire::send(
+                &tasks,
+                wire::encode_task(3, CallSite::of(triple), &5u32).unwrap(),
+            )
+            .unwrap();
+            let (id, outcome) = reply(&results);
+            assert_eq!(
+                (id, postcard::from_bytes::<u32>(&outcome.unwrap()).unwrap()),
+                (3, 15)
+            );
+
+            wire::send(&tasks, wire::encode_exit()).unwrap();
+            assert!(
+                results.recv().is_err(),
+                "the worker left and closed its channel"
+            );
+            assert_eq!(crate::sys::wait_child(pid), ExitCause::Code(0));
         });
-        wire::send(&tasks, init).unwrap();
-
-        // Not a message at all: logged by the worker, no reply, still serving.
-        wire::send(&tasks, vec![9, 9, 9]).unwrap();
-        // A task whose call site is truncated: refused by id.
-        let mut truncated = wire::encode_task(1, CallSite::of(triple), &5u32).unwrap();
-        truncated.truncate(12);
-        wire::send(&tasks, truncated).unwrap();
-        let (id, outcome) = reply(&results);
-        assert_eq!(id, 1);
-        assert!(outcome.unwrap_err().contains("cannot decode"));
-        // A task whose function lies outside this executable's code: refused, not called.
-        let mut bad = CallSite::of(triple);
-        bad.scramble_function_for_test();
-        wire::send(&tasks, wire::encode_task(2, bad, &5u32).unwrap()).unwrap();
-        let (id, outcome) = reply(&results);
-        assert_eq!(id, 2);
-        assert!(
-            outcome
-                .unwrap_err()
-                .contains("outside this executable's code")
-        );
-        // And a good one still runs.
-        wire::send(
-            &tasks,
-            wire::encode_task(3, CallSite::of(triple), &5u32).unwrap(),
-        )
-        .unwrap();
-        let (id, outcome) = reply(&results);
-        assert_eq!(
-            (id, postcard::from_bytes::<u32>(&outcome.unwrap()).unwrap()),
-            (3, 15)
-        );
-
-        wire::send(&tasks, wire::encode_exit()).unwrap();
-        assert!(
-            results.recv().is_err(),
-            "the worker left and closed its channel"
-        );
-        assert_eq!(crate::sys::wait_child(pid), ExitCause::Code(0));
     }
 }
