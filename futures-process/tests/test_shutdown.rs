@@ -160,7 +160,29 @@ fn shutdown_gh_132969(method: StartMethod) {
     }
 }
 
+/// A done-callback runs on the pool's courier thread: `shutdown(wait=true)` there, or dropping
+/// the last handle there, must not wait for that same thread (Python raises "cannot join
+/// current thread"; here the call returns, and the shutdown completes on its own).
+fn shutdown_from_a_done_callback(method: StartMethod) {
+    let ex = std::sync::Arc::new(pool(method, 2));
+    let blockers = Blockers::new();
+    let f = blockers.submit(&ex, 1).remove(0);
+    let (called, returned) = std::sync::mpsc::channel();
+    let inner = std::sync::Arc::clone(&ex);
+    f.add_done_callback(move |_| {
+        inner.shutdown(true, false);
+        drop(inner);
+        called.send(()).unwrap();
+    });
+    blockers.arrivals.wait_for(1);
+    blockers.gate.open();
+    returned.recv().unwrap();
+    ex.shutdown(true, false);
+    assert!(ex.worker_pids().is_empty());
+}
+
 per_method!(
+    shutdown_from_a_done_callback,
     run_after_shutdown,
     hang_issue12364,
     cancel_futures,
