@@ -1,10 +1,11 @@
 //! Starting a worker process: the three start methods, and the hand-shake that gives the pool
 //! the worker's channels.
 //!
-//! Every method ends the same way: the new process connects to a one-shot server the pool made
-//! for it and sends its [`Hello`]. `accept` on that server has no time-out, and a child that
-//! dies before connecting would leave it blocked forever; so a guard thread watches the child's
-//! pidfd meanwhile and, if the child ends first, connects itself with a sentinel hello.
+//! A forked worker simply inherits its channels. A spawned one, or one the fork server forked,
+//! connects to a one-shot server the pool made for it and sends its [`Hello`]. `accept` on that
+//! server has no time-out, and a child that dies before connecting would leave it blocked
+//! forever; so a guard thread watches the child's pidfd meanwhile and, if the child ends first,
+//! connects itself with a sentinel hello.
 
 use crate::forkserver;
 use crate::sys::{self, ExitCause};
@@ -106,7 +107,7 @@ impl std::fmt::Display for LaunchError {
     }
 }
 
-/// Starts one worker with `method` and waits until it has connected.
+/// Starts one worker with `method` and, unless it was forked here, waits until it connects.
 ///
 /// Called on the worker's courier thread. A child's parent-death signal fires when the
 /// *thread* that created it ends, and the courier ends only after its worker has ended, so
