@@ -1,8 +1,10 @@
-//! The worker's side: connect to the pool, then run tasks until the pool closes the channel.
+//! The worker's side: connect to the pool, then run tasks until the pool asks it to leave (or
+//! closes the channel, or the worker reaches `max_tasks_per_child`).
 //!
-//! Python's `_process_worker`. The worker is single-threaded and owns nothing of the parent:
-//! every descriptor it inherited was closed before it connected. It leaves with `_exit`, never
-//! through destructors, since a forked worker may hold copies of locks another thread took.
+//! Python's `_process_worker`. The worker is single-threaded. A spawned or fork-server worker
+//! closed every descriptor it inherited before connecting; a forked one keeps them, as Python's
+//! fork does. It leaves with `_exit`, never through destructors, since a forked worker may hold
+//! copies of locks another thread took.
 
 use crate::call::CodeMap;
 use crate::sys;
@@ -54,7 +56,7 @@ pub(crate) fn serve_channels(tasks: wire::Receiver, results: wire::Sender) -> ! 
     let mut max_tasks = None;
     let mut done = 0u64;
     loop {
-        // The pool closing its end is the signal to leave: after shutdown, or if it died.
+        // The pool closing its end also means leave: it shut down or died.
         let Ok(envelope) = tasks.recv() else {
             sys::exit_now(0)
         };
