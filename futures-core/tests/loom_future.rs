@@ -204,3 +204,78 @@ fn completed_racing_cancel_wakes_the_awaiting_task() {
         t.join().unwrap();
     });
 }
+
+/// Two takers of one finished future, `into_result(None)` and `into_result(timeout)`: the timed
+/// one gives up (the untimed one holds a handle, so neither can be the last), and its drop must
+/// then wake the untimed one. With one shared "a taker waits" flag, the one that timed out
+/// cleared it and its drop woke nobody: loom reports the deadlock.
+#[test]
+fn two_takers_one_timing_out_never_strands_the_other() {
+    loom::model(|| {
+        let f = Future::<Box<u8>>::new();
+        f.set_result(Box::new(8)).unwrap();
+        let other = f.clone();
+        let timeout = Duration::from_millis(3);
+        let untimed = thread::spawn(move || other.into_result(None).map(|v| *v));
+        // The timed taker fixes its deadline when it starts, which may be after a tick: the
+        // timer ticks until that taker has returned.
+        let returned = Arc::new(AtomicUsize::new(0));
+        let timer = {
+            let returned = returned.clone();
+            thread::spawn(move || {
+                while returned.load(Ordering::Acquire) == 0 {
+                    model_clock::advance(timeout);
+                    thread::yield_now();
+                }
+            })
+        };
+        // The untimed taker holds its handle until it returns, so this one cannot take.
+        let timed = f.into_result(timeout);
+        returned.store(1, Ordering::Release);
+        assert!(timed.unwrap_err().is_timeout());
+        assert_eq!(untimed.join().unwrap().unwrap(), 8);
+        timer.join().unwrap();
+    });
+}
+
+/// An `.await` taker dropped while an `into_result(None)` taker waits: the drop of the awaiting
+/// handle must wake the other taker (the await must uncount itself before its handle goes).
+#[test]
+fn an_await_dropped_while_into_result_waits_never_strands_into_result() {
+    loom::model(|| {
+        use std::future::{Future as _, IntoFuture};
+        let f = Future::<Box<u8>>::new();
+        let other = f.clone();
+        let taker = thread::spawn(move || other.into_result(None).map(|v| *v));
+        let setter = f.clone();
+        let t = thread::spawn(move || {
+            setter.set_result(Box::new(2)).unwrap();
+        });
+        let mut awaiting = f.into_future();
+        let waker = std::task::Waker::noop();
+        let mut cx = std::task::Context::from_waker(waker);
+        // Pending (another handle lives) or, if the setter and the taker were quick, ready
+        // with the value (then the taker ends with nothing to take: it cannot happen, since
+        // the taker's own handle keeps this one from being the last).
+        assert!(std::pin::Pin::new(&mut awaiting).poll(&mut cx).is_pending());
+        drop(awaiting);
+        t.join().unwrap();
+        assert_eq!(taker.join().unwrap().unwrap(), 2);
+    });
+}
+
+/// A timed `into_result` whose deadline the clock never reaches must be woken by the last drop:
+/// the timed wait really sleeps in the model, so a lost wake-up is a deadlock loom reports.
+#[test]
+fn into_result_with_a_timeout_is_woken_by_the_last_drop_before_its_deadline() {
+    loom::model(|| {
+        let f = Future::<u8>::new();
+        let worker = f.clone();
+        let t = thread::spawn(move || {
+            worker.set_result(1).unwrap();
+            drop(worker);
+        });
+        assert_eq!(f.into_result(Duration::from_secs(1)).unwrap(), 1);
+        t.join().unwrap();
+    });
+}

@@ -1,7 +1,7 @@
 //! Awaiting a [`Future`] in any async runtime: a waker is registered like a done-callback, so
 //! core needs no runtime.
 
-use super::{Future, STATUS_MASK, TAKER_WAITING};
+use super::{Future, STATUS_MASK, TAKER_ONE, handle_count};
 use crate::FutureError;
 use crate::loom::sync::atomic::Ordering;
 use crate::state::FINISHED;
@@ -43,7 +43,7 @@ impl<T> Future<T> {
         shared
             .watchers
             .as_ref()
-            .map_or(0, |w| w.wakers.len() + usize::from(w.taker_waker.is_some()))
+            .map_or(0, |w| w.wakers.len() + w.taker_wakers.len())
     }
 
     fn unregister(&self, awaiter: u64) {
@@ -157,7 +157,7 @@ pub struct FutureAwait<T> {
     /// `None` once the output was returned.
     future: Option<Future<T>>,
     awaiter: u64,
-    /// The `TAKER_WAITING` bit is ours and `taker_waker` holds our waker.
+    /// We are counted as a waiting taker (`TAKER_ONE`), and `taker_wakers` may hold our waker.
     taking: bool,
 }
 
@@ -181,25 +181,27 @@ impl<T> std::future::Future for FutureAwait<T> {
         // Finished: move the value out once this is the last handle (`into_result`'s protocol,
         // with a waker instead of the condvar).
         let mut shared = future.inner.shared.lock();
-        let handles = future
-            .inner
-            .handles
-            .fetch_or(TAKER_WAITING, Ordering::AcqRel);
-        if handles & !TAKER_WAITING > 1 {
-            shared.watchers().taker_waker = Some(cx.waker().clone());
+        let handles = if this.taking {
+            future.inner.handles.load(Ordering::Acquire)
+        } else {
             this.taking = true;
+            future.inner.handles.fetch_add(TAKER_ONE, Ordering::AcqRel)
+        };
+        let takers = &mut shared.watchers().taker_wakers;
+        if handle_count(handles) > 1 {
+            // Our waker, once (a handle's drop may have taken it since the last poll).
+            match takers.iter_mut().find(|(id, _)| *id == this.awaiter) {
+                Some((_, slot)) if slot.will_wake(cx.waker()) => {}
+                Some((_, slot)) => *slot = cx.waker().clone(),
+                None => takers.push((this.awaiter, cx.waker().clone())),
+            }
             return Poll::Pending;
         }
-        future
-            .inner
-            .handles
-            .fetch_and(!TAKER_WAITING, Ordering::AcqRel);
-        if let Some(w) = shared.watchers.as_mut() {
-            w.taker_waker = None;
-        }
+        takers.retain(|(id, _)| *id != this.awaiter);
+        future.inner.handles.fetch_sub(TAKER_ONE, Ordering::AcqRel);
+        this.taking = false;
         let output = future.take_outcome();
         drop(shared);
-        this.taking = false;
         this.future = None;
         Poll::Ready(output)
     }
@@ -213,15 +215,12 @@ impl<T> Drop for FutureAwait<T> {
         let mut shared = future.inner.shared.lock();
         if let Some(w) = shared.watchers.as_mut() {
             w.wakers.retain(|(id, _)| *id != self.awaiter);
-            if self.taking {
-                w.taker_waker = None;
-            }
+            w.taker_wakers.retain(|(id, _)| *id != self.awaiter);
         }
         if self.taking {
-            future
-                .inner
-                .handles
-                .fetch_and(!TAKER_WAITING, Ordering::AcqRel);
+            // Uncounted before our handle drops (right after this), so that drop sees only
+            // the takers that still wait, and wakes them if it leaves one handle.
+            future.inner.handles.fetch_sub(TAKER_ONE, Ordering::AcqRel);
         }
     }
 }

@@ -70,10 +70,11 @@ struct Inner<T> {
     /// Woken when a `result()` wait can end (on finishing and on cancelling), and when an
     /// `into_result` caller becomes the last handle.
     done: Condvar,
-    /// How many `Future` handles exist, plus the `TAKER_WAITING` bit. Unlike the `Arc`'s
-    /// count it drops at the start of a handle's `Drop`, so `into_result` can wait for it to
-    /// reach 1. Count and bit share one word so that the taker's `fetch_or` and a dropper's
-    /// `fetch_sub` are ordered: one of them always sees the other.
+    /// The taker word: how many `Future` handles exist (low half) and how many takers wait to
+    /// be the last of them (high half, see `TAKER_ONE`). Unlike the `Arc`'s count, the handle
+    /// count drops at the start of a handle's `Drop`, so a taker can wait for it to reach 1.
+    /// Both counts share one word so that a taker's `fetch_add` and a dropper's `fetch_sub`
+    /// are ordered: one of them always sees the other.
     handles: AtomicUsize,
     /// Written once, with `shared` locked, just before `state` is stored as `FINISHED` with
     /// `Release`; read only after an `Acquire` load saw `FINISHED`; afterwards only moved out,
@@ -93,8 +94,8 @@ struct Watchers<T> {
     /// Tasks awaiting this future (`.await`, `completed()`), by awaiter id; woken, like
     /// callbacks, when the future is finished or cancelled.
     wakers: Vec<(u64, Waker)>,
-    /// An `.await` waiting to become the last handle (see `TAKER_WAITING`).
-    taker_waker: Option<Waker>,
+    /// `.await`s waiting to become the last handle (see `TAKER_ONE`), by awaiter id.
+    taker_wakers: Vec<(u64, Waker)>,
 }
 
 impl<T> Default for Watchers<T> {
@@ -103,7 +104,7 @@ impl<T> Default for Watchers<T> {
             callbacks: Vec::new(),
             waiters: Vec::new(),
             wakers: Vec::new(),
-            taker_waker: None,
+            taker_wakers: Vec::new(),
         }
     }
 }
@@ -124,8 +125,26 @@ impl<T> Shared<T> {
 /// the rest yielding the core).
 const RESULT_SPINS: u32 = 200;
 
-/// The bit of `Inner::handles` that says an `into_result` caller waits to be the last handle.
-const TAKER_WAITING: usize = 1 << (usize::BITS - 1);
+/// One waiting taker in the taker word (`Inner::handles`): a caller of `into_result` or an
+/// `.await` that waits to become the last handle. Takers are counted, not flagged, so that one
+/// taker giving up (a timeout, a dropped `.await`) cannot hide another that still waits.
+/// Every taker holds a handle, so the taker half never counts more than the handle half.
+const TAKER_ONE: usize = 1 << (usize::BITS / 2);
+
+/// The handle count's half of the taker word.
+const HANDLES_MASK: usize = TAKER_ONE - 1;
+
+/// How many handles a taker word counts.
+#[inline]
+fn handle_count(word: usize) -> usize {
+    word & HANDLES_MASK
+}
+
+/// How many waiting takers a taker word counts.
+#[inline]
+fn taker_count(word: usize) -> usize {
+    word >> (usize::BITS / 2)
+}
 
 type Callback<T> = Box<dyn FnOnce(&Future<T>) + Send + 'static>;
 
@@ -394,29 +413,28 @@ impl<T> Future<T> {
         if word & STATUS_MASK != FINISHED {
             return Err(self.outcome(word).err().expect("not finished"));
         }
-        if self.inner.handles.load(Ordering::Acquire) == 1 {
+        if handle_count(self.inner.handles.load(Ordering::Acquire)) == 1 {
             return self.take_outcome();
         }
         let mut shared = self.inner.shared.lock();
-        // Announce the wait; a handle dropped from now on sees the bit and wakes us (it takes
-        // the lock first, so it cannot notify between our check and our wait).
-        let mut handles = self.inner.handles.fetch_or(TAKER_WAITING, Ordering::AcqRel);
-        while handles & !TAKER_WAITING > 1 {
+        // Count ourselves as a taker; the handle whose drop leaves one handle sees the count
+        // and wakes us (it takes the lock first, so it cannot notify between our check and
+        // our wait).
+        let mut handles = self.inner.handles.fetch_add(TAKER_ONE, Ordering::AcqRel);
+        while handle_count(handles) > 1 {
             shared = match deadline.instant() {
                 None => self.inner.done.wait(shared),
                 Some(_) if deadline.is_past() => {
-                    self.inner
-                        .handles
-                        .fetch_and(!TAKER_WAITING, Ordering::AcqRel);
+                    // Uncount ourselves before our handle drops: that drop then sees only the
+                    // takers that still wait, and wakes them if it leaves one handle.
+                    self.inner.handles.fetch_sub(TAKER_ONE, Ordering::AcqRel);
                     return Err(TimeoutError::new().into());
                 }
                 Some(at) => self.inner.done.wait_until(shared, at),
             };
             handles = self.inner.handles.load(Ordering::Acquire);
         }
-        self.inner
-            .handles
-            .fetch_and(!TAKER_WAITING, Ordering::AcqRel);
+        self.inner.handles.fetch_sub(TAKER_ONE, Ordering::AcqRel);
         let outcome = self.take_outcome();
         drop(shared);
         outcome
@@ -448,7 +466,7 @@ impl<T> Future<T> {
             self.cancel();
             return Err(self.outcome(word).err().expect("not finished"));
         }
-        if self.inner.handles.load(Ordering::Acquire) == 1 {
+        if handle_count(self.inner.handles.load(Ordering::Acquire)) == 1 {
             return self.take_outcome();
         }
         self.result(Duration::ZERO)
@@ -672,7 +690,12 @@ impl<T> Future<T> {
 impl<T> Clone for Future<T> {
     fn clone(&self) -> Self {
         // Relaxed, as `Arc::clone`: a new handle is made from an existing one.
-        self.inner.handles.fetch_add(1, Ordering::Relaxed);
+        let old = self.inner.handles.fetch_add(1, Ordering::Relaxed);
+        if handle_count(old) >= HANDLES_MASK - 1 {
+            // The handle count would carry into the taker count (2^32 handles on 64-bit
+            // targets, 2^16 on 32-bit ones): give up as `Arc` does on overflow.
+            std::process::abort();
+        }
         Future {
             inner: Arc::clone(&self.inner),
         }
@@ -681,18 +704,29 @@ impl<T> Clone for Future<T> {
 
 impl<T> Drop for Future<T> {
     fn drop(&mut self) {
-        // Leaving exactly one handle while an `into_result` or `.await` waits to be the last:
-        // wake it, under the lock so the wake-up cannot fall between its check and its wait.
-        // After the decrement this handle never touches the outcome again.
-        if self.inner.handles.fetch_sub(1, Ordering::AcqRel) == TAKER_WAITING | 2 {
-            let mut shared = self.inner.shared.lock();
-            self.inner.done.notify_all();
-            let taker = shared.watchers.as_mut().and_then(|w| w.taker_waker.take());
-            drop(shared);
-            if let Some(waker) = taker {
-                waker.wake();
-            }
+        // Leaving exactly one handle while takers wait to be the last: wake them, under the
+        // lock so the wake-up cannot fall between a taker's check and its wait. (Every taker
+        // holds a handle, so the one left is a taker's.) After the decrement this handle never
+        // touches the outcome again.
+        let old = self.inner.handles.fetch_sub(1, Ordering::AcqRel);
+        if handle_count(old) == 2 && taker_count(old) > 0 {
+            self.wake_takers();
         }
+    }
+}
+
+impl<T> Future<T> {
+    #[cold]
+    fn wake_takers(&self) {
+        let mut shared = self.inner.shared.lock();
+        self.inner.done.notify_all();
+        let takers = shared
+            .watchers
+            .as_mut()
+            .map(|w| std::mem::take(&mut w.taker_wakers))
+            .unwrap_or_default();
+        drop(shared);
+        takers.into_iter().for_each(|(_, waker)| waker.wake());
     }
 }
 
