@@ -116,3 +116,68 @@ fn as_completed_dropped_midway_leaves_no_waiter_behind() {
         assert_eq!((a.waiter_count(), b.waiter_count()), (0, 0));
     });
 }
+
+/// `FirstException` with one future failing and one succeeding while the waiter is installed,
+/// and a third that never completes: `wait` must return once the failure is seen (a waiter
+/// that ignored the failure, or missed it during the install, would wait for the third future
+/// forever: loom reports the deadlock).
+#[test]
+fn wait_first_exception_returns_on_a_failure_racing_a_success_and_never_misses_it() {
+    loom::model(|| {
+        let (a, b, c) = (
+            Future::<u8>::new(),
+            Future::<u8>::new(),
+            Future::<u8>::new(),
+        );
+        let failer = a.clone();
+        let ta = thread::spawn(move || {
+            failer
+                .set_exception(concurrent_futures_core::TaskError::panicked("boom"))
+                .unwrap()
+        });
+        let tb = complete_in_thread(&b, 2);
+        let r = wait([&a, &b, &c], None, ReturnWhen::FirstException);
+        assert!(
+            r.done.iter().any(|f| f.id() == a.id()),
+            "the failure is done"
+        );
+        assert!(r.not_done.iter().any(|f| f.id() == c.id()));
+        ta.join().unwrap();
+        tb.join().unwrap();
+        assert_eq!(
+            (a.waiter_count(), b.waiter_count(), c.waiter_count()),
+            (0, 0, 0)
+        );
+    });
+}
+
+/// A timed `wait` whose deadline the clock never reaches must be woken by the completion: the
+/// timed wait really sleeps in the model, so a lost wake-up is a deadlock loom reports.
+#[test]
+fn wait_with_a_timeout_is_woken_by_a_completion_before_its_deadline() {
+    loom::model(|| {
+        let (a, b) = (Future::<u8>::new(), Future::<u8>::new());
+        let ta = complete_in_thread(&a, 1);
+        let tb = complete_in_thread(&b, 2);
+        let r = wait([&a, &b], Duration::from_secs(1), ReturnWhen::AllCompleted);
+        assert_eq!(r.done.len(), 2);
+        ta.join().unwrap();
+        tb.join().unwrap();
+    });
+}
+
+/// The same for `as_completed` with a timeout: each completion wakes the iterator in time.
+#[test]
+fn as_completed_with_a_timeout_is_woken_by_each_completion_before_its_deadline() {
+    loom::model(|| {
+        let (a, b) = (Future::<u8>::new(), Future::<u8>::new());
+        let ta = complete_in_thread(&a, 1);
+        let tb = complete_in_thread(&b, 2);
+        let yielded = as_completed([&a, &b], Duration::from_secs(1))
+            .map(|f| f.unwrap().id())
+            .count();
+        assert_eq!(yielded, 2);
+        ta.join().unwrap();
+        tb.join().unwrap();
+    });
+}
