@@ -293,12 +293,14 @@ impl fmt::Display for TaskError {
     }
 }
 
+/// The wrapped errors are transparent: `Display` already prints them, so `source()` skips them
+/// and continues with *their* source (a reporter would print the same text twice otherwise).
 impl Error for TaskError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
-            TaskError::Broken(b) => Some(b),
-            TaskError::Payload(p) => Some(p),
-            TaskError::Custom(e) => Some(&**e),
+            TaskError::Broken(b) => b.source(),
+            TaskError::Payload(p) => p.source(),
+            TaskError::Custom(e) => e.source(),
             _ => None,
         }
     }
@@ -446,11 +448,13 @@ impl fmt::Display for FutureError {
     }
 }
 
+/// Transparent, like [`TaskError`]: `Display` prints the wrapped error, `source()` is its source.
 impl Error for FutureError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
-            FutureError::Failed(e) => Some(e),
-            _ => None,
+            FutureError::Cancelled(e) => e.source(),
+            FutureError::Timeout(e) => e.source(),
+            FutureError::Failed(e) => e.source(),
         }
     }
 }
@@ -504,10 +508,11 @@ impl fmt::Display for SubmitError {
     }
 }
 
+/// Transparent, like [`TaskError`]: `Display` prints the wrapped error, `source()` is its source.
 impl Error for SubmitError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
-            SubmitError::Broken(b) => Some(b),
+            SubmitError::Broken(b) => b.source(),
             _ => None,
         }
     }

@@ -104,11 +104,12 @@ impl fmt::Display for MapError {
     }
 }
 
+/// Transparent: `Display` prints the wrapped error, so `source()` is the wrapped error's source.
 impl Error for MapError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
-            MapError::Future(e) => Some(e),
-            MapError::Submit(e) => Some(e),
+            MapError::Future(e) => e.source(),
+            MapError::Submit(e) => e.source(),
         }
     }
 }
