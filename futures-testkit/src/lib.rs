@@ -4,6 +4,8 @@
 //!
 //! * [`Gate`] — a door a test opens once; tasks block on it (Python tests' `threading.Event`).
 //! * [`Latch`] — counts down to zero; a test waits until N things have happened.
+//! * [`ThreadProbe`] — waits until another thread is asleep in the kernel, for tests that must
+//!   act while a call is really blocked.
 //! * [`watchdog`] — runs a blocking test body on its own thread and fails the test, with a
 //!   message and the test's dump of its state ([`watchdog_dumping`]), if it has not finished
 //!   in time, instead of stalling CI.
@@ -33,6 +35,7 @@ mod latch;
 pub mod log_capture;
 mod process_gate;
 mod thread_per_task;
+mod thread_probe;
 mod watchdog;
 
 pub use block_on::block_on;
@@ -40,4 +43,5 @@ pub use gate::Gate;
 pub use latch::Latch;
 pub use process_gate::{ArrivalKey, Arrivals, GateKey, ProcessGate};
 pub use thread_per_task::ThreadPerTaskExecutor;
+pub use thread_probe::ThreadProbe;
 pub use watchdog::{DEFAULT_TIMEOUT, watchdog, watchdog_dumping, watchdog_for};

@@ -38,6 +38,7 @@ mod pool;
 mod scope;
 mod shared;
 mod task;
+mod unwind;
 mod worker;
 
 pub use builder::{BuildError, ThreadPoolBuilder};

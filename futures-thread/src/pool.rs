@@ -38,6 +38,10 @@ use std::fmt;
 ///   `BrokenThreadPool`, including the ones queued after a cancelled future (CPython's drain
 ///   stops there and strands them pending).
 /// * There is no interpreter exit: dropping the pool is the exit hook.
+/// * `shutdown(wait = true)` from one of the pool's own tasks returns without waiting, where
+///   Python raises `RuntimeError`.
+/// * A panic in a `Drop` that runs on a worker (a task's panic payload, a result nobody holds,
+///   a cancelled closure's captures) is logged and contained: the worker lives on.
 /// * An idle worker spins briefly before sleeping (see the crate documentation).
 pub struct ThreadPoolExecutor {
     shared: Arc<Shared>,
@@ -80,7 +84,13 @@ impl ThreadPoolExecutor {
 
     /// Python's `shutdown(wait=True, *, cancel_futures=False)`: no new tasks; with
     /// `cancel_futures`, cancel (and notify) every task not started; with `wait`, return once
-    /// every worker thread has finished and been joined. Safe to call more than once.
+    /// every worker thread has finished and been joined. Safe to call more than once, and from
+    /// several threads at once: every waiting call returns only after all workers exited.
+    ///
+    /// Called from one of the pool's own tasks, `wait` does not wait: the calling worker cannot
+    /// wait for its own thread, and waiting for the others could wait for a worker that is
+    /// itself waiting for this one. (Python raises `RuntimeError('cannot join current
+    /// thread')` there.)
     pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
         self.shared.shutdown(wait, cancel_futures);
     }

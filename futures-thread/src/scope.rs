@@ -4,8 +4,10 @@
 use crate::ThreadPoolExecutor;
 use crate::shared::Shared;
 use crate::task::{FutureTask, Task};
+use crate::unwind::{AbortOnUnwind, drop_payload};
 use concurrent_futures_core::shim::sync::{Arc, Condvar, Mutex};
 use concurrent_futures_core::{BrokenExecutor, Future, SubmitError};
+use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
@@ -69,19 +71,45 @@ impl ScopeState {
     }
 
     /// Runs every task no worker has taken, then waits for the ones workers are running.
-    fn join(&self) {
+    /// Returns the first panic that escaped a task run here (from a `Drop`: the closure's own
+    /// panic fails its future), to be resumed once nothing borrows the scope any more.
+    ///
+    /// Never unwinds: a panic it cannot contain aborts the process, as returning while a task
+    /// still runs would free what that task borrows.
+    fn join(&self) -> Option<Box<dyn Any + Send>> {
+        let abort = AbortOnUnwind("a scope unwound while one of its tasks may still run");
+        let mut escaped = None;
         let slots = std::mem::take(&mut *self.slots.lock());
         for slot in slots {
             let task = slot.lock().take();
             if let Some(task) = task {
-                task.run(&|| {});
-                self.finished_one();
+                let finish = FinishOnDrop(self);
+                if let Err(panic) = catch_unwind(AssertUnwindSafe(move || task.run(&|| {}))) {
+                    match escaped {
+                        None => escaped = Some(panic),
+                        Some(_) => drop_payload(panic),
+                    }
+                }
+                drop(finish);
             }
         }
         let mut outstanding = self.outstanding.lock();
         while *outstanding > 0 {
             outstanding = self.all_done.wait(outstanding);
         }
+        drop(outstanding);
+        abort.disarm();
+        escaped
+    }
+}
+
+/// Counts a scoped task finished when dropped: after the task was consumed, even if a `Drop`
+/// inside it unwound (by then everything the task owned has been dropped).
+struct FinishOnDrop<'a>(&'a ScopeState);
+
+impl Drop for FinishOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.finished_one();
     }
 }
 
@@ -101,8 +129,8 @@ impl Task for ScopedTask {
     fn run(self: Box<Self>, finished_running: &dyn Fn()) {
         match self.take() {
             Some(task) => {
+                let _finish = FinishOnDrop(&self.scope);
                 task.run(finished_running);
-                self.scope.finished_one();
             }
             None => finished_running(),
         }
@@ -110,15 +138,15 @@ impl Task for ScopedTask {
 
     fn cancel(self: Box<Self>) {
         if let Some(task) = self.take() {
+            let _finish = FinishOnDrop(&self.scope);
             task.cancel();
-            self.scope.finished_one();
         }
     }
 
     fn fail(self: Box<Self>, error: &BrokenExecutor) {
         if let Some(task) = self.take() {
+            let _finish = FinishOnDrop(&self.scope);
             task.fail(error);
-            self.scope.finished_one();
         }
     }
 }
@@ -130,6 +158,11 @@ impl ThreadPoolExecutor {
     /// inside one of the pool's own tasks cannot deadlock waiting for a busy pool.
     ///
     /// A task that panics fails its future, as any task does; the scope does not re-raise it.
+    /// A panic that escapes a task run by this thread (from a `Drop`: its closure's captures, its
+    /// result, its panic payload) is resumed here once every task has finished; on a worker,
+    /// such a panic is logged and the worker carries on. A panic that cannot be contained while
+    /// a task may still run aborts the process, as `std::thread::scope` and rayon do: the
+    /// scope never returns or unwinds while a task still borrows from it.
     pub fn scope<'env, F, R>(&'env self, f: F) -> R
     where
         F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
@@ -145,10 +178,19 @@ impl ThreadPoolExecutor {
             _env: PhantomData,
         };
         let result = catch_unwind(AssertUnwindSafe(|| f(&scope)));
-        scope.state.join();
-        match result {
-            Ok(value) => value,
-            Err(panic) => resume_unwind(panic),
+        let escaped = scope.state.join();
+        match (result, escaped) {
+            (Ok(value), None) => value,
+            (Ok(value), Some(panic)) => {
+                drop(value);
+                resume_unwind(panic)
+            }
+            (Err(panic), escaped) => {
+                if let Some(other) = escaped {
+                    drop_payload(other);
+                }
+                resume_unwind(panic)
+            }
         }
     }
 }
@@ -166,10 +208,13 @@ impl<'scope> Scope<'scope, '_> {
             f,
         });
         // SAFETY: only the lifetime changes. The task is run, cancelled or failed — and so
-        // dropped — before `ThreadPoolExecutor::scope` returns: `ScopeState::join` runs every
-        // task still in its slot and waits until `outstanding` (counted below, before the task
-        // is queued) drops to zero, and `scope` calls it even when the scope's body panics.
-        // So nothing the task borrows for `'scope` is used after `'scope` ends.
+        // dropped — before `ThreadPoolExecutor::scope` returns or unwinds: `ScopeState::join`
+        // runs every task still in its slot and waits until `outstanding` (counted below,
+        // before the task is queued) drops to zero. `outstanding` goes down only through
+        // `FinishOnDrop`, after the task was consumed, even when a `Drop` inside it unwinds.
+        // `scope` calls `join` even when the scope's body panics, and `join` itself never
+        // unwinds (it aborts instead). So nothing the task borrows for `'scope` is used after
+        // `'scope` ends.
         let task: Box<dyn Task + 'static> =
             unsafe { std::mem::transmute::<Box<dyn Task + 'scope>, Box<dyn Task + 'static>>(task) };
         let slot = Arc::new(Mutex::new(Some(task)));
@@ -185,8 +230,8 @@ impl<'scope> Scope<'scope, '_> {
             }
             Err(e) => {
                 // Refused: nobody else holds the slot; drop the task here, inside the scope.
+                let _finish = FinishOnDrop(&self.state);
                 drop(slot.lock().take());
-                self.state.finished_one();
                 Err(e)
             }
         }

@@ -20,16 +20,21 @@
 //!   sleeper: that worker registers as a sleeper only after it stops searching, and then sees
 //!   the task in the word.
 //! * **Shutdown** sets `SHUTDOWN`; workers leave once it is set and nothing is queued, so queued
-//!   tasks still run. **Breakage** (a failed initializer) sets `BROKEN`: queued tasks fail.
+//!   tasks still run. **Joining** (`shutdown(wait)`): each caller takes the join handles not
+//!   yet taken, releases the lock, joins them, then waits until every other joiner is done too,
+//!   so concurrent `shutdown(wait)`s all return after every worker has exited. A call from one
+//!   of the pool's own workers does not wait at all: it cannot wait for its own thread, and
+//!   waiting for the others could wait for a worker that is joining it. **Breakage** (a failed initializer) sets `BROKEN`: queued tasks fail.
 //!   Both flags change, and sleepers are woken, under `control`, which a worker holds from its
 //!   sleeper registration until it waits — so the wake-up cannot fall in between.
 
 use crate::task::Task;
+use crate::unwind::contain;
 use crate::worker;
 use concurrent_futures_core::shim::hint;
 use concurrent_futures_core::shim::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use concurrent_futures_core::shim::sync::{Arc, Condvar, Mutex};
-use concurrent_futures_core::shim::thread::{self, JoinHandle};
+use concurrent_futures_core::shim::thread::{self, JoinHandle, ThreadId};
 use concurrent_futures_core::{BrokenExecutor, BrokenKind, SubmitError};
 use crossbeam_queue::SegQueue;
 use crossbeam_utils::CachePadded;
@@ -86,13 +91,25 @@ pub(crate) struct Shared {
     control: Mutex<Control>,
     /// Sleeping workers wait here.
     work_ready: Condvar,
-    /// Join handles, under their own lock, which `shutdown(wait)` holds while it joins.
-    handles: Mutex<Vec<JoinHandle<()>>>,
+    /// The worker threads' join handles and who is joining them (see the module docs).
+    joining: Mutex<Joining>,
+    /// Woken when the last of the joiners has finished.
+    all_joined: Condvar,
     pub(crate) config: Config,
 }
 
 struct Control {
     broken: Option<BrokenExecutor>,
+}
+
+/// The state of `shutdown(wait)`'s joins.
+struct Joining {
+    /// Handles no joiner has taken yet.
+    handles: Vec<JoinHandle<()>>,
+    /// Every worker thread's id: a `shutdown(wait)` from a task must not wait.
+    workers: Vec<ThreadId>,
+    /// `shutdown(wait)` calls joining the handles they took, now.
+    joiners: usize,
 }
 
 impl Shared {
@@ -105,7 +122,12 @@ impl Shared {
             threads: AtomicUsize::new(0),
             control: Mutex::new(Control { broken: None }),
             work_ready: Condvar::new(),
-            handles: Mutex::new(Vec::new()),
+            joining: Mutex::new(Joining {
+                handles: Vec::new(),
+                workers: Vec::new(),
+                joiners: 0,
+            }),
+            all_joined: Condvar::new(),
             config,
         })
     }
@@ -157,7 +179,9 @@ impl Shared {
         match thread::spawn_named(name, move || worker::run(&shared)) {
             Ok(handle) => {
                 this.threads.store(threads + 1, Ordering::Release);
-                this.handles.lock().push(handle);
+                let mut joining = this.joining.lock();
+                joining.workers.push(handle.thread().id());
+                joining.handles.push(handle);
             }
             Err(e) if threads == 0 => {
                 // No thread will ever run what is queued: fail it (the pool itself is not
@@ -168,7 +192,7 @@ impl Shared {
                     format!("cannot start a worker thread: {e}"),
                 );
                 for task in this.drain() {
-                    task.fail(&error);
+                    contain("failing a task", || task.fail(&error));
                 }
             }
             // The running workers will take the task.
@@ -246,7 +270,7 @@ impl Shared {
     fn took(&self, task: Box<dyn Task>) -> Option<Box<dyn Task>> {
         let prev = self.word.fetch_sub(QUEUED_ONE, Ordering::AcqRel);
         if prev & BROKEN != 0 {
-            self.fail(task);
+            contain("failing a task", || self.fail(task));
             return None;
         }
         self.busy.fetch_add(1, Ordering::AcqRel);
@@ -291,19 +315,44 @@ impl Shared {
     pub(crate) fn shutdown(&self, wait: bool, cancel_futures: bool) {
         self.close(SHUTDOWN);
         if cancel_futures {
-            // Cancelling runs the futures' callbacks, in this thread.
+            // Cancelling runs the futures' callbacks, in this thread; one task's panicking
+            // `Drop` must not leave the rest uncancelled.
             for task in self.drain() {
-                task.cancel();
+                contain("cancelling a task", || task.cancel());
             }
         }
         if wait {
-            let me = thread::current().id();
-            let mut handles = self.handles.lock();
-            for handle in handles.drain(..) {
-                // A task that shuts down its own pool cannot join its own thread.
-                if handle.thread().id() != me {
-                    let _ = handle.join();
+            self.join_workers();
+        }
+    }
+
+    /// `shutdown(wait)`'s joins: returns once every worker has exited, or at once when called
+    /// from a worker (see the module docs). The lock is never held across a join.
+    fn join_workers(&self) {
+        let me = thread::current().id();
+        let mut joining = self.joining.lock();
+        if joining.workers.contains(&me) {
+            return;
+        }
+        loop {
+            let taken = std::mem::take(&mut joining.handles);
+            if taken.is_empty() {
+                if joining.joiners == 0 {
+                    return;
                 }
+                joining = self.all_joined.wait(joining);
+                continue;
+            }
+            joining.joiners += 1;
+            drop(joining);
+            for handle in taken {
+                // Workers contain every panic, so a join never reports one.
+                let _ = handle.join();
+            }
+            joining = self.joining.lock();
+            joining.joiners -= 1;
+            if joining.joiners == 0 {
+                self.all_joined.notify_all();
             }
         }
     }
@@ -324,7 +373,7 @@ impl Shared {
         // and pushes just after (workers fail those too, but this worker may be the only one).
         loop {
             for task in self.drain() {
-                task.fail(&error);
+                contain("failing a task", || task.fail(&error));
             }
             if queued(self.word.load(Ordering::Acquire)) == 0 {
                 break;

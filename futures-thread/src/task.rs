@@ -39,7 +39,12 @@ where
         // A queued future is only ever completed here, so neither call can find it finished.
         let _ = match outcome {
             Ok(value) => future.set_result(value),
-            Err(panic) => future.set_exception(TaskError::from_panic(&*panic)),
+            Err(panic) => {
+                let set = future.set_exception(TaskError::from_panic(&*panic));
+                // The payload's own `Drop` may panic: keep that inside.
+                crate::unwind::drop_payload(panic);
+                set
+            }
         };
     }
 

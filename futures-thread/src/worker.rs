@@ -1,7 +1,9 @@
 //! The worker loop (Python's `_worker`).
 
 use crate::shared::Shared;
+use crate::unwind::contain;
 use concurrent_futures_core::panic_message;
+use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// Runs the initializer, then tasks until the pool is shut down and drained (or broken).
@@ -10,7 +12,11 @@ pub(crate) fn run(shared: &Shared) {
         let failure = match catch_unwind(AssertUnwindSafe(|| initializer())) {
             Ok(Ok(())) => None,
             Ok(Err(message)) => Some(message),
-            Err(panic) => Some(format!("panicked: {}", panic_message(&*panic))),
+            Err(panic) => {
+                let why = format!("panicked: {}", panic_message(&*panic));
+                crate::unwind::drop_payload(panic);
+                Some(why)
+            }
         };
         if let Some(why) = failure {
             log::error!(target: "concurrent_futures", "Exception in initializer: {why}");
@@ -19,6 +25,17 @@ pub(crate) fn run(shared: &Shared) {
         }
     }
     while let Some(task) = shared.next_task() {
-        task.run(&|| shared.finished_running());
+        // The task catches its closure's panic; a panic in a `Drop` (the panic payload's, a
+        // result's, the closure's) escapes it and is contained here, so this thread lives on
+        // and leaves `busy` exactly once.
+        let released = Cell::new(false);
+        let finished_running = || {
+            if !released.replace(true) {
+                shared.finished_running();
+            }
+        };
+        if !contain("a task", || task.run(&finished_running)) {
+            finished_running();
+        }
     }
 }

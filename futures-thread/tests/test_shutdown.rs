@@ -9,9 +9,11 @@
 
 use concurrent_futures_core::{Executor, Future, State};
 use concurrent_futures_testkit::fixtures::{abs, pow};
-use concurrent_futures_testkit::{Gate, Latch, watchdog};
+use concurrent_futures_testkit::{Gate, Latch, ThreadProbe, watchdog};
 use concurrent_futures_thread::ThreadPoolExecutor;
 use concurrent_futures_wait::{ReturnWhen, wait};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn blocked_tasks(pool: &ThreadPoolExecutor, n: usize, gate: &Gate) -> Vec<Future<()>> {
     (0..n)
@@ -106,6 +108,24 @@ fn hang_gh94440() {
     });
 }
 
+/// Counts, from a thread-local's destructor, the pool threads that have fully exited: once a
+/// thread is joined, its thread-locals have been destroyed.
+fn count_exit_of_this_thread(exited: &Arc<AtomicUsize>) {
+    struct OnExit(Option<Arc<AtomicUsize>>);
+    impl Drop for OnExit {
+        fn drop(&mut self) {
+            if let Some(exited) = &self.0 {
+                exited.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+    }
+    thread_local!(static ON_EXIT: std::cell::RefCell<OnExit> = const { std::cell::RefCell::new(OnExit(None)) });
+    ON_EXIT.with(|cell| cell.borrow_mut().0 = Some(exited.clone()));
+}
+
+/// `shutdown(wait = true)` returns only once every worker thread has exited and been joined
+/// (each thread's thread-locals are destroyed before its join returns), not merely once the
+/// futures are done.
 #[test]
 fn threads_terminate() {
     watchdog(|| {
@@ -114,11 +134,26 @@ fn threads_terminate() {
             .build()
             .unwrap();
         let gate = Gate::new();
-        let fs = blocked_tasks(&pool, 3, &gate);
+        let exited = Arc::new(AtomicUsize::new(0));
+        let started = Latch::new(3);
+        let fs: Vec<_> = (0..3)
+            .map(|_| {
+                let (gate, exited, started) = (gate.clone(), exited.clone(), started.clone());
+                pool.submit(move || {
+                    count_exit_of_this_thread(&exited);
+                    started.count_down();
+                    gate.wait();
+                })
+                .unwrap()
+            })
+            .collect();
+        // Each task holds its own thread.
+        started.wait();
         assert_eq!(pool.worker_count(), 3);
         gate.open();
         pool.shutdown(true, false);
         assert!(fs.iter().all(Future::done));
+        assert_eq!(exited.load(Ordering::SeqCst), 3, "workers not joined");
     });
 }
 
@@ -259,5 +294,96 @@ fn concurrent_shutdowns_both_wait() {
         assert!(fs.iter().all(Future::done));
         other.join().unwrap();
         assert!(fs.iter().all(Future::done));
+    });
+}
+
+/// A task calls `shutdown(wait = true)` on its own pool while another thread is already inside
+/// `shutdown(wait = true)`, joining that very worker. Both must return: the outside call must
+/// not hold a lock across its joins that the worker's call needs, and the worker's call cannot
+/// wait for its own thread (Python refuses a self-join). Hung before.
+#[test]
+fn shutdown_wait_from_a_task_while_another_thread_joins_that_worker_returns() {
+    watchdog(|| {
+        let pool = Arc::new(
+            ThreadPoolExecutor::builder()
+                .max_workers(1)
+                .build()
+                .unwrap(),
+        );
+        let gate = Gate::new();
+        let started = Latch::new(1);
+        let inner = {
+            let (p, g, s) = (pool.clone(), gate.clone(), started.clone());
+            pool.submit(move || {
+                s.count_down();
+                g.wait();
+                p.shutdown(true, false);
+            })
+            .unwrap()
+        };
+        started.wait();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let outside = {
+            let p = pool.clone();
+            std::thread::spawn(move || {
+                tx.send(ThreadProbe::current()).unwrap();
+                p.shutdown(true, false);
+            })
+        };
+        // The outside call is now blocked joining the worker.
+        rx.recv().unwrap().wait_until_sleeping();
+        gate.open();
+        outside.join().unwrap();
+        assert!(inner.done());
+        inner.result(None).unwrap();
+    });
+}
+
+/// Two outside threads in `shutdown(wait = true)` at once, while a task holds the only worker:
+/// neither returns before the worker has exited.
+#[test]
+fn concurrent_shutdowns_both_return_only_after_the_workers_exit() {
+    watchdog(|| {
+        let pool = Arc::new(
+            ThreadPoolExecutor::builder()
+                .max_workers(1)
+                .build()
+                .unwrap(),
+        );
+        let gate = Gate::new();
+        let exited = Arc::new(AtomicUsize::new(0));
+        let started = Latch::new(1);
+        {
+            let (g, e, s) = (gate.clone(), exited.clone(), started.clone());
+            pool.submit(move || {
+                count_exit_of_this_thread(&e);
+                s.count_down();
+                g.wait();
+            })
+            .unwrap();
+        }
+        started.wait();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let shutdowns: Vec<_> = (0..2)
+            .map(|_| {
+                let (p, e, tx) = (pool.clone(), exited.clone(), tx.clone());
+                std::thread::spawn(move || {
+                    tx.send(ThreadProbe::current()).unwrap();
+                    p.shutdown(true, false);
+                    e.load(Ordering::SeqCst)
+                })
+            })
+            .collect();
+        for _ in 0..2 {
+            rx.recv().unwrap().wait_until_sleeping();
+        }
+        gate.open();
+        for t in shutdowns {
+            assert_eq!(
+                t.join().unwrap(),
+                1,
+                "a shutdown(wait) returned before the worker exited"
+            );
+        }
     });
 }

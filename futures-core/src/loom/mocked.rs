@@ -247,7 +247,7 @@ pub mod time {
 }
 
 pub mod thread {
-    pub use loom::thread::{JoinHandle, current, yield_now};
+    pub use loom::thread::{JoinHandle, ThreadId, current, yield_now};
 
     /// Starts a (named) loom thread.
     pub fn spawn_named<F, T>(name: String, f: F) -> std::io::Result<JoinHandle<T>>

@@ -7,7 +7,8 @@
 //! * `sync::Mutex::lock` returns a guard without poisoning;
 //! * `sync::Condvar::wait` takes and returns the guard by value;
 //! * `sync::Condvar::wait_until` takes a [`time::Instant`] deadline and may wake early: callers
-//!   always loop on their predicate;
+//!   always loop on their predicate. Under loom it really sleeps, until notified or until the
+//!   model clock passes the deadline, so a lost wake-up on a timed wait is a reported deadlock;
 //! * `cell::UnsafeCell` exposes `with` / `with_mut` so that loom can check each access;
 //! * `time::Instant` is `std::time::Instant`, or under loom a model clock that only a test's
 //!   timer thread moves (loom has no clock of its own).

@@ -87,7 +87,7 @@ pub mod time {
 }
 
 pub mod thread {
-    pub use std::thread::{JoinHandle, current, yield_now};
+    pub use std::thread::{JoinHandle, ThreadId, current, yield_now};
 
     /// Starts a named thread.
     pub fn spawn_named<F, T>(name: String, f: F) -> std::io::Result<JoinHandle<T>>
