@@ -7,6 +7,7 @@
 //! forever; so a guard thread watches the child's pidfd meanwhile and, if the child ends first,
 //! connects itself with a sentinel hello.
 
+use crate::auth::Version;
 use crate::forkserver;
 use crate::sys::{self, ExitCause};
 use crate::wire;
@@ -85,26 +86,62 @@ pub(crate) struct Connected {
 }
 
 /// Why a worker could not be started.
+///
+/// Its `Display` never repeats its [`source`](std::error::Error::source); [`describe`] gives
+/// the whole chain in one line.
 #[derive(Debug)]
 pub(crate) enum LaunchError {
     /// The process could not be created at all.
     Start(io::Error),
     /// It was created but never connected; `cause` is how it ended.
     Died { pid: i32, cause: ExitCause },
+    /// It connected speaking another protocol, or as another build of this crate (a second
+    /// copy of it in the program); it was killed and reaped.
+    Version {
+        pid: i32,
+        ours: Version,
+        theirs: Version,
+    },
 }
 
 impl std::fmt::Display for LaunchError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            LaunchError::Start(e) => write!(f, "a worker process could not be started: {e}"),
+            LaunchError::Start(_) => f.write_str("a worker process could not be started"),
             LaunchError::Died { pid, cause } => {
                 write!(
                     f,
                     "worker process {pid} {cause} before it connected to the pool"
                 )
             }
+            LaunchError::Version { pid, ours, theirs } => write!(
+                f,
+                "worker process {pid} was refused: it speaks {theirs}, the pool {ours}; two \
+                 copies of concurrent-futures-process in one program cannot share workers"
+            ),
         }
     }
+}
+
+impl std::error::Error for LaunchError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LaunchError::Start(e) => Some(e),
+            LaunchError::Died { .. } | LaunchError::Version { .. } => None,
+        }
+    }
+}
+
+/// `error` and its sources, joined by ": " (for a log line or a reason that is text).
+pub(crate) fn describe(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
 }
 
 /// Starts one worker with `method` and, unless it was forked here, waits until it connects.
@@ -113,6 +150,14 @@ impl std::fmt::Display for LaunchError {
 /// *thread* that created it ends, and the courier ends only after its worker has ended, so
 /// the signal never fires early; and no extra thread hop delays the start.
 pub(crate) fn launch(method: StartMethod) -> Result<(Child, Connected), LaunchError> {
+    launch_expecting(method, Version::ours())
+}
+
+/// [`launch`], refusing a worker whose hello is not of `version`.
+pub(crate) fn launch_expecting(
+    method: StartMethod,
+    version: Version,
+) -> Result<(Child, Connected), LaunchError> {
     if method == StartMethod::Fork {
         return fork_worker().map_err(LaunchError::Start);
     }
@@ -128,19 +173,33 @@ pub(crate) fn launch(method: StartMethod) -> Result<(Child, Connected), LaunchEr
     }
     .map_err(LaunchError::Start)?;
     let child = Child { pid, method };
-    match accept_guarded(&child, server, name) {
+    let hello = accept_guarded(&child, server, name);
+    let refused = match hello {
         Ok(Hello {
+            version: theirs,
             token: t,
             pid: p,
             channels: Some((tasks, results)),
-        }) if t == token && p == pid => Ok((child, Connected { tasks, results })),
-        _ => {
-            // Dead, foreign, or failed to hand over its channels: make sure it is gone.
-            sys::signal(pid, nix::sys::signal::Signal::SIGKILL);
-            let cause = child.reap();
-            Err(LaunchError::Died { pid, cause })
+        }) if t == token && p == pid => {
+            if theirs == version {
+                return Ok((child, Connected { tasks, results }));
+            }
+            Some(theirs)
         }
-    }
+        _ => None,
+    };
+    // Dead, foreign, of another version, or failed to hand over its channels: make sure it
+    // is gone.
+    sys::signal(pid, nix::sys::signal::Signal::SIGKILL);
+    let cause = child.reap();
+    Err(match refused {
+        Some(theirs) => LaunchError::Version {
+            pid,
+            ours: version,
+            theirs,
+        },
+        None => LaunchError::Died { pid, cause },
+    })
 }
 
 fn spawn_worker(server: &str, token: u64) -> io::Result<i32> {
@@ -262,6 +321,10 @@ fn accept_guarded(
             };
             if child_ended && let Ok(sentinel) = IpcSender::<Hello>::connect(name) {
                 let _ = sentinel.send(Hello {
+                    version: Version {
+                        protocol: 0,
+                        build: 0,
+                    },
                     token: 0,
                     pid: 0,
                     channels: None,
