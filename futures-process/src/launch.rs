@@ -338,3 +338,73 @@ fn accept_guarded(
     }
     accepted
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builder::BuildError;
+    use crate::refused::{CallRefused, RefusalReason};
+    use concurrent_futures_core::{PayloadError, PayloadStage};
+    use std::error::Error;
+
+    /// Every error this crate makes, one of each kind.
+    fn every_error() -> Vec<Box<dyn Error>> {
+        let version = Version {
+            protocol: 1,
+            build: 2,
+        };
+        vec![
+            Box::new(BuildError::MaxWorkers),
+            Box::new(BuildError::MaxTasksPerChild),
+            Box::new(BuildError::MaxTasksWithFork),
+            Box::new(BuildError::NotBootstrapped(StartMethod::Spawn)),
+            Box::new(BuildError::Bootstrap("3 threads".into())),
+            Box::new(BuildError::Initializer(PayloadError::new(
+                PayloadStage::EncodeArgument,
+                "unsupported type",
+            ))),
+            Box::new(BuildError::Randomness(io::ErrorKind::Unsupported)),
+            Box::new(LaunchError::Start(io::Error::other("no more processes"))),
+            Box::new(LaunchError::Died {
+                pid: 9,
+                cause: ExitCause::Signal(9),
+            }),
+            Box::new(LaunchError::Version {
+                pid: 9,
+                ours: version,
+                theirs: Version {
+                    protocol: 3,
+                    ..version
+                },
+            }),
+            Box::new(CallRefused::new(
+                RefusalReason::Malformed,
+                "truncated".into(),
+            )),
+        ]
+    }
+
+    #[test]
+    fn no_error_repeats_its_source() {
+        for error in every_error() {
+            let mut current: &dyn Error = &*error;
+            while let Some(source) = current.source() {
+                let (outer, inner) = (current.to_string(), source.to_string());
+                assert!(
+                    !outer.contains(&inner),
+                    "{outer:?} repeats its source {inner:?}: a reporter would print it twice"
+                );
+                current = source;
+            }
+        }
+    }
+
+    #[test]
+    fn describe_gives_the_whole_chain_once() {
+        let error = LaunchError::Start(io::Error::other("no more processes"));
+        assert_eq!(
+            describe(&error),
+            "a worker process could not be started: no more processes"
+        );
+    }
+}
