@@ -45,6 +45,11 @@ impl ProcessPoolBuilder {
     }
 
     /// How workers are started (default [`StartMethod::ForkServer`], as Python 3.14 on Linux).
+    ///
+    /// [`StartMethod::Fork`] forks the pool's own, multi-threaded process: a task that takes a
+    /// lock another thread of the program held at that instant hangs forever (see the hazard
+    /// on [`StartMethod::Fork`]; it is why Python 3.14 made `forkserver` the default). Choose
+    /// it only for tasks that take no lock shared with the program's other threads.
     pub fn start_method(mut self, method: StartMethod) -> Self {
         self.method = method;
         self

@@ -36,10 +36,26 @@ pub enum StartMethod {
     /// Run the program's own executable again (`/proc/self/exe`), which becomes a worker in
     /// [`bootstrap`](crate::bootstrap). The slowest start, and the most isolated.
     Spawn,
-    /// Fork the pool's process itself. Fastest, but a fork of a multi-threaded process may
-    /// deadlock in the child if another thread held a lock (Python warns of the same); the
-    /// pool logs a warning when it forks a process that already had other threads. As with
-    /// Python's `fork`, the worker inherits the program's open descriptors.
+    /// Fork the pool's process itself. Fastest, and needs no [`bootstrap`](crate::bootstrap),
+    /// but see the hazard below. As with Python's `fork`, the worker inherits the program's
+    /// open descriptors, and `max_tasks_per_child` is refused.
+    ///
+    /// # Hazard: forking a multi-threaded process
+    ///
+    /// The pool forks from one of its own threads, so the process always has other threads
+    /// when it forks (the caller's, the pool's, and any the program started). The worker is a
+    /// copy of the process with only the forking thread: every lock another thread held at
+    /// that instant stays locked in the worker, forever. The pool prepares the locks its own
+    /// worker code takes, but your tasks run in that copy: a task that takes a lock another
+    /// thread of your program held at the fork (a `Mutex` or `OnceLock` of yours or of a
+    /// library, a logger, a connection pool; std's own backtrace lock, taken when a task
+    /// panics, if another thread was panicking) hangs, and the pool can only see the hang as a
+    /// task that never ends. It cannot corrupt memory: a thread that never runs again is a
+    /// state that Rust code must already tolerate. Python warns of the same
+    /// (`DeprecationWarning` since 3.12), and Python 3.14 made `forkserver` the default on
+    /// POSIX for exactly this reason; the pool logs a warning when the process has other
+    /// threads at `build`. Prefer [`StartMethod::ForkServer`], whose fork server was forked
+    /// while the program had one thread.
     Fork,
 }
 
@@ -210,10 +226,13 @@ fn spawn_worker(server: &str, token: u64) -> io::Result<i32> {
         command.arg0(arg0);
     }
     command.env(WORKER_ENV, format!("{server}\t{token}"));
-    // SAFETY: the closure only calls async-signal-safe functions (`prctl`, `getppid`, `_exit`).
+    // SAFETY: the closure runs in the child between `fork` and `exec` and calls only
+    // async-signal-safe functions (`prctl`, `getppid`, `_exit`, `close_range`, `fcntl`); it
+    // allocates nothing and takes no lock.
     unsafe {
         command.pre_exec(move || {
             sys::die_with_parent(parent);
+            sys::close_on_exec_from_3();
             Ok(())
         });
     }
@@ -270,9 +289,16 @@ fn fork_worker() -> io::Result<(Child, Connected)> {
     // thread, so it owns them (they are reentrant) and can print.
     let stdout = io::stdout().lock();
     let stderr = io::stderr().lock();
-    // SAFETY: the child drops the pool's ends, sets its parent-death signal and runs the
-    // worker loop, which takes no lock of this process; the builder warned if other threads
-    // of the program were running (see `StartMethod::Fork`).
+    // SAFETY: this process has other threads, so the child is a copy of it in which every
+    // thread but this one is stopped forever. Safe Rust must already tolerate a thread that
+    // never runs again (no guarantee of the language rests on another thread's progress), so
+    // the worst the child can meet is a lock that stays locked: a hang, never undefined
+    // behaviour. The worker's own code meets none: the allocator's locks are made consistent
+    // by libc's fork handlers; stdout and stderr are held across the fork by this thread,
+    // which is the child's thread; the panic hook, the code map and ipc-channel's lazy statics
+    // were set up above, before the fork; the child drops only the pool's two channel ends
+    // and leaves with `_exit`, running no other destructor. What a user's task may meet is
+    // the hazard documented on `StartMethod::Fork`.
     match unsafe { nix::unistd::fork() }.map_err(io::Error::from)? {
         nix::unistd::ForkResult::Child => {
             drop((tasks, results));

@@ -36,8 +36,8 @@
 //! ever left a zombie. Workers die with the pool's process (`PR_SET_PDEATHSIG`); the pool asks
 //! an idle worker to leave with a message, and a worker also leaves when its channel closes.
 //!
-//! With [`StartMethod::ForkServer`] and [`StartMethod::Spawn`] a new worker closes every
-//! descriptor it inherited and connects to a one-shot server the pool made for it (a guard
+//! With [`StartMethod::ForkServer`] and [`StartMethod::Spawn`] a new worker holds none of the
+//! pool's descriptors and connects to a one-shot server the pool made for it (a guard
 //! thread watches the child's pidfd meanwhile, so a child that dies first cannot leave the pool
 //! waiting); with [`StartMethod::Fork`] it inherits its channels and starts at once.
 #![deny(missing_docs)]

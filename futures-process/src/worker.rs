@@ -1,9 +1,11 @@
 //! The worker's side: connect to the pool, then run tasks until the pool asks it to leave (or
 //! closes the channel, or the worker reaches `max_tasks_per_child`).
 //!
-//! Python's `_process_worker`. The worker is single-threaded. A spawned or fork-server worker
-//! closed every descriptor it inherited before connecting; a forked one keeps them, as Python's
-//! fork does. It leaves with `_exit`, never through destructors, since a forked worker may hold
+//! Python's `_process_worker`. The worker is single-threaded. A spawned worker starts with no
+//! descriptor of the pool's (all were close-on-exec); a fork-server worker closed the fork
+//! server's and keeps what the program had open at `bootstrap`; a forked one keeps them all,
+//! as Python's fork does. It runs only call sites its pool sealed (see `auth.rs`), with the key
+//! from its first settings message. It leaves with `_exit`, never through destructors, since a forked worker may hold
 //! copies of locks another thread took.
 
 use crate::auth::{CallKey, SealedSite, Version};
@@ -234,8 +236,10 @@ mod tests {
             let (tasks, tasks_rx) = wire::channel().unwrap();
             let (results_tx, results) = wire::channel().unwrap();
             let held = (std::io::stdout().lock(), std::io::stderr().lock());
-            // SAFETY: the child only runs the worker loop on the channels made above, with the
-            // locks it may take held by this (its only) thread.
+            // SAFETY: as in `launch::fork_worker`: the child is this multi-threaded process with
+            // every other thread stopped forever (at worst a hang, never undefined behaviour),
+            // and the locks the worker loop takes were prepared above (stdout and stderr are
+            // held by this thread, the child's only one); the child runs only the worker loop.
             let pid = match unsafe { nix::unistd::fork() }.unwrap() {
                 nix::unistd::ForkResult::Child => serve_channels(tasks_rx, results_tx),
                 nix::unistd::ForkResult::Parent { child } => child.as_raw(),
