@@ -98,7 +98,8 @@ pub(crate) fn close_on_exec_from_3() {
 /// Asks the kernel to `SIGKILL` this process when its parent thread ends; exits at once if the
 /// parent is already gone. Async-signal-safe: usable between `fork` and `exec`.
 pub(crate) fn die_with_parent(parent: i32) {
-    // SAFETY: `prctl(PR_SET_PDEATHSIG)` and `getppid` take and return plain integers.
+    // SAFETY: `prctl(PR_SET_PDEATHSIG)`, `getppid` and `_exit` take and return plain
+    // integers and touch no memory of ours (`_exit` ends the process, running no destructor).
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
         if libc::getppid() != parent {
