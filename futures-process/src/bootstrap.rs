@@ -6,6 +6,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 static BOOTSTRAPPED: AtomicBool = AtomicBool::new(false);
 
+/// Exit code of a spawned worker that reached `bootstrap()` with other threads running.
+const LATE_BOOTSTRAP: i32 = 3;
+
 /// Makes this program able to run a [`ProcessPoolExecutor`](crate::ProcessPoolExecutor):
 /// call it on the first line of `main`.
 ///
@@ -14,7 +17,8 @@ static BOOTSTRAPPED: AtomicBool = AtomicBool::new(false);
 /// threads, it starts nothing, and pools then refuse to start with an error that says so (a
 /// spawned worker would run everything before the call again). In a worker that the
 /// [`Spawn`](crate::StartMethod::Spawn) method started by running the program again, it never
-/// returns: the process serves its pool and exits, so none of `main` runs twice. A pool with
+/// returns: the process serves its pool and exits, so none of `main` runs twice (and if threads
+/// were already running there, it exits at once with an error on stderr). A pool with
 /// the `ForkServer` or `Spawn` method refuses to start in a program that never called it, with
 /// an error naming this line.
 ///
@@ -45,8 +49,26 @@ static BOOTSTRAPPED: AtomicBool = AtomicBool::new(false);
 /// error at pool creation instead of a recursive start.
 pub fn bootstrap() {
     if let Some(spec) = std::env::var_os(WORKER_ENV) {
-        // SAFETY: this is a freshly started worker, still on its first and only thread.
-        unsafe { std::env::remove_var(WORKER_ENV) };
+        // The variable must not reach the processes a task starts (they would take themselves
+        // for workers), but removing it is sound only while no other thread can read the
+        // environment: a spawned worker that has other threads at this point did not call
+        // `bootstrap()` first, and refuses to serve (its pool sees it exit before connecting).
+        match sys::thread_count() {
+            Some(1) => {
+                // SAFETY: this process has one thread (counted just now by the kernel; only
+                // this thread could start another, and it does not before this call), so no
+                // other thread reads or writes the environment meanwhile.
+                unsafe { std::env::remove_var(WORKER_ENV) };
+            }
+            threads => {
+                eprintln!(
+                    "concurrent-futures: this spawned worker reached bootstrap() with {} \
+                     threads; call it on the first line of `main`, before any thread starts",
+                    threads.map_or("an unknown number of".into(), |n| n.to_string())
+                );
+                sys::exit_now(LATE_BOOTSTRAP)
+            }
+        }
         let spec = spec.to_string_lossy().into_owned();
         let Some((server, token)) = spec.split_once('\t') else {
             sys::exit_now(2)
@@ -54,7 +76,7 @@ pub fn bootstrap() {
         let Ok(token) = token.parse() else {
             sys::exit_now(2)
         };
-        sys::close_inherited_fds();
+        // No descriptor to close: the launcher marked every inherited one close-on-exec.
         crate::worker::serve(server, token);
     }
     if BOOTSTRAPPED.swap(true, Ordering::AcqRel) {
@@ -95,6 +117,9 @@ macro_rules! bootstrap_before_main {
             extern "C" fn __concurrent_futures_bootstrap() {
                 $crate::bootstrap();
             }
+            // SAFETY (of the `unsafe` attribute): `.init_array` holds pointers to
+            // `extern "C" fn()` that the loader calls once, with no arguments, before `main`;
+            // this entry is exactly such a pointer.
             #[used]
             #[unsafe(link_section = ".init_array")]
             static __CONCURRENT_FUTURES_BOOTSTRAP: extern "C" fn() = __concurrent_futures_bootstrap;

@@ -1,5 +1,6 @@
 //! [`ProcessPoolBuilder`]: Python's `ProcessPoolExecutor(...)` constructor arguments.
 
+use crate::auth::{CallKey, Version};
 use crate::call::CallSite;
 use crate::launch::StartMethod;
 use crate::pool::ProcessPoolExecutor;
@@ -44,6 +45,11 @@ impl ProcessPoolBuilder {
     }
 
     /// How workers are started (default [`StartMethod::ForkServer`], as Python 3.14 on Linux).
+    ///
+    /// [`StartMethod::Fork`] forks the pool's own, multi-threaded process: a task that takes a
+    /// lock another thread of the program held at that instant hangs forever (see the hazard
+    /// on [`StartMethod::Fork`]; it is why Python 3.14 made `forkserver` the default). Choose
+    /// it only for tasks that take no lock shared with the program's other threads.
     pub fn start_method(mut self, method: StartMethod) -> Self {
         self.method = method;
         self
@@ -102,14 +108,18 @@ impl ProcessPoolBuilder {
             .initializer
             .transpose()
             .map_err(BuildError::Initializer)?;
+        let key = CallKey::generate().map_err(|e| BuildError::Randomness(e.kind()))?;
         let max_tasks = self.max_tasks_per_child.map(|n| n as u64);
         let init = wire::encode_init(&Init {
-            initializer,
+            version: Version::ours(),
+            key: key.clone(),
+            initializer: initializer.map(|(site, args)| (key.seal(site), args)),
             max_tasks,
         });
         Ok(ProcessPoolExecutor::from_shared(Shared::new(Config {
             max_workers,
             method: self.method,
+            key,
             init,
             max_tasks,
         })))
@@ -117,6 +127,9 @@ impl ProcessPoolBuilder {
 }
 
 /// Why [`ProcessPoolBuilder::build`] refused.
+///
+/// Its `Display` never repeats its [`source`](Error::source): a reporter that walks the chain
+/// prints each message once.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BuildError {
@@ -132,8 +145,12 @@ pub enum BuildError {
     /// because it was not the first call in `main` and threads already existed (the reason is
     /// given).
     Bootstrap(String),
-    /// The initializer's argument could not be serialized.
+    /// The initializer's argument could not be serialized (the serializer's error is the
+    /// [`source`](Error::source)).
     Initializer(PayloadError),
+    /// The operating system's random number generator failed, so the pool could not draw the
+    /// key that its workers check every call with.
+    Randomness(std::io::ErrorKind),
 }
 
 impl fmt::Display for BuildError {
@@ -155,9 +172,23 @@ impl fmt::Display for BuildError {
             BuildError::Bootstrap(why) => {
                 write!(f, "bootstrap() could not prepare this program: {why}")
             }
-            BuildError::Initializer(e) => write!(f, "initializer: {e}"),
+            BuildError::Initializer(_) => {
+                f.write_str("the initializer cannot be sent to the workers")
+            }
+            BuildError::Randomness(kind) => write!(
+                f,
+                "the operating system's random number generator failed ({kind}), so no key to \
+                 authenticate the pool's calls could be drawn"
+            ),
         }
     }
 }
 
-impl Error for BuildError {}
+impl Error for BuildError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            BuildError::Initializer(e) => Some(e),
+            _ => None,
+        }
+    }
+}

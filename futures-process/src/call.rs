@@ -5,15 +5,22 @@
 //! the loader chose. A [`CallSite`] is two such distances from [`anchor`]: the user's
 //! `fn(A) -> R`, and a *trampoline* monomorphised for `A` and `R` that decodes the argument,
 //! calls the function and encodes the result. The worker turns the distances back into
-//! addresses, and only jumps to one that lies in the executable's own code (see [`CodeMap`]).
+//! addresses only for a site its pool sealed (see [`crate::auth`]), and, as a second line of
+//! defence, only jumps to one that lies in the executable's own code (see [`CodeMap`]).
 
+use crate::auth::Verified;
 use crate::wire::Failure;
 use concurrent_futures_core::{Payload, PayloadStage};
 use serde::{Deserialize, Serialize};
 
 /// What a worker calls: decodes the argument bytes, runs the function at `function`, encodes
 /// its result.
-pub(crate) type Trampoline = fn(function: usize, args: &[u8]) -> Result<Vec<u8>, Failure>;
+///
+/// # Safety
+///
+/// `function` must be the address of an `fn(A) -> R` for the `A` and `R` this trampoline was
+/// monomorphised for: the address [`CallSite::of`] (or [`CallSite::chunk_of`]) paired with it.
+pub(crate) type Trampoline = unsafe fn(function: usize, args: &[u8]) -> Result<Vec<u8>, Failure>;
 
 /// The point every offset is measured from. Never inlined, so it has an address of its own.
 #[inline(never)]
@@ -53,27 +60,45 @@ impl CallSite {
         }
     }
 
-    /// Points the function far outside any code, for tests of the worker's refusal.
-    #[cfg(test)]
-    pub(crate) fn scramble_function_for_test(&mut self) {
-        self.function = i64::MAX / 2;
+    /// The same trampoline with the function at `address` instead: a pair no pool ever
+    /// sealed, for tests of the worker's refusal.
+    #[cfg(any(test, feature = "test-support"))]
+    pub(crate) fn with_function_at(self, address: usize) -> CallSite {
+        CallSite {
+            function: offset(address),
+            ..self
+        }
     }
 
-    /// The trampoline and the function's address in this process, if both lie in code of this
-    /// executable.
-    pub(crate) fn resolve(self, code: &CodeMap) -> Option<(Trampoline, usize)> {
-        let base = address_of_anchor();
-        let trampoline = base.wrapping_add(self.trampoline as usize);
-        let function = base.wrapping_add(self.function as usize);
-        if !code.contains(trampoline) || !code.contains(function) {
-            return None;
-        }
-        // SAFETY: `trampoline` lies in this executable's code, at the distance from `anchor`
-        // that `CallSite::of`/`chunk_of` measured from a `Trampoline` in the same executable,
-        // and a function pointer has the size of `usize`.
-        let trampoline = unsafe { std::mem::transmute::<usize, Trampoline>(trampoline) };
-        Some((trampoline, function))
+    /// The two distances, trampoline first: what a call site's tag covers.
+    pub(crate) fn offsets(&self) -> (i64, i64) {
+        (self.trampoline, self.function)
     }
+}
+
+/// The trampoline and the function's address in this process of a site this pool sealed, if
+/// both lie in code of this executable.
+///
+/// Calling the trampoline on the function is then sound: the pool made the pair with
+/// [`CallSite::of`] or [`CallSite::chunk_of`] (only they make sites, and only the pool seals
+/// them), so the function is an `fn(A) -> R` for the trampoline's `A` and `R`.
+pub(crate) fn resolve(verified: Verified, code: &CodeMap) -> Option<(Trampoline, usize)> {
+    let site = verified.site();
+    let base = address_of_anchor();
+    let trampoline = base.wrapping_add(site.trampoline as usize);
+    let function = base.wrapping_add(site.function as usize);
+    if !code.contains(trampoline) || !code.contains(function) {
+        return None;
+    }
+    // SAFETY: the site is `Verified`, so this pool measured `trampoline`'s distance from
+    // `anchor` on a `Trampoline` (`call_one` or `call_chunk`), in a process running this same
+    // executable image and this same copy of the crate (a fork of it, a fork of its fork
+    // server, or a re-exec of `/proc/self/exe`, which names the running image even if its file
+    // was replaced; the hand-shake's `Version` refuses another copy of the crate). The same
+    // distance from this copy's `anchor` is therefore that `Trampoline` here, and a function
+    // pointer has the size of `usize`.
+    let trampoline = unsafe { std::mem::transmute::<usize, Trampoline>(trampoline) };
+    Some((trampoline, function))
 }
 
 fn decode<A: Payload>(bytes: &[u8]) -> Result<A, Failure> {
@@ -84,16 +109,28 @@ fn encode<R: Payload>(value: &R) -> Result<Vec<u8>, Failure> {
     postcard::to_allocvec(value).map_err(|e| Failure::payload(PayloadStage::EncodeResult, e))
 }
 
-fn call_one<A: Payload, R: Payload>(function: usize, args: &[u8]) -> Result<Vec<u8>, Failure> {
-    // SAFETY: `CallSite::of::<A, R>` paired this trampoline with an `fn(A) -> R` at this
-    // address, so the types agree; a pointer to a function has the size of `usize`.
+/// # Safety
+///
+/// See [`Trampoline`].
+unsafe fn call_one<A: Payload, R: Payload>(
+    function: usize,
+    args: &[u8],
+) -> Result<Vec<u8>, Failure> {
+    // SAFETY: the caller passes the address of an `fn(A) -> R` (the `Trampoline` contract),
+    // and a pointer to a function has the size of `usize`.
     let f = unsafe { std::mem::transmute::<usize, fn(A) -> R>(function) };
     let arg = decode::<A>(args)?;
     encode(&f(arg))
 }
 
-fn call_chunk<A: Payload, R: Payload>(function: usize, args: &[u8]) -> Result<Vec<u8>, Failure> {
-    // SAFETY: as in `call_one`, from `CallSite::chunk_of::<A, R>`.
+/// # Safety
+///
+/// See [`Trampoline`].
+unsafe fn call_chunk<A: Payload, R: Payload>(
+    function: usize,
+    args: &[u8],
+) -> Result<Vec<u8>, Failure> {
+    // SAFETY: as in `call_one`: the caller passes the address of an `fn(A) -> R`.
     let f = unsafe { std::mem::transmute::<usize, fn(A) -> R>(function) };
     let chunk = decode::<Vec<A>>(args)?;
     let results: Vec<R> = chunk.into_iter().map(f).collect();
@@ -105,6 +142,8 @@ fn call_chunk<A: Payload, R: Payload>(function: usize, args: &[u8]) -> Result<Ve
 #[derive(Debug)]
 pub(crate) struct CodeMap {
     ranges: Vec<(usize, usize)>,
+    /// Where the executable's first mapping starts (its load address), if found.
+    base: Option<usize>,
 }
 
 impl CodeMap {
@@ -130,7 +169,20 @@ impl CodeMap {
             .filter(|(_, _, exec, path)| *exec && Some(*path) == file)
             .map(|(start, end, _, _)| (*start, *end))
             .collect();
-        CodeMap { ranges }
+        let base = parsed
+            .iter()
+            .filter(|(_, _, _, path)| Some(*path) == file)
+            .map(|(start, _, _, _)| *start)
+            .min();
+        CodeMap { ranges, base }
+    }
+
+    /// Where this copy of the crate's code lies in the executable: [`anchor`]'s distance from
+    /// the load address, the same in every process running this program, and different for
+    /// each copy of the crate linked into it (0 if the map could not be read).
+    pub(crate) fn place_of_this_copy(&self) -> u64 {
+        self.base
+            .map_or(0, |base| address_of_anchor().wrapping_sub(base) as u64)
     }
 
     fn contains(&self, address: usize) -> bool {
@@ -157,32 +209,49 @@ fn parse_map_line(line: &str) -> Option<(usize, usize, bool, &str)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::auth::CallKey;
 
     fn triple(x: u32) -> u32 {
         3 * x
     }
 
+    fn verified(site: CallSite) -> Verified {
+        let key = CallKey::generate().unwrap();
+        key.open(&key.seal(site)).unwrap()
+    }
+
     #[test]
     fn a_call_site_resolves_and_runs_in_this_process() {
-        let site = CallSite::of(triple);
-        let (trampoline, function) = site.resolve(&CodeMap::of_this_executable()).unwrap();
-        let out = trampoline(function, &postcard::to_allocvec(&14u32).unwrap()).unwrap();
-        assert_eq!(postcard::from_bytes::<u32>(&out).unwrap(), 42);
+        let site = verified(CallSite::of(triple));
+        let (trampoline, function) = resolve(site, &CodeMap::of_this_executable()).unwrap();
+        // SAFETY: a verified site's pair, from `CallSite::of(triple)`.
+        let out = unsafe { trampoline(function, &postcard::to_allocvec(&14u32).unwrap()) };
+        assert_eq!(postcard::from_bytes::<u32>(&out.unwrap()).unwrap(), 42);
     }
 
     #[test]
     fn an_address_outside_the_code_is_refused() {
         let mut site = CallSite::of(triple);
         site.function = i64::MAX / 2;
-        assert!(site.resolve(&CodeMap::of_this_executable()).is_none());
+        assert!(resolve(verified(site), &CodeMap::of_this_executable()).is_none());
+    }
+
+    #[test]
+    fn every_copy_of_the_program_places_this_crate_alike() {
+        let map = CodeMap::of_this_executable();
+        assert_ne!(map.place_of_this_copy(), 0);
+        assert_eq!(
+            map.place_of_this_copy(),
+            CodeMap::get().place_of_this_copy()
+        );
     }
 
     #[test]
     fn a_bad_argument_is_a_decode_failure_not_a_crash() {
-        let (trampoline, function) = CallSite::of(triple)
-            .resolve(&CodeMap::of_this_executable())
-            .unwrap();
-        match trampoline(function, &[]) {
+        let site = verified(CallSite::of(triple));
+        let (trampoline, function) = resolve(site, &CodeMap::of_this_executable()).unwrap();
+        // SAFETY: a verified site's pair, from `CallSite::of(triple)`.
+        match unsafe { trampoline(function, &[]) } {
             Err(Failure::Payload { stage, .. }) => {
                 assert_eq!(stage, crate::wire::Stage::DecodeArgument)
             }

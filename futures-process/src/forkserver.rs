@@ -94,7 +94,11 @@ pub(crate) fn serve(mut control: UnixStream, parent: i32) -> ! {
         // thread before any other existed), so the child may run anything.
         let event = match unsafe { nix::unistd::fork() } {
             Ok(nix::unistd::ForkResult::Child) => {
-                sys::close_inherited_fds();
+                // The worker keeps none of the server's descriptors (its control stream, the
+                // other workers' pidfds); what the program had open at `bootstrap` it keeps,
+                // as the program's own code may still use those.
+                drop(children);
+                drop(control);
                 sys::die_with_parent(server_pid);
                 crate::worker::serve(&request.server, request.token)
             }

@@ -7,6 +7,7 @@
 //! forever; so a guard thread watches the child's pidfd meanwhile and, if the child ends first,
 //! connects itself with a sentinel hello.
 
+use crate::auth::Version;
 use crate::forkserver;
 use crate::sys::{self, ExitCause};
 use crate::wire;
@@ -35,10 +36,26 @@ pub enum StartMethod {
     /// Run the program's own executable again (`/proc/self/exe`), which becomes a worker in
     /// [`bootstrap`](crate::bootstrap). The slowest start, and the most isolated.
     Spawn,
-    /// Fork the pool's process itself. Fastest, but a fork of a multi-threaded process may
-    /// deadlock in the child if another thread held a lock (Python warns of the same); the
-    /// pool logs a warning when it forks a process that already had other threads. As with
-    /// Python's `fork`, the worker inherits the program's open descriptors.
+    /// Fork the pool's process itself. Fastest, and needs no [`bootstrap`](crate::bootstrap),
+    /// but see the hazard below. As with Python's `fork`, the worker inherits the program's
+    /// open descriptors, and `max_tasks_per_child` is refused.
+    ///
+    /// # Hazard: forking a multi-threaded process
+    ///
+    /// The pool forks from one of its own threads, so the process always has other threads
+    /// when it forks (the caller's, the pool's, and any the program started). The worker is a
+    /// copy of the process with only the forking thread: every lock another thread held at
+    /// that instant stays locked in the worker, forever. The pool prepares the locks its own
+    /// worker code takes, but your tasks run in that copy: a task that takes a lock another
+    /// thread of your program held at the fork (a `Mutex` or `OnceLock` of yours or of a
+    /// library, a logger, a connection pool; std's own backtrace lock, taken when a task
+    /// panics, if another thread was panicking) hangs, and the pool can only see the hang as a
+    /// task that never ends. It cannot corrupt memory: a thread that never runs again is a
+    /// state that Rust code must already tolerate. Python warns of the same
+    /// (`DeprecationWarning` since 3.12), and Python 3.14 made `forkserver` the default on
+    /// POSIX for exactly this reason; the pool logs a warning when the process has other
+    /// threads at `build`. Prefer [`StartMethod::ForkServer`], whose fork server was forked
+    /// while the program had one thread.
     Fork,
 }
 
@@ -85,26 +102,62 @@ pub(crate) struct Connected {
 }
 
 /// Why a worker could not be started.
+///
+/// Its `Display` never repeats its [`source`](std::error::Error::source); [`describe`] gives
+/// the whole chain in one line.
 #[derive(Debug)]
 pub(crate) enum LaunchError {
     /// The process could not be created at all.
     Start(io::Error),
     /// It was created but never connected; `cause` is how it ended.
     Died { pid: i32, cause: ExitCause },
+    /// It connected speaking another protocol, or as another build of this crate (a second
+    /// copy of it in the program); it was killed and reaped.
+    Version {
+        pid: i32,
+        ours: Version,
+        theirs: Version,
+    },
 }
 
 impl std::fmt::Display for LaunchError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            LaunchError::Start(e) => write!(f, "a worker process could not be started: {e}"),
+            LaunchError::Start(_) => f.write_str("a worker process could not be started"),
             LaunchError::Died { pid, cause } => {
                 write!(
                     f,
                     "worker process {pid} {cause} before it connected to the pool"
                 )
             }
+            LaunchError::Version { pid, ours, theirs } => write!(
+                f,
+                "worker process {pid} was refused: it speaks {theirs}, the pool {ours}; two \
+                 copies of concurrent-futures-process in one program cannot share workers"
+            ),
         }
     }
+}
+
+impl std::error::Error for LaunchError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LaunchError::Start(e) => Some(e),
+            LaunchError::Died { .. } | LaunchError::Version { .. } => None,
+        }
+    }
+}
+
+/// `error` and its sources, joined by ": " (for a log line or a reason that is text).
+pub(crate) fn describe(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
 }
 
 /// Starts one worker with `method` and, unless it was forked here, waits until it connects.
@@ -113,6 +166,14 @@ impl std::fmt::Display for LaunchError {
 /// *thread* that created it ends, and the courier ends only after its worker has ended, so
 /// the signal never fires early; and no extra thread hop delays the start.
 pub(crate) fn launch(method: StartMethod) -> Result<(Child, Connected), LaunchError> {
+    launch_expecting(method, Version::ours())
+}
+
+/// [`launch`], refusing a worker whose hello is not of `version`.
+pub(crate) fn launch_expecting(
+    method: StartMethod,
+    version: Version,
+) -> Result<(Child, Connected), LaunchError> {
     if method == StartMethod::Fork {
         return fork_worker().map_err(LaunchError::Start);
     }
@@ -128,19 +189,33 @@ pub(crate) fn launch(method: StartMethod) -> Result<(Child, Connected), LaunchEr
     }
     .map_err(LaunchError::Start)?;
     let child = Child { pid, method };
-    match accept_guarded(&child, server, name) {
+    let hello = accept_guarded(&child, server, name);
+    let refused = match hello {
         Ok(Hello {
+            version: theirs,
             token: t,
             pid: p,
             channels: Some((tasks, results)),
-        }) if t == token && p == pid => Ok((child, Connected { tasks, results })),
-        _ => {
-            // Dead, foreign, or failed to hand over its channels: make sure it is gone.
-            sys::signal(pid, nix::sys::signal::Signal::SIGKILL);
-            let cause = child.reap();
-            Err(LaunchError::Died { pid, cause })
+        }) if t == token && p == pid => {
+            if theirs == version {
+                return Ok((child, Connected { tasks, results }));
+            }
+            Some(theirs)
         }
-    }
+        _ => None,
+    };
+    // Dead, foreign, of another version, or failed to hand over its channels: make sure it
+    // is gone.
+    sys::signal(pid, nix::sys::signal::Signal::SIGKILL);
+    let cause = child.reap();
+    Err(match refused {
+        Some(theirs) => LaunchError::Version {
+            pid,
+            ours: version,
+            theirs,
+        },
+        None => LaunchError::Died { pid, cause },
+    })
 }
 
 fn spawn_worker(server: &str, token: u64) -> io::Result<i32> {
@@ -151,10 +226,13 @@ fn spawn_worker(server: &str, token: u64) -> io::Result<i32> {
         command.arg0(arg0);
     }
     command.env(WORKER_ENV, format!("{server}\t{token}"));
-    // SAFETY: the closure only calls async-signal-safe functions (`prctl`, `getppid`, `_exit`).
+    // SAFETY: the closure runs in the child between `fork` and `exec` and calls only
+    // async-signal-safe functions (`prctl`, `getppid`, `_exit`, `close_range`, `fcntl`); it
+    // allocates nothing and takes no lock.
     unsafe {
         command.pre_exec(move || {
             sys::die_with_parent(parent);
+            sys::close_on_exec_from_3();
             Ok(())
         });
     }
@@ -211,9 +289,16 @@ fn fork_worker() -> io::Result<(Child, Connected)> {
     // thread, so it owns them (they are reentrant) and can print.
     let stdout = io::stdout().lock();
     let stderr = io::stderr().lock();
-    // SAFETY: the child drops the pool's ends, sets its parent-death signal and runs the
-    // worker loop, which takes no lock of this process; the builder warned if other threads
-    // of the program were running (see `StartMethod::Fork`).
+    // SAFETY: this process has other threads, so the child is a copy of it in which every
+    // thread but this one is stopped forever. Safe Rust must already tolerate a thread that
+    // never runs again (no guarantee of the language rests on another thread's progress), so
+    // the worst the child can meet is a lock that stays locked: a hang, never undefined
+    // behaviour. The worker's own code meets none: the allocator's locks are made consistent
+    // by libc's fork handlers; stdout and stderr are held across the fork by this thread,
+    // which is the child's thread; the panic hook, the code map and ipc-channel's lazy statics
+    // were set up above, before the fork; the child drops only the pool's two channel ends
+    // and leaves with `_exit`, running no other destructor. What a user's task may meet is
+    // the hazard documented on `StartMethod::Fork`.
     match unsafe { nix::unistd::fork() }.map_err(io::Error::from)? {
         nix::unistd::ForkResult::Child => {
             drop((tasks, results));
@@ -262,6 +347,10 @@ fn accept_guarded(
             };
             if child_ended && let Ok(sentinel) = IpcSender::<Hello>::connect(name) {
                 let _ = sentinel.send(Hello {
+                    version: Version {
+                        protocol: 0,
+                        build: 0,
+                    },
                     token: 0,
                     pid: 0,
                     channels: None,
@@ -274,4 +363,74 @@ fn accept_guarded(
         let _ = guard.join();
     }
     accepted
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builder::BuildError;
+    use crate::refused::{CallRefused, RefusalReason};
+    use concurrent_futures_core::{PayloadError, PayloadStage};
+    use std::error::Error;
+
+    /// Every error this crate makes, one of each kind.
+    fn every_error() -> Vec<Box<dyn Error>> {
+        let version = Version {
+            protocol: 1,
+            build: 2,
+        };
+        vec![
+            Box::new(BuildError::MaxWorkers),
+            Box::new(BuildError::MaxTasksPerChild),
+            Box::new(BuildError::MaxTasksWithFork),
+            Box::new(BuildError::NotBootstrapped(StartMethod::Spawn)),
+            Box::new(BuildError::Bootstrap("3 threads".into())),
+            Box::new(BuildError::Initializer(PayloadError::new(
+                PayloadStage::EncodeArgument,
+                "unsupported type",
+            ))),
+            Box::new(BuildError::Randomness(io::ErrorKind::Unsupported)),
+            Box::new(LaunchError::Start(io::Error::other("no more processes"))),
+            Box::new(LaunchError::Died {
+                pid: 9,
+                cause: ExitCause::Signal(9),
+            }),
+            Box::new(LaunchError::Version {
+                pid: 9,
+                ours: version,
+                theirs: Version {
+                    protocol: 3,
+                    ..version
+                },
+            }),
+            Box::new(CallRefused::new(
+                RefusalReason::Malformed,
+                "truncated".into(),
+            )),
+        ]
+    }
+
+    #[test]
+    fn no_error_repeats_its_source() {
+        for error in every_error() {
+            let mut current: &dyn Error = &*error;
+            while let Some(source) = current.source() {
+                let (outer, inner) = (current.to_string(), source.to_string());
+                assert!(
+                    !outer.contains(&inner),
+                    "{outer:?} repeats its source {inner:?}: a reporter would print it twice"
+                );
+                current = source;
+            }
+        }
+    }
+
+    #[test]
+    fn describe_gives_the_whole_chain_once() {
+        let error = LaunchError::Start(io::Error::other("no more processes"));
+        assert_eq!(
+            describe(&error),
+            "a worker process could not be started: no more processes"
+        );
+    }
 }

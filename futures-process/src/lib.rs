@@ -26,7 +26,9 @@
 //!
 //! Each worker is this same program, started by [`StartMethod`], connected by two
 //! `ipc-channel` byte channels that only the pool and that worker hold. A function crosses by
-//! its offset in the executable (see `call.rs`); arguments and results by postcard. The caller
+//! its offset in the executable (see `call.rs`), tagged with a MAC under a key that each pool
+//! draws for itself, so that a worker runs only calls its own pool made (see `auth.rs`);
+//! arguments and results by postcard. The caller
 //! that submits sends the task straight to an idle worker, and the worker's *courier* thread in
 //! the pool completes the future and sends the worker its next task: one thread hop from a
 //! result to a waiting caller. A worker's channel closing is how its death is seen, in well
@@ -34,12 +36,13 @@
 //! ever left a zombie. Workers die with the pool's process (`PR_SET_PDEATHSIG`); the pool asks
 //! an idle worker to leave with a message, and a worker also leaves when its channel closes.
 //!
-//! With [`StartMethod::ForkServer`] and [`StartMethod::Spawn`] a new worker closes every
-//! descriptor it inherited and connects to a one-shot server the pool made for it (a guard
+//! With [`StartMethod::ForkServer`] and [`StartMethod::Spawn`] a new worker holds none of the
+//! pool's descriptors and connects to a one-shot server the pool made for it (a guard
 //! thread watches the child's pidfd meanwhile, so a child that dies first cannot leave the pool
 //! waiting); with [`StartMethod::Fork`] it inherits its channels and starts at once.
 #![deny(missing_docs)]
 
+mod auth;
 mod bootstrap;
 mod builder;
 mod call;
@@ -47,12 +50,18 @@ mod courier;
 mod forkserver;
 mod launch;
 mod pool;
+mod refused;
 mod shared;
 mod sys;
 mod wire;
 mod worker;
 
+#[cfg(feature = "test-support")]
+#[doc(hidden)]
+pub mod test_support;
+
 pub use bootstrap::bootstrap;
 pub use builder::{BuildError, ProcessPoolBuilder};
 pub use launch::StartMethod;
 pub use pool::ProcessPoolExecutor;
+pub use refused::{CallRefused, RefusalReason};

@@ -96,6 +96,7 @@ impl ProcessPoolExecutor {
     ) -> Result<Future<R>, SubmitError> {
         let id = self.shared.next_id();
         let future = Future::new();
+        let site = self.shared.config.key.seal(site);
         match wire::encode_task(id, site, arg) {
             Ok(message) => {
                 let sink = Box::new(FutureSink(future.clone()));

@@ -7,8 +7,9 @@
 //! courier thread completes that worker's futures and hands it the next job, so a result
 //! reaches a waiting caller with one thread hop.
 
+use crate::auth::CallKey;
 use crate::courier;
-use crate::launch::{LaunchError, StartMethod};
+use crate::launch::{self, LaunchError, StartMethod};
 use crate::sys;
 use crate::wire;
 use concurrent_futures_core::{
@@ -34,6 +35,8 @@ pub(crate) const NOT_USABLE: &str =
 pub(crate) struct Config {
     pub(crate) max_workers: usize,
     pub(crate) method: StartMethod,
+    /// The key this pool seals its call sites with (also inside `init`).
+    pub(crate) key: CallKey,
     /// The encoded `Init` message every new worker gets first.
     pub(crate) init: Vec<u8>,
     pub(crate) max_tasks: Option<u64>,
@@ -278,6 +281,7 @@ impl Shared {
             st.launching -= 1;
             let stranded = st.workers.is_empty() && st.launching == 0 && !st.queue.is_empty();
             let victims = if stranded && st.broken.is_none() {
+                let error = launch::describe(&error);
                 log::error!(target: "concurrent_futures", "{error}");
                 break_pool(
                     &mut st,
@@ -563,6 +567,7 @@ mod tests {
         let config = Config {
             max_workers,
             method: StartMethod::Fork,
+            key: CallKey::generate().unwrap(),
             init: Vec::new(),
             max_tasks,
         };
@@ -577,8 +582,8 @@ mod tests {
                 Op::Submit => {
                     let id = shared.next_id();
                     let future = Future::new();
-                    let message =
-                        wire::encode_task(id, CallSite::of(super::tests::id), &id).unwrap();
+                    let site = shared.config.key.seal(CallSite::of(super::tests::id));
+                    let message = wire::encode_task(id, site, &id).unwrap();
                     let job = Job {
                         id,
                         message,

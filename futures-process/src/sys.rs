@@ -70,15 +70,27 @@ pub(crate) fn pidfd_open(pid: i32) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
 }
 
-/// Closes every descriptor from 3 up, in a freshly forked child, so that it holds no copy of
-/// any other worker's channel (or a disconnect would never be seen).
-pub(crate) fn close_inherited_fds() {
-    // SAFETY: a plain syscall; the caller is a new child that owns nothing above stderr yet.
-    let r = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+/// Marks every descriptor from 3 up close-on-exec, in a child between `fork` and `exec`, so
+/// that the program it becomes holds no copy of the pool's descriptors (another worker's
+/// channel held open there would hide that worker's death). Async-signal-safe; closes nothing
+/// itself, so no descriptor that code of this process image still owns is closed under it.
+pub(crate) fn close_on_exec_from_3() {
+    // SAFETY: `close_range` with `CLOSE_RANGE_CLOEXEC` (Linux 5.11+) takes plain integers and
+    // only sets a flag on open descriptors; it touches no memory of ours.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            3u32,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     if r != 0 {
         for fd in 3..1024 {
-            // SAFETY: as above; closing a descriptor that is not open is harmless.
-            unsafe { libc::close(fd) };
+            // SAFETY: `fcntl(F_SETFD)` takes plain integers and only sets the descriptor's
+            // flags (`FD_CLOEXEC` is its only one); on a descriptor that is not open it fails
+            // with `EBADF` and does nothing.
+            unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
         }
     }
 }
@@ -86,7 +98,8 @@ pub(crate) fn close_inherited_fds() {
 /// Asks the kernel to `SIGKILL` this process when its parent thread ends; exits at once if the
 /// parent is already gone. Async-signal-safe: usable between `fork` and `exec`.
 pub(crate) fn die_with_parent(parent: i32) {
-    // SAFETY: `prctl(PR_SET_PDEATHSIG)` and `getppid` take and return plain integers.
+    // SAFETY: `prctl(PR_SET_PDEATHSIG)`, `getppid` and `_exit` take and return plain
+    // integers and touch no memory of ours (`_exit` ends the process, running no destructor).
     unsafe {
         libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
         if libc::getppid() != parent {

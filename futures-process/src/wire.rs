@@ -5,17 +5,20 @@
 //! the message, and a payload that fails to decode is that task's error and nothing more.
 //! The rare messages (the worker's hello and its start-up settings) use serde.
 
-use crate::call::CallSite;
+use crate::auth::{CallKey, SealedSite, Version};
+use crate::refused::{CallRefused, RefusalReason};
 use concurrent_futures_core::{PayloadError, PayloadStage, TaskError};
 use ipc_channel::ipc::{self, IpcReceiver, IpcSender, IpcSharedMemory};
 use serde::{Deserialize, Serialize};
 use std::fmt::Display;
 
-/// The first message of a new worker, sent to the pool's one-shot server: who it is, and the
-/// pool's ends of its two channels. A `channels` of `None` is the sentinel the launcher sends
-/// itself when the child died before connecting.
+/// The first message of a new worker, sent to the pool's one-shot server: which protocol and
+/// build it speaks, who it is, and the pool's ends of its two channels. A `channels` of `None`
+/// is the sentinel the launcher sends itself when the child died before connecting.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Hello {
+    /// First, so that whatever else a future protocol changes, this is still read.
+    pub(crate) version: Version,
     pub(crate) token: u64,
     pub(crate) pid: i32,
     pub(crate) channels: Option<(Sender, Receiver)>,
@@ -68,10 +71,15 @@ pub(crate) fn send(to: &Sender, bytes: Vec<u8>) -> Result<(), ()> {
     to.send(Envelope::wrap(bytes)).map_err(drop)
 }
 
-/// A worker's settings, the first message the pool sends it.
+/// A worker's settings, the first message the pool sends it, on the worker's private channel:
+/// the only way the pool's key reaches a worker, whatever the start method.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Init {
-    pub(crate) initializer: Option<(CallSite, Vec<u8>)>,
+    /// First, as in [`Hello`].
+    pub(crate) version: Version,
+    /// The key the pool seals its call sites with.
+    pub(crate) key: CallKey,
+    pub(crate) initializer: Option<(SealedSite, Vec<u8>)>,
     pub(crate) max_tasks: Option<u64>,
 }
 
@@ -103,7 +111,12 @@ pub(crate) enum Failure {
     /// The argument or result could not be (de)serialized.
     Payload { stage: Stage, message: String },
     /// The worker would not run the message (not a call site it can vouch for, or garbage).
-    Refused { message: String },
+    Refused {
+        reason: RefusalReason,
+        detail: String,
+    },
+    /// The pool could not read the worker's report of a failure.
+    Unreadable { message: String },
 }
 
 impl Failure {
@@ -129,7 +142,10 @@ impl Failure {
                 };
                 TaskError::Payload(PayloadError::new(stage, message))
             }
-            Failure::Refused { message } => TaskError::remote(message, ""),
+            Failure::Refused { reason, detail } => {
+                TaskError::custom(CallRefused::new(reason, detail))
+            }
+            Failure::Unreadable { message } => TaskError::remote(message, ""),
         }
     }
 }
@@ -140,7 +156,7 @@ pub(crate) enum ToWorker<'a> {
     Init(Init),
     Task {
         id: u64,
-        site: CallSite,
+        site: SealedSite,
         args: &'a [u8],
     },
     Exit,
@@ -167,7 +183,7 @@ pub(crate) fn encode_init(init: &Init) -> Vec<u8> {
 /// A task message for `id`, with `arg` encoded in place after the header.
 pub(crate) fn encode_task<A: Serialize>(
     id: u64,
-    site: CallSite,
+    site: SealedSite,
     arg: &A,
 ) -> Result<Vec<u8>, postcard::Error> {
     let mut out = Vec::with_capacity(64);
@@ -244,7 +260,7 @@ pub(crate) fn decode_from_worker(message: &[u8]) -> Option<FromWorker<'_>> {
                 Ok(payload)
             } else {
                 Err(
-                    postcard::from_bytes(payload).unwrap_or_else(|e| Failure::Refused {
+                    postcard::from_bytes(payload).unwrap_or_else(|e| Failure::Unreadable {
                         message: format!("undecodable failure report: {e}"),
                     }),
                 )
@@ -261,6 +277,7 @@ pub(crate) fn decode_from_worker(message: &[u8]) -> Option<FromWorker<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::call::CallSite;
 
     fn id(x: u8) -> u8 {
         x
@@ -268,7 +285,7 @@ mod tests {
 
     #[test]
     fn a_task_message_round_trips() {
-        let site = CallSite::of(id);
+        let site = CallKey::generate().unwrap().seal(CallSite::of(id));
         let message = encode_task(7, site, &(1u8, "two")).unwrap();
         match decode_to_worker(&message).unwrap() {
             ToWorker::Task { id, site: s, args } => {
@@ -301,14 +318,15 @@ mod tests {
         let message = encode_done(
             3,
             Err(Failure::Refused {
-                message: "no".into(),
+                reason: RefusalReason::Unauthenticated,
+                detail: "no".into(),
             }),
         );
         match decode_from_worker(&message) {
             Some(FromWorker::Done {
                 id: 3,
-                outcome: Err(Failure::Refused { message }),
-            }) => assert_eq!(message, "no"),
+                outcome: Err(Failure::Refused { reason, detail }),
+            }) => assert_eq!((reason, &*detail), (RefusalReason::Unauthenticated, "no")),
             other => panic!("{other:?}"),
         }
     }

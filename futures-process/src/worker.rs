@@ -1,12 +1,16 @@
 //! The worker's side: connect to the pool, then run tasks until the pool asks it to leave (or
 //! closes the channel, or the worker reaches `max_tasks_per_child`).
 //!
-//! Python's `_process_worker`. The worker is single-threaded. A spawned or fork-server worker
-//! closed every descriptor it inherited before connecting; a forked one keeps them, as Python's
-//! fork does. It leaves with `_exit`, never through destructors, since a forked worker may hold
+//! Python's `_process_worker`. The worker is single-threaded. A spawned worker starts with no
+//! descriptor of the pool's (all were close-on-exec); a fork-server worker closed the fork
+//! server's and keeps what the program had open at `bootstrap`; a forked one keeps them all,
+//! as Python's fork does. It runs only call sites its pool sealed (see `auth.rs`), with the key
+//! from its first settings message. It leaves with `_exit`, never through destructors, since a forked worker may hold
 //! copies of locks another thread took.
 
-use crate::call::CodeMap;
+use crate::auth::{CallKey, SealedSite, Version};
+use crate::call::{self, CodeMap};
+use crate::refused::RefusalReason;
 use crate::sys;
 use crate::wire::{self, Failure, Hello, ToWorker};
 use ipc_channel::ipc::IpcSender;
@@ -24,6 +28,8 @@ thread_local! {
 const CANNOT_CONNECT: i32 = 70;
 /// Exit code of a worker whose initializer failed (Python: the process returns normally).
 const INITIALIZER_FAILED: i32 = 1;
+/// Exit code of a worker whose settings came from another protocol or build.
+const VERSION_MISMATCH: i32 = 71;
 
 /// Runs the worker: connects to the one-shot server `server` with `token`, and serves tasks.
 pub(crate) fn serve(server: &str, token: u64) -> ! {
@@ -37,6 +43,7 @@ pub(crate) fn serve(server: &str, token: u64) -> ! {
         sys::exit_now(CANNOT_CONNECT)
     };
     let greeting = Hello {
+        version: Version::ours(),
         token,
         pid: sys::pid(),
         channels: Some((tasks_tx, results_rx)),
@@ -53,6 +60,8 @@ pub(crate) fn serve_channels(tasks: wire::Receiver, results: wire::Sender) -> ! 
     install_panic_capture();
     IS_WORKER.store(true, Ordering::Relaxed);
     let code = CodeMap::get();
+    // The pool's key, from the first settings message; until then no task runs.
+    let mut key: Option<CallKey> = None;
     let mut max_tasks = None;
     let mut done = 0u64;
     loop {
@@ -62,16 +71,30 @@ pub(crate) fn serve_channels(tasks: wire::Receiver, results: wire::Sender) -> ! 
         };
         let message = envelope.bytes();
         match wire::decode_to_worker(message) {
-            Ok(ToWorker::Init(init)) => {
+            Ok(ToWorker::Init(init)) if key.is_none() => {
+                let ours = Version::ours();
+                if init.version != ours {
+                    let text = format!(
+                        "the worker ({ours}) refused settings from another protocol or build \
+                         ({})",
+                        init.version
+                    );
+                    let _ = wire::send(&results, wire::encode_init_failed(&text));
+                    sys::exit_now(VERSION_MISMATCH);
+                }
                 max_tasks = init.max_tasks;
+                let key = key.insert(init.key);
                 if let Some((site, args)) = init.initializer {
-                    if let Err(failure) = run(code, site, &args) {
+                    if let Err(failure) = run(code, key, &site, &args) {
                         let text = match failure {
                             Failure::Panicked { message, traceback } => {
                                 format!("{message}\n{traceback}")
                             }
-                            Failure::Payload { message, .. } | Failure::Refused { message } => {
+                            Failure::Payload { message, .. } | Failure::Unreadable { message } => {
                                 message
+                            }
+                            Failure::Refused { reason, detail } => {
+                                crate::refused::CallRefused::new(reason, detail).to_string()
                             }
                         };
                         let _ = wire::send(&results, wire::encode_init_failed(&text));
@@ -79,9 +102,22 @@ pub(crate) fn serve_channels(tasks: wire::Receiver, results: wire::Sender) -> ! 
                     }
                 }
             }
+            Ok(ToWorker::Init(_)) => {
+                // The key is taken once: a later message cannot replace it.
+                log::error!(
+                    target: "concurrent_futures",
+                    "worker {}: refused a second settings message", sys::pid()
+                );
+            }
             Ok(ToWorker::Exit) => sys::exit_now(0),
             Ok(ToWorker::Task { id, site, args }) => {
-                let outcome = run(code, site, args);
+                let outcome = match &key {
+                    Some(key) => run(code, key, &site, args),
+                    None => Err(Failure::Refused {
+                        reason: RefusalReason::BeforeSettings,
+                        detail: String::new(),
+                    }),
+                };
                 let reply = wire::encode_done(id, outcome);
                 // Free the argument before reporting, as Python drops its call item.
                 drop(envelope);
@@ -95,7 +131,8 @@ pub(crate) fn serve_channels(tasks: wire::Receiver, results: wire::Sender) -> ! 
             }
             Err(why) => {
                 let failure = Failure::Refused {
-                    message: format!("the worker refused a message it cannot decode: {why}"),
+                    reason: RefusalReason::Malformed,
+                    detail: why.clone(),
                 };
                 if let Some(id) = wire::task_id(message) {
                     let _ = wire::send(&results, wire::encode_done(id, Err(failure)));
@@ -107,15 +144,26 @@ pub(crate) fn serve_channels(tasks: wire::Receiver, results: wire::Sender) -> ! 
     }
 }
 
-/// Runs one call: resolves it (refusing what is not this executable's code), then decodes,
-/// calls and encodes, catching a panic anywhere in those steps.
-fn run(code: &CodeMap, site: crate::call::CallSite, args: &[u8]) -> Result<Vec<u8>, Failure> {
-    let Some((trampoline, function)) = site.resolve(code) else {
-        return Err(Failure::Refused {
-            message: "the worker refused a call outside this executable's code".into(),
-        });
+/// Runs one call: checks its tag under the pool's key and resolves it (refusing a site the
+/// pool did not seal, or one outside this executable's code), then decodes, calls and
+/// encodes, catching a panic anywhere in those steps.
+fn run(code: &CodeMap, key: &CallKey, site: &SealedSite, args: &[u8]) -> Result<Vec<u8>, Failure> {
+    let refuse = |reason| {
+        Err(Failure::Refused {
+            reason,
+            detail: String::new(),
+        })
     };
-    match panic::catch_unwind(AssertUnwindSafe(|| trampoline(function, args))) {
+    let Some(verified) = key.open(site) else {
+        return refuse(RefusalReason::Unauthenticated);
+    };
+    let Some((trampoline, function)) = call::resolve(verified, code) else {
+        return refuse(RefusalReason::OutsideCode);
+    };
+    // SAFETY: `resolve` gave the pair of a site this pool sealed: `function` is the
+    // `fn(A) -> R` that `CallSite::of`/`chunk_of` paired with this trampoline.
+    let call = || unsafe { trampoline(function, args) };
+    match panic::catch_unwind(AssertUnwindSafe(call)) {
         Ok(outcome) => outcome,
         Err(payload) => Err(Failure::Panicked {
             message: concurrent_futures_core::panic_message(&*payload),
@@ -163,14 +211,14 @@ mod tests {
         3 * x
     }
 
-    fn reply(results: &wire::Receiver) -> (u64, Result<Vec<u8>, String>) {
+    fn reply(results: &wire::Receiver) -> (u64, Result<Vec<u8>, RefusalReason>) {
         let envelope = results.recv().expect("the worker answers");
         match wire::decode_from_worker(envelope.bytes()) {
             Some(FromWorker::Done { id, outcome }) => (
                 id,
                 outcome.map(<[u8]>::to_vec).map_err(|f| match f {
-                    Failure::Refused { message } => message,
-                    other => format!("{other:?}"),
+                    Failure::Refused { reason, .. } => reason,
+                    other => panic!("expected a refusal, got {other:?}"),
                 }),
             ),
             other => panic!("unexpected {other:?}"),
@@ -188,44 +236,55 @@ mod tests {
             let (tasks, tasks_rx) = wire::channel().unwrap();
             let (results_tx, results) = wire::channel().unwrap();
             let held = (std::io::stdout().lock(), std::io::stderr().lock());
-            // SAFETY: the child only runs the worker loop on the channels made above, with the
-            // locks it may take held by this (its only) thread.
+            // SAFETY: as in `launch::fork_worker`: the child is this multi-threaded process with
+            // every other thread stopped forever (at worst a hang, never undefined behaviour),
+            // and the locks the worker loop takes were prepared above (stdout and stderr are
+            // held by this thread, the child's only one); the child runs only the worker loop.
             let pid = match unsafe { nix::unistd::fork() }.unwrap() {
                 nix::unistd::ForkResult::Child => serve_channels(tasks_rx, results_tx),
                 nix::unistd::ForkResult::Parent { child } => child.as_raw(),
             };
             drop(held);
             drop((tasks_rx, results_tx));
-            let init = wire::encode_init(&wire::Init {
-                initializer: None,
-                max_tasks: None,
-            });
-            wire::send(&tasks, init).unwrap();
+            let key = CallKey::generate().unwrap();
+            let settings = |key: &CallKey| {
+                wire::encode_init(&wire::Init {
+                    version: Version::ours(),
+                    key: key.clone(),
+                    initializer: None,
+                    max_tasks: None,
+                })
+            };
+            // A task before the settings: no key yet, refused by id.
+            let early = wire::encode_task(0, key.seal(CallSite::of(triple)), &5u32).unwrap();
+            wire::send(&tasks, early).unwrap();
+            assert_eq!(reply(&results), (0, Err(RefusalReason::BeforeSettings)));
+            wire::send(&tasks, settings(&key)).unwrap();
+            // Second settings with another key: ignored, the first key stays.
+            let other = CallKey::generate().unwrap();
+            wire::send(&tasks, settings(&other)).unwrap();
 
             // Not a message at all: logged by the worker, no reply, still serving.
             wire::send(&tasks, vec![9, 9, 9]).unwrap();
             // A task whose call site is truncated: refused by id.
-            let mut truncated = wire::encode_task(1, CallSite::of(triple), &5u32).unwrap();
+            let mut truncated =
+                wire::encode_task(1, key.seal(CallSite::of(triple)), &5u32).unwrap();
             truncated.truncate(12);
             wire::send(&tasks, truncated).unwrap();
-            let (id, outcome) = reply(&results);
-            assert_eq!(id, 1);
-            assert!(outcome.unwrap_err().contains("cannot decode"));
-            // A task whose function lies outside this executable's code: refused, not called.
-            let mut bad = CallSite::of(triple);
-            bad.scramble_function_for_test();
+            assert_eq!(reply(&results), (1, Err(RefusalReason::Malformed)));
+            // An authentic site whose function lies outside this executable's code: refused,
+            // not called (a pool never seals one; this test does, to reach the second check).
+            let bad = key.seal(CallSite::of(triple).with_function_at(usize::MAX / 4));
             wire::send(&tasks, wire::encode_task(2, bad, &5u32).unwrap()).unwrap();
-            let (id, outcome) = reply(&results);
-            assert_eq!(id, 2);
-            assert!(
-                outcome
-                    .unwrap_err()
-                    .contains("outside this executable's code")
-            );
+            assert_eq!(reply(&results), (2, Err(RefusalReason::OutsideCode)));
+            // A site sealed with the key of the settings the worker ignored: refused.
+            let foreign = other.seal(CallSite::of(triple));
+            wire::send(&tasks, wire::encode_task(4, foreign, &5u32).unwrap()).unwrap();
+            assert_eq!(reply(&results), (4, Err(RefusalReason::Unauthenticated)));
             // And a good one still runs.
             wire::send(
                 &tasks,
-                wire::encode_task(3, CallSite::of(triple), &5u32).unwrap(),
+                wire::encode_task(3, key.seal(CallSite::of(triple)), &5u32).unwrap(),
             )
             .unwrap();
             let (id, outcome) = reply(&results);

@@ -99,13 +99,22 @@ fn context_manager_shutdown(method: StartMethod) {
 }
 
 /// `test_del_shutdown`: dropping the pool runs what was submitted, then reaps the workers.
+///
+/// The pids are read once all five workers run a blocked task (workers start on demand, so
+/// before that the list could be empty and the check below would prove nothing).
 fn del_shutdown(method: StartMethod) {
     let ex = pool(method, 5);
-    let futures: Vec<_> = (-5..5).map(|i| ex.submit(abs, i).unwrap()).collect();
+    let blockers = Blockers::new();
+    let blocked = blockers.submit(&ex, 5);
+    blockers.arrivals.wait_for(5);
     let pids = ex.worker_pids();
+    assert_eq!(pids.len(), 5, "five workers run the five blocked tasks");
+    let futures: Vec<_> = (-5..5).map(|i| ex.submit(abs, i).unwrap()).collect();
+    blockers.gate.open();
     drop(ex);
     let got: Vec<i64> = futures.iter().map(|f| f.result(None).unwrap()).collect();
     assert_eq!(got, [5, 4, 3, 2, 1, 0, 1, 2, 3, 4]);
+    assert!(blocked.iter().all(|f| f.result(None).is_ok()));
     assert!(pids.iter().all(|&p| gone(p)), "{pids:?}");
 }
 
