@@ -100,8 +100,8 @@ fn call_chunk<A: Payload, R: Payload>(function: usize, args: &[u8]) -> Result<Ve
     encode(&results)
 }
 
-/// The address ranges of this executable's code, read once from `/proc/self/maps`: the worker
-/// refuses a call whose addresses fall outside them instead of jumping there.
+/// The address ranges of this executable's code, read from `/proc/self/maps` once it can be
+/// read: the worker refuses a call whose addresses fall outside them instead of jumping there.
 #[derive(Debug)]
 pub(crate) struct CodeMap {
     ranges: Vec<(usize, usize)>,
@@ -110,14 +110,26 @@ pub(crate) struct CodeMap {
 impl CodeMap {
     /// This executable's map, read once per process. A forked worker (or the fork server's)
     /// inherits it already read: call it before forking.
-    pub(crate) fn get() -> &'static CodeMap {
+    ///
+    /// A read that fails (for want of a descriptor, say) is not kept: the next call reads
+    /// again, so that a passing shortage does not leave every later task refused.
+    pub(crate) fn get() -> Result<&'static CodeMap, String> {
         static MAP: std::sync::OnceLock<CodeMap> = std::sync::OnceLock::new();
-        MAP.get_or_init(CodeMap::of_this_executable)
+        if let Some(map) = MAP.get() {
+            return Ok(map);
+        }
+        let map = CodeMap::of_this_executable()?;
+        Ok(MAP.get_or_init(|| map))
     }
 
     /// The executable mappings of the file that holds [`anchor`].
-    pub(crate) fn of_this_executable() -> CodeMap {
-        let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    pub(crate) fn of_this_executable() -> Result<CodeMap, String> {
+        let maps = std::fs::read_to_string("/proc/self/maps").map_err(|e| {
+            format!(
+                "cannot read /proc/self/maps to check call sites: {}",
+                crate::sys::describe(&e)
+            )
+        })?;
         let anchor = address_of_anchor();
         let parsed: Vec<(usize, usize, bool, &str)> =
             maps.lines().filter_map(parse_map_line).collect();
@@ -129,8 +141,11 @@ impl CodeMap {
             .iter()
             .filter(|(_, _, exec, path)| *exec && Some(*path) == file)
             .map(|(start, end, _, _)| (*start, *end))
-            .collect();
-        CodeMap { ranges }
+            .collect::<Vec<_>>();
+        if ranges.is_empty() {
+            return Err("/proc/self/maps shows no code of this executable".to_owned());
+        }
+        Ok(CodeMap { ranges })
     }
 
     fn contains(&self, address: usize) -> bool {
@@ -165,7 +180,9 @@ mod tests {
     #[test]
     fn a_call_site_resolves_and_runs_in_this_process() {
         let site = CallSite::of(triple);
-        let (trampoline, function) = site.resolve(&CodeMap::of_this_executable()).unwrap();
+        let (trampoline, function) = site
+            .resolve(&CodeMap::of_this_executable().unwrap())
+            .unwrap();
         let out = trampoline(function, &postcard::to_allocvec(&14u32).unwrap()).unwrap();
         assert_eq!(postcard::from_bytes::<u32>(&out).unwrap(), 42);
     }
@@ -174,13 +191,16 @@ mod tests {
     fn an_address_outside_the_code_is_refused() {
         let mut site = CallSite::of(triple);
         site.function = i64::MAX / 2;
-        assert!(site.resolve(&CodeMap::of_this_executable()).is_none());
+        assert!(
+            site.resolve(&CodeMap::of_this_executable().unwrap())
+                .is_none()
+        );
     }
 
     #[test]
     fn a_bad_argument_is_a_decode_failure_not_a_crash() {
         let (trampoline, function) = CallSite::of(triple)
-            .resolve(&CodeMap::of_this_executable())
+            .resolve(&CodeMap::of_this_executable().unwrap())
             .unwrap();
         match trampoline(function, &[]) {
             Err(Failure::Payload { stage, .. }) => {

@@ -52,7 +52,6 @@ pub(crate) fn serve(server: &str, token: u64) -> ! {
 pub(crate) fn serve_channels(tasks: wire::Receiver, results: wire::Sender) -> ! {
     install_panic_capture();
     IS_WORKER.store(true, Ordering::Relaxed);
-    let code = CodeMap::get();
     let mut max_tasks = None;
     let mut done = 0u64;
     loop {
@@ -65,7 +64,7 @@ pub(crate) fn serve_channels(tasks: wire::Receiver, results: wire::Sender) -> ! 
             Ok(ToWorker::Init(init)) => {
                 max_tasks = init.max_tasks;
                 if let Some((site, args)) = init.initializer {
-                    if let Err(failure) = run(code, site, &args) {
+                    if let Err(failure) = run(site, &args) {
                         let text = match failure {
                             Failure::Panicked { message, traceback } => {
                                 format!("{message}\n{traceback}")
@@ -81,12 +80,23 @@ pub(crate) fn serve_channels(tasks: wire::Receiver, results: wire::Sender) -> ! 
             }
             Ok(ToWorker::Exit) => sys::exit_now(0),
             Ok(ToWorker::Task { id, site, args }) => {
-                let outcome = run(code, site, args);
+                let outcome = run(site, args);
                 let reply = wire::encode_done(id, outcome);
                 // Free the argument before reporting, as Python drops its call item.
                 drop(envelope);
-                if wire::send(&results, reply).is_err() {
-                    sys::exit_now(0);
+                match wire::send(&results, reply) {
+                    Ok(()) => {}
+                    Err(wire::SendError::Gone) => sys::exit_now(0),
+                    // Most often no descriptor for a large result's shared memory: say so in
+                    // a small message instead, so that the future fails with the reason.
+                    Err(wire::SendError::Local(why)) => {
+                        let failure = Failure::Refused {
+                            message: format!("the worker could not send the result: {why}"),
+                        };
+                        if wire::send(&results, wire::encode_done(id, Err(failure))).is_err() {
+                            sys::exit_now(0);
+                        }
+                    }
                 }
                 done += 1;
                 if max_tasks == Some(done) {
@@ -109,7 +119,10 @@ pub(crate) fn serve_channels(tasks: wire::Receiver, results: wire::Sender) -> ! 
 
 /// Runs one call: resolves it (refusing what is not this executable's code), then decodes,
 /// calls and encodes, catching a panic anywhere in those steps.
-fn run(code: &CodeMap, site: crate::call::CallSite, args: &[u8]) -> Result<Vec<u8>, Failure> {
+fn run(site: crate::call::CallSite, args: &[u8]) -> Result<Vec<u8>, Failure> {
+    let code = CodeMap::get().map_err(|why| Failure::Refused {
+        message: format!("the worker cannot check the call: {why}"),
+    })?;
     let Some((trampoline, function)) = site.resolve(code) else {
         return Err(Failure::Refused {
             message: "the worker refused a call outside this executable's code".into(),
@@ -182,9 +195,9 @@ mod tests {
         concurrent_futures_testkit::watchdog(|| {
             // What the pool's fork does first, so that the child takes no lock another thread of
             // this test binary may hold.
-            crate::launch::warm_up_ipc_channel();
+            crate::launch::warm_up_ipc_channel().unwrap();
             install_panic_capture();
-            CodeMap::get();
+            CodeMap::get().unwrap();
             let (tasks, tasks_rx) = wire::channel().unwrap();
             let (results_tx, results) = wire::channel().unwrap();
             let held = (std::io::stdout().lock(), std::io::stderr().lock());
