@@ -49,7 +49,10 @@ pub(crate) fn run(shared: Arc<Shared>) {
     let init = wire::send(&tasks, shared.config.init.clone());
     shared.worker_ready(child.pid, tasks);
     let mut failure = match init {
-        Err(wire::SendError::Local(why)) => Some(format!("could not send its settings: {why}")),
+        Err(wire::SendError::Local(why)) => Some(format!(
+            "could not send worker process {} its settings: {why}",
+            child.pid
+        )),
         _ => None,
     };
     while failure.is_none() {
@@ -63,7 +66,10 @@ pub(crate) fn run(shared: Arc<Shared>) {
             Ok(Some(envelope)) => envelope,
             Ok(None) => break,
             Err(why) => {
-                failure = Some(format!("could not receive its message: {why}"));
+                failure = Some(format!(
+                    "could not receive a message from worker process {}: {why}",
+                    child.pid
+                ));
                 break;
             }
         };
@@ -82,7 +88,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
     }
     if let Some(why) = failure {
         sys::signal(child.pid, nix::sys::signal::Signal::SIGKILL);
-        shared.fail_pool(format!("the pool {why} (worker process {})", child.pid));
+        shared.fail_pool(format!("the pool {why}"));
     }
     let cause = child.reap();
     shared.worker_exited(child.pid, cause);

@@ -146,12 +146,18 @@ pub(crate) fn describe(error: &io::Error) -> String {
     }
 }
 
-/// `text`, followed by the descriptor limit if this process has no descriptor to spare right
-/// now. For errors that do not carry `EMFILE` themselves but follow from it: a descriptor
-/// passed in a message that could not be installed, or a socket call on a descriptor that
+/// `text`, followed by the descriptor limit if this process is (nearly) out of descriptors
+/// right now. For errors that do not carry `EMFILE` themselves but follow from it: a
+/// descriptor passed in a message that could not be installed (by the time the error is
+/// seen, ipc-channel has closed the one or two it held), or a socket call on a descriptor that
 /// could not be created.
 pub(crate) fn explain(text: String) -> String {
-    match std::fs::File::open("/dev/null") {
+    /// Fewer free descriptors than this is "out of descriptors" for the pool.
+    const HEADROOM: usize = 4;
+    let probe: io::Result<Vec<std::fs::File>> = (0..HEADROOM)
+        .map(|_| std::fs::File::open("/dev/null"))
+        .collect();
+    match probe {
         Err(e) if e.raw_os_error() == Some(libc::EMFILE) => {
             format!("{text}; {}", out_of_descriptors())
         }
