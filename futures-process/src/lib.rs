@@ -46,6 +46,9 @@ mod call;
 mod courier;
 mod forkserver;
 mod launch;
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod model;
 mod pool;
 mod shared;
 mod sys;

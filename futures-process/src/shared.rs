@@ -179,7 +179,9 @@ impl Shared {
         Shared::with_courier(config, courier::run)
     }
 
-    fn with_courier(config: Config, courier: fn(Arc<Shared>)) -> Arc<Shared> {
+    /// Bookkeeping whose launches run `courier` (the loom models and the unit tests put a
+    /// stand-in here).
+    pub(crate) fn with_courier(config: Config, courier: fn(Arc<Shared>)) -> Arc<Shared> {
         Arc::new(Shared {
             config,
             state: Mutex::new(State::default()),
