@@ -3,9 +3,10 @@
 //!
 //! A forked worker simply inherits its channels. A spawned one, or one the fork server forked,
 //! connects to a one-shot server the pool made for it and sends its [`Hello`]. `accept` on that
-//! server has no time-out, and a child that dies before connecting would leave it blocked
-//! forever; so a guard thread watches the child's pidfd meanwhile and, if the child ends first,
-//! connects itself with a sentinel hello.
+//! server has no time-out, and a child that dies before connecting (or never connects) would
+//! leave it blocked forever; so a guard thread watches the child's pidfd meanwhile and, if the
+//! child ends first or the hand-shake's time limit passes (it then kills the child), connects
+//! itself with a sentinel hello.
 
 use crate::forkserver;
 use crate::sys::{self, ExitCause};

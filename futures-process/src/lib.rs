@@ -37,7 +37,9 @@
 //! With [`StartMethod::ForkServer`] and [`StartMethod::Spawn`] a new worker closes every
 //! descriptor it inherited and connects to a one-shot server the pool made for it (a guard
 //! thread watches the child's pidfd meanwhile, so a child that dies first cannot leave the pool
-//! waiting); with [`StartMethod::Fork`] it inherits its channels and starts at once.
+//! waiting, and kills one that has not connected within
+//! [`ProcessPoolBuilder::handshake_timeout`]); with [`StartMethod::Fork`] it inherits its
+//! channels and starts at once.
 #![deny(missing_docs)]
 
 mod bootstrap;
