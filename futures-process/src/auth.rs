@@ -35,7 +35,7 @@
 //! copy of the crate in the executable, so that two copies of the crate in one program (whose
 //! messages and call sites mean different things) refuse each other.
 
-use crate::call::{CallSite, CodeMap};
+use crate::call::{self, CallSite};
 use serde::{Deserialize, Serialize};
 use siphasher::sip128::{Hasher128, SipHasher24};
 use std::fmt;
@@ -168,7 +168,7 @@ impl Version {
     pub(crate) fn ours() -> Version {
         Version {
             protocol: PROTOCOL,
-            build: CodeMap::get().place_of_this_copy(),
+            build: call::place_of_this_copy(),
         }
     }
 }

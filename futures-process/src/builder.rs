@@ -2,7 +2,7 @@
 
 use crate::auth::{CallKey, Version};
 use crate::call::CallSite;
-use crate::launch::StartMethod;
+use crate::launch::{self, StartMethod};
 use crate::pool::ProcessPoolExecutor;
 use crate::shared::{Config, Shared};
 use crate::wire::{self, Init};
@@ -10,6 +10,7 @@ use crate::{forkserver, sys};
 use concurrent_futures_core::{Payload, PayloadError, PayloadStage};
 use std::error::Error;
 use std::fmt;
+use std::time::Duration;
 
 /// Configures a [`ProcessPoolExecutor`]; made by [`ProcessPoolExecutor::builder`].
 ///
@@ -35,9 +36,15 @@ pub struct ProcessPoolBuilder {
     method: StartMethod,
     initializer: Option<Result<(CallSite, Vec<u8>), PayloadError>>,
     max_tasks_per_child: Option<usize>,
+    handshake_timeout: Option<Duration>,
 }
 
 impl ProcessPoolBuilder {
+    /// How long a new worker started by [`StartMethod::ForkServer`] or [`StartMethod::Spawn`]
+    /// may take to connect to the pool unless [`handshake_timeout`](Self::handshake_timeout)
+    /// says otherwise: ten seconds, hundreds of times what a start takes on a loaded machine.
+    pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
     /// At most this many worker processes (default: `available_parallelism`); 0 is an error.
     pub fn max_workers(mut self, n: usize) -> Self {
         self.max_workers = Some(n);
@@ -69,6 +76,16 @@ impl ProcessPoolBuilder {
     /// Refused with [`StartMethod::Fork`], as in Python.
     pub fn max_tasks_per_child(mut self, n: usize) -> Self {
         self.max_tasks_per_child = Some(n);
+        self
+    }
+
+    /// How long a new worker may take to connect (default
+    /// [`DEFAULT_HANDSHAKE_TIMEOUT`](Self::DEFAULT_HANDSHAKE_TIMEOUT)). A worker that has not
+    /// connected by then (its `main` blocks before [`bootstrap`](crate::bootstrap), say) is
+    /// killed and reaped, and the pool breaks with an error naming its pid and the cause.
+    /// [`StartMethod::Fork`] has no hand-shake.
+    pub fn handshake_timeout(mut self, limit: Duration) -> Self {
+        self.handshake_timeout = Some(limit);
         self
     }
 
@@ -109,6 +126,9 @@ impl ProcessPoolBuilder {
             .transpose()
             .map_err(BuildError::Initializer)?;
         let key = CallKey::generate().map_err(|e| BuildError::Randomness(e.kind()))?;
+        // ipc-channel's first use on this thread, where a failure is harmless (see
+        // `warm_up_ipc_channel`); if no descriptor is free now, each launch tries again.
+        let _ = launch::warm_up_ipc_channel();
         let max_tasks = self.max_tasks_per_child.map(|n| n as u64);
         let init = wire::encode_init(&Init {
             version: Version::ours(),
@@ -122,6 +142,9 @@ impl ProcessPoolBuilder {
             key,
             init,
             max_tasks,
+            handshake_timeout: self
+                .handshake_timeout
+                .unwrap_or(Self::DEFAULT_HANDSHAKE_TIMEOUT),
         })))
     }
 }

@@ -32,6 +32,25 @@ fn address_of_anchor() -> usize {
     anchor as fn() -> usize as usize
 }
 
+/// Where this copy of the crate's code lies in the executable: [`anchor`]'s distance from the
+/// executable's load address. The same in every process running this program (whatever the
+/// address-space randomisation), and different for each copy of the crate linked into it.
+/// Asks the dynamic loader (no file is read, so it works without a free descriptor); 0 if it
+/// does not know the address.
+pub(crate) fn place_of_this_copy() -> u64 {
+    let mut info = std::mem::MaybeUninit::<nix::libc::Dl_info>::zeroed();
+    // SAFETY: `dladdr` reads the loader's tables for the address of a function of this
+    // program and writes only into `info`, a valid, writable `Dl_info`.
+    let found = unsafe { nix::libc::dladdr(address_of_anchor() as *const _, info.as_mut_ptr()) };
+    if found == 0 {
+        return 0;
+    }
+    // SAFETY: `dladdr` succeeded, so it filled `info` (and it was zeroed before, so every
+    // field is initialised either way).
+    let info = unsafe { info.assume_init() };
+    address_of_anchor().wrapping_sub(info.dli_fbase as usize) as u64
+}
+
 /// A function and its trampoline, as distances from [`anchor`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct CallSite {
@@ -137,26 +156,36 @@ unsafe fn call_chunk<A: Payload, R: Payload>(
     encode(&results)
 }
 
-/// The address ranges of this executable's code, read once from `/proc/self/maps`: the worker
-/// refuses a call whose addresses fall outside them instead of jumping there.
+/// The address ranges of this executable's code, read from `/proc/self/maps` once it can be
+/// read: the worker refuses a call whose addresses fall outside them instead of jumping there.
 #[derive(Debug)]
 pub(crate) struct CodeMap {
     ranges: Vec<(usize, usize)>,
-    /// Where the executable's first mapping starts (its load address), if found.
-    base: Option<usize>,
 }
 
 impl CodeMap {
     /// This executable's map, read once per process. A forked worker (or the fork server's)
     /// inherits it already read: call it before forking.
-    pub(crate) fn get() -> &'static CodeMap {
+    ///
+    /// A read that fails (for want of a descriptor, say) is not kept: the next call reads
+    /// again, so that a passing shortage does not leave every later task refused.
+    pub(crate) fn get() -> Result<&'static CodeMap, String> {
         static MAP: std::sync::OnceLock<CodeMap> = std::sync::OnceLock::new();
-        MAP.get_or_init(CodeMap::of_this_executable)
+        if let Some(map) = MAP.get() {
+            return Ok(map);
+        }
+        let map = CodeMap::of_this_executable()?;
+        Ok(MAP.get_or_init(|| map))
     }
 
     /// The executable mappings of the file that holds [`anchor`].
-    pub(crate) fn of_this_executable() -> CodeMap {
-        let maps = std::fs::read_to_string("/proc/self/maps").unwrap_or_default();
+    pub(crate) fn of_this_executable() -> Result<CodeMap, String> {
+        let maps = std::fs::read_to_string("/proc/self/maps").map_err(|e| {
+            format!(
+                "cannot read /proc/self/maps to check call sites: {}",
+                crate::sys::describe(&e)
+            )
+        })?;
         let anchor = address_of_anchor();
         let parsed: Vec<(usize, usize, bool, &str)> =
             maps.lines().filter_map(parse_map_line).collect();
@@ -168,21 +197,11 @@ impl CodeMap {
             .iter()
             .filter(|(_, _, exec, path)| *exec && Some(*path) == file)
             .map(|(start, end, _, _)| (*start, *end))
-            .collect();
-        let base = parsed
-            .iter()
-            .filter(|(_, _, _, path)| Some(*path) == file)
-            .map(|(start, _, _, _)| *start)
-            .min();
-        CodeMap { ranges, base }
-    }
-
-    /// Where this copy of the crate's code lies in the executable: [`anchor`]'s distance from
-    /// the load address, the same in every process running this program, and different for
-    /// each copy of the crate linked into it (0 if the map could not be read).
-    pub(crate) fn place_of_this_copy(&self) -> u64 {
-        self.base
-            .map_or(0, |base| address_of_anchor().wrapping_sub(base) as u64)
+            .collect::<Vec<_>>();
+        if ranges.is_empty() {
+            return Err("/proc/self/maps shows no code of this executable".to_owned());
+        }
+        Ok(CodeMap { ranges })
     }
 
     fn contains(&self, address: usize) -> bool {
@@ -223,7 +242,8 @@ mod tests {
     #[test]
     fn a_call_site_resolves_and_runs_in_this_process() {
         let site = verified(CallSite::of(triple));
-        let (trampoline, function) = resolve(site, &CodeMap::of_this_executable()).unwrap();
+        let map = CodeMap::of_this_executable().unwrap();
+        let (trampoline, function) = resolve(site, &map).unwrap();
         // SAFETY: a verified site's pair, from `CallSite::of(triple)`.
         let out = unsafe { trampoline(function, &postcard::to_allocvec(&14u32).unwrap()) };
         assert_eq!(postcard::from_bytes::<u32>(&out.unwrap()).unwrap(), 42);
@@ -233,23 +253,29 @@ mod tests {
     fn an_address_outside_the_code_is_refused() {
         let mut site = CallSite::of(triple);
         site.function = i64::MAX / 2;
-        assert!(resolve(verified(site), &CodeMap::of_this_executable()).is_none());
+        let map = CodeMap::of_this_executable().unwrap();
+        assert!(resolve(verified(site), &map).is_none());
     }
 
     #[test]
-    fn every_copy_of_the_program_places_this_crate_alike() {
-        let map = CodeMap::of_this_executable();
-        assert_ne!(map.place_of_this_copy(), 0);
-        assert_eq!(
-            map.place_of_this_copy(),
-            CodeMap::get().place_of_this_copy()
+    fn the_loader_places_this_crate_inside_the_executables_code() {
+        let place = place_of_this_copy();
+        assert_ne!(place, 0);
+        let map = CodeMap::of_this_executable().unwrap();
+        let base = address_of_anchor() - place as usize;
+        assert!(
+            map.ranges.iter().all(|(start, _)| *start >= base),
+            "the load address lies below every code mapping"
         );
+        assert!(map.contains(address_of_anchor()));
+        assert_eq!(place, place_of_this_copy());
     }
 
     #[test]
     fn a_bad_argument_is_a_decode_failure_not_a_crash() {
         let site = verified(CallSite::of(triple));
-        let (trampoline, function) = resolve(site, &CodeMap::of_this_executable()).unwrap();
+        let map = CodeMap::of_this_executable().unwrap();
+        let (trampoline, function) = resolve(site, &map).unwrap();
         // SAFETY: a verified site's pair, from `CallSite::of(triple)`.
         match unsafe { trampoline(function, &[]) } {
             Err(Failure::Payload { stage, .. }) => {

@@ -5,10 +5,12 @@
 //! fraction of a millisecond of the process ending, however it ended, and the blocking reap
 //! that follows gives the exit code or signal.
 
-use crate::launch;
+use crate::launch::{self, LaunchError};
 use crate::shared::Shared;
+use crate::sys;
 use crate::wire::{self, FromWorker};
 use std::cell::Cell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 thread_local! {
@@ -21,18 +23,56 @@ pub(crate) fn is_courier_of(shared: &Shared) -> bool {
     COURIER_OF.with(|c| c.get() == shared as *const Shared as usize)
 }
 
-/// The courier's whole life.
+/// The courier's whole life. Whatever happens, it reports exactly once that the launch ended
+/// (`worker_ready` or `launch_failed`), and a worker that was started is reaped.
 pub(crate) fn run(shared: Arc<Shared>) {
     COURIER_OF.with(|c| c.set(Arc::as_ptr(&shared) as usize));
-    let (child, connected) = match launch::launch(shared.config.method) {
-        Ok(started) => started,
-        Err(error) => return shared.launch_failed(error),
+    let config = &shared.config;
+    // Every ipc-channel call in `launch` is guarded; this catches anything else, so that a
+    // panic can never leave the launch counted forever (and shutdown waiting on it).
+    let launched = catch_unwind(AssertUnwindSafe(|| {
+        launch::launch(config.method, config.handshake_timeout)
+    }));
+    let (child, connected) = match launched {
+        Ok(Ok(started)) => started,
+        Ok(Err(error)) => return shared.launch_failed(error),
+        Err(panic) => {
+            let why = sys::explain(format!(
+                "starting it panicked: {}",
+                concurrent_futures_core::panic_message(&*panic)
+            ));
+            return shared.launch_failed(LaunchError::Start(why));
+        }
     };
     let tasks = Arc::new(connected.tasks);
     // Its settings go first, ahead of any task.
-    let _ = wire::send(&tasks, shared.config.init.clone());
+    let init = wire::send(&tasks, shared.config.init.clone());
     shared.worker_ready(child.pid, tasks);
-    while let Ok(envelope) = connected.results.recv() {
+    let mut failure = match init {
+        Err(wire::SendError::Local(why)) => Some(format!(
+            "could not send worker process {} its settings: {why}",
+            child.pid
+        )),
+        _ => None,
+    };
+    while failure.is_none() {
+        // Only a closed channel means the worker is gone. Any other error (a descriptor sent
+        // with the message that could not be installed, say) leaves a live worker whose
+        // result is lost: waiting to reap it would wait forever.
+        let envelope = match sys::guarded(|| match connected.results.recv() {
+            Err(ipc_channel::IpcError::Disconnected) => Ok(None),
+            received => received.map(Some),
+        }) {
+            Ok(Some(envelope)) => envelope,
+            Ok(None) => break,
+            Err(why) => {
+                failure = Some(format!(
+                    "could not receive a message from worker process {}: {why}",
+                    child.pid
+                ));
+                break;
+            }
+        };
         match wire::decode_from_worker(envelope.bytes()) {
             Some(FromWorker::Done { id, outcome }) => shared.task_done(
                 child.pid,
@@ -45,6 +85,10 @@ pub(crate) fn run(shared: Arc<Shared>) {
                 "worker process {} sent a message the pool cannot decode", child.pid
             ),
         }
+    }
+    if let Some(why) = failure {
+        sys::signal(child.pid, nix::sys::signal::Signal::SIGKILL);
+        shared.fail_pool(format!("the pool {why}"));
     }
     let cause = child.reap();
     shared.worker_exited(child.pid, cause);

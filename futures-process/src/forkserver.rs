@@ -54,7 +54,8 @@ pub(crate) fn serve(mut control: UnixStream, parent: i32) -> ! {
     sys::die_with_parent(parent);
     let server_pid = sys::pid();
     // Read once here, inherited by every worker forked from this server.
-    crate::call::CodeMap::get();
+    // (If that fails, each worker reads it again itself.)
+    let _ = crate::call::CodeMap::get();
     let mut children: Vec<(i32, OwnedFd)> = Vec::new();
     loop {
         let (control_ready, ended) = {

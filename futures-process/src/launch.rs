@@ -3,9 +3,10 @@
 //!
 //! A forked worker simply inherits its channels. A spawned one, or one the fork server forked,
 //! connects to a one-shot server the pool made for it and sends its [`Hello`]. `accept` on that
-//! server has no time-out, and a child that dies before connecting would leave it blocked
-//! forever; so a guard thread watches the child's pidfd meanwhile and, if the child ends first,
-//! connects itself with a sentinel hello.
+//! server has no time-out, and a child that dies before connecting (or never connects) would
+//! leave it blocked forever; so a guard thread watches the child's pidfd meanwhile and, if the
+//! child ends first or the hand-shake's time limit passes (it then kills the child), connects
+//! itself with a sentinel hello.
 
 use crate::auth::Version;
 use crate::forkserver;
@@ -16,6 +17,7 @@ use ipc_channel::ipc::{IpcOneShotServer, IpcSender};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::io;
 use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
 
 /// How worker processes are started: Python's `mp_context` start methods.
 ///
@@ -107,8 +109,9 @@ pub(crate) struct Connected {
 /// the whole chain in one line.
 #[derive(Debug)]
 pub(crate) enum LaunchError {
-    /// The process could not be created at all.
-    Start(io::Error),
+    /// The process could not be created, or the pool could not prepare its channels; the
+    /// reason in words (naming the descriptor limit when that is the cause).
+    Start(String),
     /// It was created but never connected; `cause` is how it ended.
     Died { pid: i32, cause: ExitCause },
     /// It connected speaking another protocol, or as another build of this crate (a second
@@ -118,12 +121,24 @@ pub(crate) enum LaunchError {
         ours: Version,
         theirs: Version,
     },
+    /// It did not connect within the hand-shake's time limit, so the pool killed it.
+    TimedOut {
+        pid: i32,
+        after: Duration,
+        cause: ExitCause,
+    },
+    /// It connected, but its channels could not be received (`why`), so the pool killed it.
+    Unconnected {
+        pid: i32,
+        why: String,
+        cause: ExitCause,
+    },
 }
 
 impl std::fmt::Display for LaunchError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            LaunchError::Start(_) => f.write_str("a worker process could not be started"),
+            LaunchError::Start(why) => write!(f, "a worker process could not be started: {why}"),
             LaunchError::Died { pid, cause } => {
                 write!(
                     f,
@@ -135,18 +150,24 @@ impl std::fmt::Display for LaunchError {
                 "worker process {pid} was refused: it speaks {theirs}, the pool {ours}; two \
                  copies of concurrent-futures-process in one program cannot share workers"
             ),
+            LaunchError::TimedOut { pid, after, cause } => write!(
+                f,
+                "worker process {pid} did not connect to the pool within the hand-shake time \
+                 limit of {after:?} (does its `main` block before `bootstrap()`?), so the pool \
+                 killed it: it {cause}"
+            ),
+            LaunchError::Unconnected { pid, why, cause } => write!(
+                f,
+                "the pool could not receive the channels of worker process {pid} ({why}), so \
+                 it killed it: it {cause}"
+            ),
         }
     }
 }
 
-impl std::error::Error for LaunchError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            LaunchError::Start(e) => Some(e),
-            LaunchError::Died { .. } | LaunchError::Version { .. } => None,
-        }
-    }
-}
+/// Its causes are words inside its own message (`Start`'s reason names the descriptor limit
+/// when that is the cause), so it has no `source()`.
+impl std::error::Error for LaunchError {}
 
 /// `error` and its sources, joined by ": " (for a log line or a reason that is text).
 pub(crate) fn describe(error: &dyn std::error::Error) -> String {
@@ -160,24 +181,45 @@ pub(crate) fn describe(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// Starts one worker with `method` and, unless it was forked here, waits until it connects.
+/// How the hand-shake with a spawned or fork-server worker went wrong.
+enum Handshake {
+    /// The time limit passed; the guard killed the child.
+    TimedOut,
+    /// The pool's side failed (no descriptor to spare, most often).
+    Failed(String),
+}
+
+/// Starts one worker with `method` and, unless it was forked here, waits until it connects,
+/// for at most `handshake`.
 ///
 /// Called on the worker's courier thread. A child's parent-death signal fires when the
 /// *thread* that created it ends, and the courier ends only after its worker has ended, so
 /// the signal never fires early; and no extra thread hop delays the start.
-pub(crate) fn launch(method: StartMethod) -> Result<(Child, Connected), LaunchError> {
-    launch_expecting(method, Version::ours())
+pub(crate) fn launch(
+    method: StartMethod,
+    handshake: Duration,
+) -> Result<(Child, Connected), LaunchError> {
+    launch_expecting(method, handshake, Version::ours())
 }
 
 /// [`launch`], refusing a worker whose hello is not of `version`.
 pub(crate) fn launch_expecting(
     method: StartMethod,
+    handshake: Duration,
     version: Version,
 ) -> Result<(Child, Connected), LaunchError> {
+    // Normally done already on the thread that built the pool; if that found no descriptor
+    // to spare, try again now rather than let ipc-channel's first use fail here.
+    warm_up_ipc_channel().map_err(LaunchError::Start)?;
     if method == StartMethod::Fork {
-        return fork_worker().map_err(LaunchError::Start);
+        return fork_worker();
     }
-    let (server, name) = IpcOneShotServer::<Hello>::new().map_err(LaunchError::Start)?;
+    // Held back for the guard's sentinel hello: the one descriptor that must exist to unblock
+    // `accept` however short of descriptors the process is by then.
+    let reserve =
+        std::fs::File::open("/dev/null").map_err(|e| LaunchError::Start(sys::describe(&e)))?;
+    let (server, name) =
+        sys::guarded(IpcOneShotServer::<Hello>::new).map_err(LaunchError::Start)?;
     let token = sys::random_token();
     let pid = match method {
         StartMethod::ForkServer => match forkserver::get() {
@@ -187,10 +229,10 @@ pub(crate) fn launch_expecting(
         StartMethod::Spawn => spawn_worker(&name, token),
         StartMethod::Fork => unreachable!("forked above, without a hand-shake"),
     }
-    .map_err(LaunchError::Start)?;
+    .map_err(|e| LaunchError::Start(sys::describe(&e)))?;
     let child = Child { pid, method };
-    let hello = accept_guarded(&child, server, name);
-    let refused = match hello {
+    let outcome = accept_guarded(&child, server, name, reserve, handshake);
+    let failed = match outcome {
         Ok(Hello {
             version: theirs,
             token: t,
@@ -200,20 +242,27 @@ pub(crate) fn launch_expecting(
             if theirs == version {
                 return Ok((child, Connected { tasks, results }));
             }
-            Some(theirs)
+            Some(Err(theirs))
         }
-        _ => None,
+        Ok(_) => None,
+        Err(handshake) => Some(Ok(handshake)),
     };
-    // Dead, foreign, of another version, or failed to hand over its channels: make sure it
-    // is gone.
+    // Dead, stuck, foreign, of another version, or its channels lost: make sure it is gone,
+    // and reap it.
     sys::signal(pid, nix::sys::signal::Signal::SIGKILL);
     let cause = child.reap();
-    Err(match refused {
-        Some(theirs) => LaunchError::Version {
+    Err(match failed {
+        Some(Err(theirs)) => LaunchError::Version {
             pid,
             ours: version,
             theirs,
         },
+        Some(Ok(Handshake::TimedOut)) => LaunchError::TimedOut {
+            pid,
+            after: handshake,
+            cause,
+        },
+        Some(Ok(Handshake::Failed(why))) => LaunchError::Unconnected { pid, why, cause },
         None => LaunchError::Died { pid, cause },
     })
 }
@@ -241,30 +290,54 @@ fn spawn_worker(server: &str, token: u64) -> io::Result<i32> {
     Ok(child.id() as i32)
 }
 
+/// Descriptors that must be free before ipc-channel is first used: its first use opens a
+/// socket pair and panics if it cannot (after which every later use in the process panics
+/// too), and the warm-up below holds a few more at once.
+const WARM_UP_DESCRIPTORS: usize = 8;
+
 /// Runs, once, every ipc-channel path a worker takes (connect, send, a shared-memory message),
-/// so that its lazily initialized statics are initialized before any fork: a static whose
-/// initialization another thread had in progress at the moment of the fork would block the
-/// child forever.
-pub(crate) fn warm_up_ipc_channel() {
-    static WARM: std::sync::Once = std::sync::Once::new();
-    WARM.call_once(|| {
-        let Ok((server, name)) = IpcOneShotServer::<wire::Envelope>::new() else {
-            return;
-        };
+/// so that its lazily initialized statics are initialized on this thread and before any fork:
+/// a static whose initialization another thread had in progress at the moment of the fork
+/// would block the child forever, and one whose initialization panics (for want of a
+/// descriptor) panics on every later use in the process.
+///
+/// Called where a pool is built and again before each launch. It first makes sure that
+/// [`WARM_UP_DESCRIPTORS`] descriptors are free and refuses, with the descriptor limit named,
+/// if they are not; it is tried again next time, so a passing shortage is harmless.
+pub(crate) fn warm_up_ipc_channel() -> Result<(), String> {
+    static WARM: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    let mut warm = WARM.lock().unwrap_or_else(|e| e.into_inner());
+    if *warm {
+        return Ok(());
+    }
+    let spare: Vec<std::fs::File> = (0..WARM_UP_DESCRIPTORS)
+        .map(|_| std::fs::File::open("/dev/null"))
+        .collect::<io::Result<_>>()
+        .map_err(|e| format!("ipc-channel cannot be set up: {}", sys::describe(&e)))?;
+    drop(spare);
+    sys::guarded(|| {
+        ipc_channel::platform::OsIpcSender::get_max_fragment_size();
+        let (server, name) = IpcOneShotServer::<wire::Envelope>::new()?;
         let connecting = std::thread::spawn(move || {
-            if let Ok(tx) = IpcSender::<wire::Envelope>::connect(name) {
-                let _ = tx.send(wire::Envelope::wrap(vec![0; 1]));
-            }
+            let tx = IpcSender::<wire::Envelope>::connect(name)?;
+            tx.send(wire::Envelope::wrap(vec![0; 1]))
         });
-        let _ = server.accept();
-        let _ = connecting.join();
-        if let Ok((tx, rx)) = wire::channel() {
-            let _ = wire::send(&tx, vec![0; 1]);
-            let _ = wire::send(&tx, vec![0; 128 * 1024]);
-            let _ = rx.recv();
-            let _ = rx.recv();
-        }
-    });
+        let accepted = server.accept();
+        let sent = connecting
+            .join()
+            .map_err(|_| io::Error::other("the connecting thread panicked"))?;
+        accepted?;
+        sent?;
+        let (tx, rx) = wire::channel()?;
+        tx.send(wire::Envelope::wrap(vec![0; 1]))?;
+        tx.send(wire::Envelope::wrap(vec![0; 128 * 1024]))?;
+        rx.recv()?;
+        rx.recv()?;
+        Ok::<(), Box<dyn std::error::Error + Send + Sync>>(())
+    })
+    .map_err(|why| format!("ipc-channel cannot be set up: {why}"))?;
+    *warm = true;
+    Ok(())
 }
 
 /// Forks a worker that inherits its channels: no server, no hand-shake, nothing to wait for
@@ -275,15 +348,16 @@ pub(crate) fn warm_up_ipc_channel() {
 /// leave with a message rather than by closing its channel (a later fork may hold a copy of
 /// that channel), and the fork lock makes sure no other worker's fork can copy this worker's
 /// results sender, whose closing is how its death is seen.
-fn fork_worker() -> io::Result<(Child, Connected)> {
+fn fork_worker() -> Result<(Child, Connected), LaunchError> {
     static FORK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let parent = sys::pid();
     crate::worker::install_panic_capture();
-    crate::call::CodeMap::get();
-    warm_up_ipc_channel();
+    // Read here, before the fork, or every forked worker would read it again.
+    crate::call::CodeMap::get().map_err(LaunchError::Start)?;
     let forking = FORK.lock().unwrap_or_else(|e| e.into_inner());
-    let (tasks, tasks_rx) = wire::channel()?;
-    let (results_tx, results) = wire::channel()?;
+    let described = |e: io::Error| LaunchError::Start(sys::describe(&e));
+    let (tasks, tasks_rx) = wire::channel().map_err(described)?;
+    let (results_tx, results) = wire::channel().map_err(described)?;
     // Like `pthread_atfork` handlers: hold the locks the worker may take (stdout, stderr) so
     // that no other thread holds them at the moment of the fork; the child's one thread is this
     // thread, so it owns them (they are reentrant) and can print.
@@ -296,10 +370,10 @@ fn fork_worker() -> io::Result<(Child, Connected)> {
     // behaviour. The worker's own code meets none: the allocator's locks are made consistent
     // by libc's fork handlers; stdout and stderr are held across the fork by this thread,
     // which is the child's thread; the panic hook, the code map and ipc-channel's lazy statics
-    // were set up above, before the fork; the child drops only the pool's two channel ends
-    // and leaves with `_exit`, running no other destructor. What a user's task may meet is
-    // the hazard documented on `StartMethod::Fork`.
-    match unsafe { nix::unistd::fork() }.map_err(io::Error::from)? {
+    // were set up before the fork (`launch_expecting` warms ipc-channel up); the child drops
+    // only the pool's two channel ends and leaves with `_exit`, running no other destructor.
+    // What a user's task may meet is the hazard documented on `StartMethod::Fork`.
+    match unsafe { nix::unistd::fork() }.map_err(|e| described(io::Error::from(e)))? {
         nix::unistd::ForkResult::Child => {
             drop((tasks, results));
             sys::die_with_parent(parent);
@@ -317,36 +391,51 @@ fn fork_worker() -> io::Result<(Child, Connected)> {
     }
 }
 
-/// `server.accept()`, unblocked by a sentinel hello if the child dies before connecting.
+/// `server.accept()`, for at most `limit`: a guard thread watches the child's pidfd meanwhile
+/// and, if the child ends first or the limit passes (it then kills the child), unblocks
+/// `accept` by connecting itself with a sentinel hello. `reserve` is a descriptor the guard
+/// closes just before it connects, so that it can connect even when the process has no
+/// descriptor to spare.
 fn accept_guarded(
     child: &Child,
     server: IpcOneShotServer<Hello>,
     name: String,
-) -> Result<Hello, ()> {
-    let pidfd = sys::pidfd_open(child.pid).ok();
-    let (stop_rx, stop_tx) = std::io::pipe().map_err(|_| ())?;
+    reserve: std::fs::File,
+    limit: Duration,
+) -> Result<Hello, Handshake> {
+    let pidfd = sys::pidfd_open(child.pid).map_err(|e| Handshake::Failed(sys::describe(&e)))?;
+    let (stop_rx, stop_tx) = std::io::pipe().map_err(|e| Handshake::Failed(sys::describe(&e)))?;
+    let pid = child.pid;
+    let deadline = Instant::now() + limit;
     let guard = std::thread::Builder::new()
         .name("concurrent-futures-accept-guard".into())
         .spawn(move || {
-            let child_ended = match &pidfd {
-                Some(fd) => {
-                    let mut fds = [
-                        PollFd::new(fd.as_fd(), PollFlags::POLLIN),
-                        PollFd::new(stop_rx.as_fd(), PollFlags::POLLIN),
-                    ];
-                    loop {
-                        match poll(&mut fds, PollTimeout::NONE) {
-                            Err(nix::errno::Errno::EINTR) => continue,
-                            Err(_) => break true,
-                            Ok(_) => break fds[1].revents().is_none_or(|r| r.is_empty()),
-                        }
-                    }
+            let mut fds = [
+                PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
+                PollFd::new(stop_rx.as_fd(), PollFlags::POLLIN),
+            ];
+            let timed_out = loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                // Rounded up, so that the wait never ends before the deadline.
+                let ms = left.as_micros().div_ceil(1000);
+                let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
+                match poll(&mut fds, timeout) {
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Ok(0) if Instant::now() < deadline => continue,
+                    Ok(0) => break true,
+                    Err(_) | Ok(_) => break false,
                 }
-                // No pidfd: the child is already gone.
-                None => true,
             };
-            if child_ended && let Ok(sentinel) = IpcSender::<Hello>::connect(name) {
-                let _ = sentinel.send(Hello {
+            let stopped = fds[1].revents().is_some_and(|r| !r.is_empty());
+            if stopped && !timed_out {
+                return false;
+            }
+            if timed_out {
+                sys::signal(pid, nix::sys::signal::Signal::SIGKILL);
+            }
+            drop(reserve);
+            let _ = sys::guarded(|| {
+                IpcSender::<Hello>::connect(name)?.send(Hello {
                     version: Version {
                         protocol: 0,
                         build: 0,
@@ -354,15 +443,22 @@ fn accept_guarded(
                     token: 0,
                     pid: 0,
                     channels: None,
-                });
-            }
+                })
+            });
+            timed_out
         });
-    let accepted = server.accept().map(|(_, hello)| hello).map_err(|_| ());
+    let guard = match guard {
+        Ok(guard) => guard,
+        Err(e) => return Err(Handshake::Failed(sys::describe(&e))),
+    };
+    let accepted = sys::guarded(|| server.accept().map(|(_, hello)| hello));
     drop(stop_tx);
-    if let Ok(guard) = guard {
-        let _ = guard.join();
+    let timed_out = guard.join().unwrap_or(false);
+    match accepted {
+        _ if timed_out => Err(Handshake::TimedOut),
+        Ok(hello) => Ok(hello),
+        Err(why) => Err(Handshake::Failed(why)),
     }
-    accepted
 }
 
 #[cfg(test)]
@@ -390,7 +486,7 @@ mod tests {
                 "unsupported type",
             ))),
             Box::new(BuildError::Randomness(io::ErrorKind::Unsupported)),
-            Box::new(LaunchError::Start(io::Error::other("no more processes"))),
+            Box::new(LaunchError::Start("no more processes".into())),
             Box::new(LaunchError::Died {
                 pid: 9,
                 cause: ExitCause::Signal(9),
@@ -427,7 +523,7 @@ mod tests {
 
     #[test]
     fn describe_gives_the_whole_chain_once() {
-        let error = LaunchError::Start(io::Error::other("no more processes"));
+        let error = LaunchError::Start("no more processes".into());
         assert_eq!(
             describe(&error),
             "a worker process could not be started: no more processes"

@@ -39,7 +39,9 @@
 //! With [`StartMethod::ForkServer`] and [`StartMethod::Spawn`] a new worker holds none of the
 //! pool's descriptors and connects to a one-shot server the pool made for it (a guard
 //! thread watches the child's pidfd meanwhile, so a child that dies first cannot leave the pool
-//! waiting); with [`StartMethod::Fork`] it inherits its channels and starts at once.
+//! waiting, and kills one that has not connected within
+//! [`ProcessPoolBuilder::handshake_timeout`]); with [`StartMethod::Fork`] it inherits its
+//! channels and starts at once.
 #![deny(missing_docs)]
 
 mod auth;
@@ -49,6 +51,9 @@ mod call;
 mod courier;
 mod forkserver;
 mod launch;
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod model;
 mod pool;
 mod refused;
 mod shared;

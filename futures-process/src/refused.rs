@@ -46,6 +46,12 @@ pub enum RefusalReason {
     Malformed,
     /// A task came before the worker's settings, so it had no key to check it with.
     BeforeSettings,
+    /// The worker could not read its own code map to check the call (most often for want of
+    /// a file descriptor); it will try again for the next task.
+    Unverifiable,
+    /// The worker ran the task but could not send its result (most often for want of a file
+    /// descriptor for a large result's shared memory).
+    ResultNotSent,
 }
 
 impl CallRefused {
@@ -73,6 +79,8 @@ impl fmt::Display for CallRefused {
             RefusalReason::BeforeSettings => {
                 "the worker refused a task sent before its settings (it has no key yet)"
             }
+            RefusalReason::Unverifiable => "the worker cannot check the call",
+            RefusalReason::ResultNotSent => "the worker ran the task but could not send its result",
         };
         f.write_str(what)?;
         if !self.detail.is_empty() {

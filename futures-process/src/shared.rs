@@ -12,14 +12,14 @@ use crate::courier;
 use crate::launch::{self, LaunchError, StartMethod};
 use crate::sys;
 use crate::wire;
+use concurrent_futures_core::shim::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use concurrent_futures_core::shim::sync::{Condvar, Mutex, MutexGuard};
+use concurrent_futures_core::shim::thread::{self as shim_thread, JoinHandle};
 use concurrent_futures_core::{
     BrokenExecutor, BrokenKind, Future, Payload, PayloadError, PayloadStage, SubmitError, TaskError,
 };
-use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::thread::JoinHandle;
 
 /// At most this many jobs are sent to one worker ahead of its results: the one it runs and the
 /// next, so it never waits for a round trip between tasks (Python's call queue holds
@@ -40,6 +40,8 @@ pub(crate) struct Config {
     /// The encoded `Init` message every new worker gets first.
     pub(crate) init: Vec<u8>,
     pub(crate) max_tasks: Option<u64>,
+    /// How long a spawned or fork-server worker may take to connect.
+    pub(crate) handshake_timeout: std::time::Duration,
 }
 
 /// Where a job's outcome goes: its future, behind the result type.
@@ -118,15 +120,28 @@ struct State {
     shutdown: bool,
     forced: bool,
     broken: Option<BrokenExecutor>,
-    couriers: Vec<JoinHandle<()>>,
+    couriers: Vec<Courier>,
 }
 
-/// Messages to send once the lock is released.
-pub(crate) type Outbox = Vec<(Arc<wire::Sender>, Vec<u8>)>;
+/// A courier thread and whether it has finished (so that the list of handles stays short).
+struct Courier {
+    handle: JoinHandle<()>,
+    finished: Arc<AtomicU8>,
+}
+
+/// Messages to send once the lock is released: to whom (the worker's pid), on which channel.
+pub(crate) type Outbox = Vec<(i32, Arc<wire::Sender>, Vec<u8>)>;
+
+/// How a victim's error begins when a worker died (Python's words).
+const TERMINATED: &str =
+    "A process in the process pool was terminated abruptly while the future was running or pending";
+/// How it begins when the pool itself could not talk to a live worker.
+const UNSERVED: &str = "The process pool could not serve the future, and killed its workers";
 
 /// Futures to fail with `BrokenProcessPool` once the lock is released.
 pub(crate) struct Victims {
     sinks: Vec<Box<dyn Sink>>,
+    lead: &'static str,
     reason: String,
 }
 
@@ -134,6 +149,7 @@ impl Victims {
     fn none() -> Victims {
         Victims {
             sinks: Vec::new(),
+            lead: TERMINATED,
             reason: String::new(),
         }
     }
@@ -143,11 +159,7 @@ impl Victims {
             // A new error per future, as Python 3.14.x does (gh-101267).
             let error = BrokenExecutor::new(
                 BrokenKind::ProcessPool,
-                format!(
-                    "A process in the process pool was terminated abruptly while the future \
-                     was running or pending: {}",
-                    self.reason
-                ),
+                format!("{}: {}", self.lead, self.reason),
             );
             sink.finish(Err(TaskError::Broken(error)));
         }
@@ -170,7 +182,9 @@ impl Shared {
         Shared::with_courier(config, courier::run)
     }
 
-    fn with_courier(config: Config, courier: fn(Arc<Shared>)) -> Arc<Shared> {
+    /// Bookkeeping whose launches run `courier` (the loom models and the unit tests put a
+    /// stand-in here).
+    pub(crate) fn with_courier(config: Config, courier: fn(Arc<Shared>)) -> Arc<Shared> {
         Arc::new(Shared {
             config,
             state: Mutex::new(State::default()),
@@ -203,7 +217,7 @@ impl Shared {
             let outbox = self.dispatch(&mut st);
             (outbox, self.launches_needed(&mut st))
         };
-        post(outbox);
+        self.post(outbox);
         self.start_couriers(launches);
         Ok(())
     }
@@ -237,7 +251,7 @@ impl Shared {
             slot.sent += 1;
             slot.in_flight.push((job.id, job.sink));
             let tasks = slot.tasks.clone().expect("chosen slots are open");
-            outbox.push((tasks, job.message));
+            outbox.push((slot.pid, tasks, job.message));
         }
         close_idle(st, max_tasks, &mut outbox);
         outbox
@@ -260,28 +274,38 @@ impl Shared {
         for _ in 0..n {
             let shared = Arc::clone(self);
             let run = self.courier;
-            let spawned = std::thread::Builder::new()
-                .name("concurrent-futures-courier".into())
-                .spawn(move || run(shared));
+            let finished = Arc::new(AtomicU8::new(0));
+            let done = Arc::clone(&finished);
+            let spawned =
+                shim_thread::spawn_named("concurrent-futures-courier".into(), move || {
+                    run(shared);
+                    done.store(1, Ordering::Release);
+                });
             match spawned {
                 Ok(handle) => {
                     let mut st = self.lock();
-                    st.couriers.retain(|h| !h.is_finished());
-                    st.couriers.push(handle);
+                    st.couriers
+                        .retain(|c| c.finished.load(Ordering::Acquire) == 0);
+                    st.couriers.push(Courier { handle, finished });
                 }
-                Err(e) => self.launch_failed(LaunchError::Start(e)),
+                Err(e) => self.launch_failed(LaunchError::Start(sys::describe(&e))),
             }
         }
     }
 
-    /// A worker could not be started. The pool breaks if no worker is left to run its work.
+    /// A worker could not be started. The pool breaks if no worker is left to run its work,
+    /// or if a worker hung before connecting (every later start would hang the same way).
     pub(crate) fn launch_failed(&self, error: LaunchError) {
         let victims = {
             let mut st = self.lock();
             st.launching -= 1;
             let stranded = st.workers.is_empty() && st.launching == 0 && !st.queue.is_empty();
-            let victims = if stranded && st.broken.is_none() {
-                let error = launch::describe(&error);
+            let hung = matches!(error, LaunchError::TimedOut { .. });
+            let error = launch::describe(&error);
+            let victims = if hung && st.broken.is_none() {
+                log::error!(target: "concurrent_futures", "{error}");
+                break_pool(&mut st, error.clone())
+            } else if stranded && st.broken.is_none() {
                 log::error!(target: "concurrent_futures", "{error}");
                 break_pool(
                     &mut st,
@@ -317,7 +341,7 @@ impl Shared {
             self.changed.notify_all();
             self.dispatch(&mut st)
         };
-        post(outbox);
+        self.post(outbox);
     }
 
     /// Task `id` of worker `pid` finished.
@@ -334,7 +358,7 @@ impl Shared {
                 });
             (sink, self.dispatch(&mut st))
         };
-        post(outbox);
+        self.post(outbox);
         if let Some(sink) = sink {
             sink.finish(outcome);
         }
@@ -365,6 +389,7 @@ impl Shared {
             let victims = if st.broken.is_some() {
                 Victims {
                     sinks: slot.in_flight.into_iter().map(|(_, s)| s).collect(),
+                    lead: TERMINATED,
                     reason: format!("worker process {pid} {cause}"),
                 }
             } else if !expected {
@@ -408,7 +433,7 @@ impl Shared {
             close_idle(&mut st, self.config.max_tasks, &mut outbox);
             cancelled
         };
-        post(outbox);
+        self.post(outbox);
         for job in cancelled {
             job.sink.cancel();
         }
@@ -419,12 +444,48 @@ impl Shared {
         let couriers = {
             let mut st = self.lock();
             while !(st.workers.is_empty() && st.launching == 0) {
-                self.changed.wait(&mut st);
+                st = self.changed.wait(st);
             }
             std::mem::take(&mut st.couriers)
         };
         for courier in couriers {
-            let _ = courier.join();
+            let _ = courier.handle.join();
+        }
+    }
+
+    /// The pool cannot talk to a live worker (a message it could not send, or one it could
+    /// not receive): it breaks, every queued and running future fails with `reason`, and every
+    /// worker is killed (its courier then reaps it).
+    pub(crate) fn fail_pool(&self, reason: String) {
+        let victims = {
+            let mut st = self.lock();
+            let victims = if st.broken.is_none() {
+                log::error!(target: "concurrent_futures", "BrokenProcessPool: {reason}");
+                Victims {
+                    lead: UNSERVED,
+                    ..break_pool(&mut st, reason)
+                }
+            } else {
+                Victims::none()
+            };
+            self.changed.notify_all();
+            victims
+        };
+        victims.fail();
+    }
+
+    /// Sends the outbox. No send blocks: each worker has at most [`DEPTH`] messages unread, and
+    /// large ones travel in shared memory (see [`wire::Envelope`]).
+    fn post(&self, outbox: Outbox) {
+        for (pid, tasks, message) in outbox {
+            match wire::send(&tasks, message) {
+                // A closed channel means a dead worker: its courier sees that and reports it.
+                Ok(()) | Err(wire::SendError::Gone) => {}
+                // The worker is alive and would wait forever for a task its future runs.
+                Err(wire::SendError::Local(why)) => self.fail_pool(format!(
+                    "the pool could not send a message to worker process {pid}: {why}"
+                )),
+            }
         }
     }
 
@@ -462,7 +523,7 @@ fn close_idle(st: &mut State, max_tasks: Option<u64>, outbox: &mut Outbox) {
     for slot in &mut st.workers {
         if slot.in_flight.is_empty() && (draining || slot.retiring(max_tasks)) {
             if let Some(tasks) = slot.tasks.take() {
-                outbox.push((tasks, wire::encode_exit()));
+                outbox.push((slot.pid, tasks, wire::encode_exit()));
             }
         }
     }
@@ -479,15 +540,10 @@ fn break_pool(st: &mut State, reason: String) -> Victims {
         slot.tasks = None;
         sys::signal(slot.pid, nix::sys::signal::Signal::SIGKILL);
     }
-    Victims { sinks, reason }
-}
-
-/// Sends the outbox. No send blocks: each worker has at most [`DEPTH`] messages unread, and
-/// large ones travel in shared memory (see [`wire::Envelope`]).
-pub(crate) fn post(outbox: Outbox) {
-    for (tasks, message) in outbox {
-        // A closed channel means a dead worker: its courier sees that and reports it.
-        let _ = wire::send(&tasks, message);
+    Victims {
+        sinks,
+        lead: TERMINATED,
+        reason,
     }
 }
 
@@ -570,6 +626,7 @@ mod tests {
             key: CallKey::generate().unwrap(),
             init: Vec::new(),
             max_tasks,
+            handshake_timeout: std::time::Duration::from_secs(1),
         };
         let shared = Shared::with_courier(config, |_| {});
         // Accepted jobs, in submit order.

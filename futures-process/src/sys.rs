@@ -148,3 +148,55 @@ pub(crate) fn random_token() -> u64 {
     h.write_i32(pid());
     h.finish()
 }
+
+/// `error` in words; running out of descriptors is said so, with the limit named, since that
+/// is the one a user can act on (close descriptors, or raise the limit).
+pub(crate) fn describe(error: &io::Error) -> String {
+    match error.raw_os_error() {
+        Some(libc::EMFILE) => out_of_descriptors(),
+        Some(libc::ENFILE) => "too many open files in the system (ENFILE)".to_owned(),
+        _ => error.to_string(),
+    }
+}
+
+/// `text`, followed by the descriptor limit if this process is (nearly) out of descriptors
+/// right now. For errors that do not carry `EMFILE` themselves but follow from it: a
+/// descriptor passed in a message that could not be installed (by the time the error is
+/// seen, ipc-channel has closed the one or two it held), or a socket call on a descriptor that
+/// could not be created.
+pub(crate) fn explain(text: String) -> String {
+    /// Fewer free descriptors than this is "out of descriptors" for the pool.
+    const HEADROOM: usize = 4;
+    let probe: io::Result<Vec<std::fs::File>> = (0..HEADROOM)
+        .map(|_| std::fs::File::open("/dev/null"))
+        .collect();
+    match probe {
+        Err(e) if e.raw_os_error() == Some(libc::EMFILE) => {
+            format!("{text}; {}", out_of_descriptors())
+        }
+        _ => text,
+    }
+}
+
+fn out_of_descriptors() -> String {
+    match nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
+        Ok((soft, _)) => format!("too many open files (RLIMIT_NOFILE = {soft})"),
+        Err(_) => "too many open files (RLIMIT_NOFILE reached)".to_owned(),
+    }
+}
+
+/// Runs `f`, an ipc-channel call, turning its error or its panic into words. ipc-channel
+/// asserts where a descriptor cannot be created (a shared-memory region) and panics on its
+/// first use if it cannot open a socket; neither may take down a thread of the pool.
+pub(crate) fn guarded<T, E: std::fmt::Display>(
+    f: impl FnOnce() -> Result<T, E>,
+) -> Result<T, String> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(explain(e.to_string())),
+        Err(panic) => Err(explain(format!(
+            "ipc-channel panicked: {}",
+            concurrent_futures_core::panic_message(&*panic)
+        ))),
+    }
+}

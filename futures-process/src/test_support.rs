@@ -50,6 +50,9 @@ pub enum Launched {
     Failed(String),
 }
 
+/// The hand-shake time limit the test workers get (a pool's default).
+const HANDSHAKE: std::time::Duration = crate::ProcessPoolBuilder::DEFAULT_HANDSHAKE_TIMEOUT;
+
 /// Starts a worker with `method` the way a pool does, but expecting a hello whose version
 /// differs from this build's by `skew`: what a pool of another copy of the crate would see.
 pub fn launch_expecting(method: StartMethod, skew: VersionSkew) -> Launched {
@@ -58,7 +61,7 @@ pub fn launch_expecting(method: StartMethod, skew: VersionSkew) -> Launched {
         VersionSkew::Protocol => expected.protocol += 1,
         VersionSkew::Build => expected.build ^= 0x10,
     }
-    match launch::launch_expecting(method, expected) {
+    match launch::launch_expecting(method, HANDSHAKE, expected) {
         Ok((child, connected)) => {
             crate::sys::signal(child.pid, nix::sys::signal::Signal::SIGKILL);
             drop(connected);
@@ -85,7 +88,7 @@ impl RawWorker {
     /// Starts a worker with `method` and sends it its settings with a fresh key, as a pool's
     /// courier does.
     pub fn start(method: StartMethod) -> RawWorker {
-        let (child, connected) = launch::launch(method)
+        let (child, connected) = launch::launch(method, HANDSHAKE)
             .unwrap_or_else(|e| panic!("start a worker: {}", launch::describe(&e)));
         let key = PoolKey::new();
         let init = wire::encode_init(&Init {

@@ -66,9 +66,37 @@ pub(crate) fn channel() -> std::io::Result<(Sender, Receiver)> {
     ipc::channel()
 }
 
-/// Sends `bytes`; an error means the other side is gone.
-pub(crate) fn send(to: &Sender, bytes: Vec<u8>) -> Result<(), ()> {
-    to.send(Envelope::wrap(bytes)).map_err(drop)
+/// Why a message was not sent.
+#[derive(Debug)]
+pub(crate) enum SendError {
+    /// The other side closed its end: it is gone (or going), and its own reader sees that.
+    Gone,
+    /// This side failed (most often for want of a descriptor for a shared-memory region):
+    /// the other side is alive and will never get the message.
+    Local(String),
+}
+
+/// Sends `bytes`. Never panics: ipc-channel's panics (it asserts that a shared-memory region
+/// could be created) are this side's failure.
+pub(crate) fn send(to: &Sender, bytes: Vec<u8>) -> Result<(), SendError> {
+    let sent = crate::sys::guarded(|| {
+        let envelope = Envelope::wrap(bytes);
+        Ok::<_, std::convert::Infallible>(to.send(envelope))
+    });
+    match sent {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(ipc_channel::IpcError::Disconnected)) => Err(SendError::Gone),
+        Ok(Err(ipc_channel::IpcError::Io(e)))
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            ) =>
+        {
+            Err(SendError::Gone)
+        }
+        Ok(Err(e)) => Err(SendError::Local(crate::sys::explain(e.to_string()))),
+        Err(why) => Err(SendError::Local(why)),
+    }
 }
 
 /// A worker's settings, the first message the pool sends it, on the worker's private channel:

@@ -59,7 +59,6 @@ pub(crate) fn serve(server: &str, token: u64) -> ! {
 pub(crate) fn serve_channels(tasks: wire::Receiver, results: wire::Sender) -> ! {
     install_panic_capture();
     IS_WORKER.store(true, Ordering::Relaxed);
-    let code = CodeMap::get();
     // The pool's key, from the first settings message; until then no task runs.
     let mut key: Option<CallKey> = None;
     let mut max_tasks = None;
@@ -85,7 +84,7 @@ pub(crate) fn serve_channels(tasks: wire::Receiver, results: wire::Sender) -> ! 
                 max_tasks = init.max_tasks;
                 let key = key.insert(init.key);
                 if let Some((site, args)) = init.initializer {
-                    if let Err(failure) = run(code, key, &site, &args) {
+                    if let Err(failure) = run(key, &site, &args) {
                         let text = match failure {
                             Failure::Panicked { message, traceback } => {
                                 format!("{message}\n{traceback}")
@@ -112,7 +111,7 @@ pub(crate) fn serve_channels(tasks: wire::Receiver, results: wire::Sender) -> ! 
             Ok(ToWorker::Exit) => sys::exit_now(0),
             Ok(ToWorker::Task { id, site, args }) => {
                 let outcome = match &key {
-                    Some(key) => run(code, key, &site, args),
+                    Some(key) => run(key, &site, args),
                     None => Err(Failure::Refused {
                         reason: RefusalReason::BeforeSettings,
                         detail: String::new(),
@@ -121,8 +120,20 @@ pub(crate) fn serve_channels(tasks: wire::Receiver, results: wire::Sender) -> ! 
                 let reply = wire::encode_done(id, outcome);
                 // Free the argument before reporting, as Python drops its call item.
                 drop(envelope);
-                if wire::send(&results, reply).is_err() {
-                    sys::exit_now(0);
+                match wire::send(&results, reply) {
+                    Ok(()) => {}
+                    Err(wire::SendError::Gone) => sys::exit_now(0),
+                    // Most often no descriptor for a large result's shared memory: say so in
+                    // a small message instead, so that the future fails with the reason.
+                    Err(wire::SendError::Local(why)) => {
+                        let failure = Failure::Refused {
+                            reason: RefusalReason::ResultNotSent,
+                            detail: why,
+                        };
+                        if wire::send(&results, wire::encode_done(id, Err(failure))).is_err() {
+                            sys::exit_now(0);
+                        }
+                    }
                 }
                 done += 1;
                 if max_tasks == Some(done) {
@@ -145,20 +156,19 @@ pub(crate) fn serve_channels(tasks: wire::Receiver, results: wire::Sender) -> ! 
 }
 
 /// Runs one call: checks its tag under the pool's key and resolves it (refusing a site the
-/// pool did not seal, or one outside this executable's code), then decodes, calls and
-/// encodes, catching a panic anywhere in those steps.
-fn run(code: &CodeMap, key: &CallKey, site: &SealedSite, args: &[u8]) -> Result<Vec<u8>, Failure> {
-    let refuse = |reason| {
-        Err(Failure::Refused {
-            reason,
-            detail: String::new(),
-        })
+/// pool did not seal, one outside this executable's code, or any while the code map cannot be
+/// read), then decodes, calls and encodes, catching a panic anywhere in those steps.
+fn run(key: &CallKey, site: &SealedSite, args: &[u8]) -> Result<Vec<u8>, Failure> {
+    let refuse = |reason, detail| Err(Failure::Refused { reason, detail });
+    let code = match CodeMap::get() {
+        Ok(code) => code,
+        Err(why) => return refuse(RefusalReason::Unverifiable, why),
     };
     let Some(verified) = key.open(site) else {
-        return refuse(RefusalReason::Unauthenticated);
+        return refuse(RefusalReason::Unauthenticated, String::new());
     };
     let Some((trampoline, function)) = call::resolve(verified, code) else {
-        return refuse(RefusalReason::OutsideCode);
+        return refuse(RefusalReason::OutsideCode, String::new());
     };
     // SAFETY: `resolve` gave the pair of a site this pool sealed: `function` is the
     // `fn(A) -> R` that `CallSite::of`/`chunk_of` paired with this trampoline.
@@ -230,9 +240,9 @@ mod tests {
         concurrent_futures_testkit::watchdog(|| {
             // What the pool's fork does first, so that the child takes no lock another thread of
             // this test binary may hold.
-            crate::launch::warm_up_ipc_channel();
+            crate::launch::warm_up_ipc_channel().unwrap();
             install_panic_capture();
-            CodeMap::get();
+            CodeMap::get().unwrap();
             let (tasks, tasks_rx) = wire::channel().unwrap();
             let (results_tx, results) = wire::channel().unwrap();
             let held = (std::io::stdout().lock(), std::io::stderr().lock());

@@ -9,6 +9,7 @@ const MODELLED: &[(&str, &str)] = &[
     ("concurrent-futures-core", "futures-core"),
     ("concurrent-futures-wait", "futures-wait"),
     ("concurrent-futures-thread", "futures-thread"),
+    ("concurrent-futures-process", "futures-process"),
 ];
 
 /// Lines of a failing model's trace to print (the tail holds the failing interleaving).

@@ -1,0 +1,120 @@
+//! A spawned worker that never connects (its `main` blocks before `bootstrap()`) must not hang
+//! the pool: once the hand-shake's time limit passes, the pool kills and reaps the child and
+//! breaks, naming the pid and the cause.
+//!
+//! The test runs this test binary again as a child program (the `scenario_*` test, ignored
+//! unless asked for) with [`BLOCK_ENV`] set. Its spawned workers inherit that variable, and
+//! this binary's own constructor (in place of `bootstrap_before_main!()`) makes a spawned
+//! worker block forever before it reaches `bootstrap()`.
+
+use concurrent_futures_process::{ProcessPoolExecutor, StartMethod};
+use std::process::Command;
+use std::time::Duration;
+mod common;
+
+/// Set in the child program: its spawned workers block before `bootstrap()`.
+const BLOCK_ENV: &str = "CF_HANDSHAKE_BLOCK_SPAWNED";
+/// What the engine sets in a worker it spawns (its `WORKER_ENV`).
+const WORKER_ENV: &str = "CONCURRENT_FUTURES_WORKER";
+
+/// This binary's `bootstrap_before_main!()`, with a stall in front of it for spawned workers
+/// of the child program.
+extern "C" fn before_main() {
+    if std::env::var_os(BLOCK_ENV).is_some() && std::env::var_os(WORKER_ENV).is_some() {
+        loop {
+            nix::unistd::pause();
+        }
+    }
+    concurrent_futures_process::bootstrap();
+}
+
+#[used]
+#[unsafe(link_section = ".init_array")]
+static BEFORE_MAIN: extern "C" fn() = before_main;
+
+fn double(x: u32) -> u32 {
+    2 * x
+}
+
+/// The child program's part: a one-worker spawn pool with a short hand-shake limit; its
+/// worker never connects. Prints the future's error, then whether the worker is reaped.
+#[test]
+#[ignore = "run by a_spawned_worker_that_never_connects_is_killed_reaped_and_breaks_the_pool"]
+fn scenario_spawned_worker_blocks_before_bootstrap() {
+    if std::env::var_os(BLOCK_ENV).is_none() {
+        return;
+    }
+    concurrent_futures_testkit::watchdog_for(Duration::from_secs(30), || {
+        let pool = ProcessPoolExecutor::builder()
+            .max_workers(1)
+            .start_method(StartMethod::Spawn)
+            .handshake_timeout(Duration::from_millis(300))
+            .build()
+            .unwrap();
+        let future = pool.submit(double, 21).unwrap();
+        let reason = common::broken_reason(future.result(None));
+        println!("REASON {reason}");
+        drop(pool);
+        println!("DROPPED");
+        let pid = pid_in(&reason);
+        // Reaped: no longer a child of this process (a zombie would still be one).
+        let waited = nix::sys::wait::waitpid(
+            nix::unistd::Pid::from_raw(pid),
+            Some(nix::sys::wait::WaitPidFlag::WNOHANG),
+        );
+        println!("WAITPID {waited:?}");
+    });
+}
+
+/// The pid in "worker process <pid> …".
+fn pid_in(reason: &str) -> i32 {
+    reason
+        .split("worker process ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|pid| pid.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {reason:?}"))
+}
+
+#[test]
+fn a_spawned_worker_that_never_connects_is_killed_reaped_and_breaks_the_pool() {
+    concurrent_futures_testkit::watchdog(|| {
+        let output = Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "scenario_spawned_worker_blocks_before_bootstrap",
+                "--ignored",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(BLOCK_ENV, "1")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(output.status.success(), "{output:?}");
+        let line = |tag: &str| {
+            stdout
+                .lines()
+                .find_map(|l| l.split_once(tag).map(|(_, rest)| rest))
+                .unwrap_or_else(|| panic!("no {tag:?} line in {stdout}"))
+                .to_owned()
+        };
+        let reason = line("REASON ");
+        let pid = pid_in(&reason);
+        assert!(
+            reason.contains("did not connect to the pool within the hand-shake time limit"),
+            "{reason}"
+        );
+        assert!(reason.contains("killed by signal 9 (SIGKILL)"), "{reason}");
+        assert_eq!(line("DROPPED"), "");
+        assert_eq!(
+            line("WAITPID "),
+            "Err(ECHILD)",
+            "worker {pid} was not reaped"
+        );
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "worker {pid} still exists"
+        );
+    });
+}

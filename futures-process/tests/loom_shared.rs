@@ -1,0 +1,95 @@
+//! Loom models of the process pool's bookkeeping (`shared.rs`: launching, ready, exited,
+//! shutdown, break), driving the real code with loom threads standing in for the courier
+//! threads (see `concurrent_futures_process::model`).
+//!
+//! Run with `cargo xtask loom`. A lost wake-up or a launch that is never counted down shows up
+//! as a deadlock, which loom reports.
+#![cfg(loom)]
+
+use concurrent_futures_core::{Future, FutureError, State, SubmitError, TaskError};
+use concurrent_futures_process::model::{Bookkeeping, Launch};
+use loom::thread;
+
+/// A submit's outcome is acceptable once the pool breaks: refused as broken, or a future that
+/// fails as broken.
+fn refused_or_failed_broken(submitted: Result<Future<u64>, SubmitError>) -> bool {
+    match submitted {
+        Ok(future) => failed_broken(&future),
+        Err(refused) => matches!(refused, SubmitError::Broken(_)),
+    }
+}
+
+/// Whether the future failed with `BrokenProcessPool` (waiting for it to finish).
+fn failed_broken(future: &Future<u64>) -> bool {
+    matches!(
+        future.result(None),
+        Err(FutureError::Failed(TaskError::Broken(_)))
+    )
+}
+
+/// `shutdown(wait=True)` waits until no launch is in progress. A courier whose launch fails
+/// while the shutdown waits must count its launch down *and* wake the waiter: without the
+/// count-down the wait never ends, and without the notification a shutdown that checked the
+/// count just before the failure sleeps forever (both are deadlocks loom reports).
+#[test]
+fn shutdown_wait_returns_when_a_launch_fails_concurrently() {
+    loom::model(|| {
+        let pool = Bookkeeping::new(1, Launch::Fails);
+        let future = pool.submit().unwrap();
+        pool.shutdown(true, false);
+        // The pool's only launch failed with work queued: nothing is left to run it.
+        assert!(pool.is_broken());
+        assert!(failed_broken(&future));
+    });
+}
+
+/// Up to two launches fail at once while submits race them: whichever fails last sees no
+/// worker and no launch left and breaks the pool, so every queued future fails (none is left
+/// pending forever), and a submit that lands after the break is refused.
+#[test]
+fn break_while_launching_fails_every_queued_future() {
+    loom::model(|| {
+        let pool = Bookkeeping::new(2, Launch::Fails);
+        let first = pool.submit().unwrap();
+        let racing = {
+            let pool = pool.clone();
+            thread::spawn(move || pool.submit())
+        };
+        let second = pool.submit();
+        assert!(failed_broken(&first));
+        assert!(refused_or_failed_broken(second));
+        assert!(refused_or_failed_broken(racing.join().unwrap()));
+        pool.shutdown(true, false);
+    });
+}
+
+/// A hand-shake that times out breaks the pool even though another worker may still come:
+/// every later start would hang the same way. The waiting shutdown still returns, and the
+/// cancelled or failed futures all end.
+#[test]
+fn a_timed_out_handshake_breaks_the_pool_and_shutdown_with_cancel_returns() {
+    loom::model(|| {
+        let pool = Bookkeeping::new(2, Launch::TimesOut);
+        let first = pool.submit().unwrap();
+        let shutting = {
+            let pool = pool.clone();
+            thread::spawn(move || pool.shutdown(true, true))
+        };
+        let second = pool.submit();
+        shutting.join().unwrap();
+        assert!(pool.is_broken(), "a timed-out hand-shake breaks the pool");
+        let ended = |future: &Future<u64>| match future.state() {
+            // Cancelled by the shutdown, or failed by the break: never still pending.
+            State::CancelledAndNotified | State::Cancelled => true,
+            _ => failed_broken(future),
+        };
+        assert!(ended(&first));
+        match second {
+            Ok(future) => assert!(ended(&future)),
+            Err(refused) => assert!(matches!(
+                refused,
+                SubmitError::Broken(_) | SubmitError::Shutdown
+            )),
+        }
+    });
+}
