@@ -152,3 +152,54 @@ fn scope_inside_the_pools_only_worker_runs_its_tasks_itself_instead_of_deadlocki
         pool.shutdown(true, false);
     });
 }
+
+/// A failing initializer breaks the pool while another thread submits: that submit is refused
+/// with the broken-pool error, or its future fails with it — never left pending (a task
+/// reserved before the break but pushed after it must still be failed; `result(None)` on a
+/// stranded future is a deadlock loom reports).
+#[test]
+fn a_failed_initializer_racing_a_submit_fails_or_refuses_it_and_strands_nothing() {
+    loom::model(|| {
+        let pool = Arc::new(
+            ThreadPoolExecutor::builder()
+                .max_workers(1)
+                .try_initializer(|| Err("no database"))
+                .build()
+                .unwrap(),
+        );
+        let p = pool.clone();
+        let submitter = thread::spawn(move || p.submit(|| 2u8));
+        let first = pool.submit(|| 1u8);
+        let second = submitter.join().unwrap();
+        for submitted in [first, second] {
+            match submitted {
+                Ok(f) => {
+                    let e = f.result(None).unwrap_err();
+                    assert!(e.to_string().contains("no database"), "{e}");
+                }
+                Err(SubmitError::Broken(b)) => assert!(b.to_string().contains("no database")),
+                Err(other) => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(pool.broken().is_some());
+        pool.shutdown(true, false);
+    });
+}
+
+/// A task calls `shutdown(wait = true)` on its own pool while another thread does the same:
+/// both return. If the outside call held a lock across its join that the worker's call needs,
+/// or the worker's call waited for the outside joiner, they would wait on each other forever
+/// (loom reports the deadlock).
+#[test]
+fn shutdown_wait_from_a_task_and_from_outside_at_once_both_return() {
+    loom::model(|| {
+        let pool = Arc::new(pool(1));
+        let p = pool.clone();
+        let inner = pool.submit(move || p.shutdown(true, false)).unwrap();
+        let p = pool.clone();
+        let outside = thread::spawn(move || p.shutdown(true, false));
+        outside.join().unwrap();
+        inner.result(None).unwrap();
+        pool.shutdown(true, false);
+    });
+}
