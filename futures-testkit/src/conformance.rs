@@ -14,8 +14,11 @@ use concurrent_futures_core::{
     Executor, FutureError, MapError, MapOptions, SubmitError, TaskError,
 };
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
+use std::collections::BTreeMap;
+use std::ops::Range;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// `test_submit`.
 pub fn submit<E: Executor>(ex: &E) {
@@ -177,7 +180,49 @@ pub fn shutdown_race_issue12456<E: Executor>(ex: &E, worker_count: usize) {
 }
 
 /// Counts live [`Tracked`] values; a test checks it returns to where it started.
-static LIVE_TRACKED: AtomicI64 = AtomicI64::new(0);
+/// How many [`Tracked`] values of each number are alive in this process. Tests in one binary
+/// run side by side (one per engine or start method), so each draws its own numbers from
+/// [`tracked_numbers`] and counts only those.
+static LIVE_TRACKED: Mutex<BTreeMap<u64, usize>> = Mutex::new(BTreeMap::new());
+/// Notified whenever a [`Tracked`] is dropped, so a test can wait for a count without sleeping.
+static TRACKED_DROPPED: Condvar = Condvar::new();
+static NEXT_TRACKED: AtomicU64 = AtomicU64::new(0);
+
+/// How long a test waits for an executor to let go of what it no longer needs (a handle a
+/// worker drops just after completing a future).
+const RELEASE_LIMIT: Duration = Duration::from_secs(10);
+
+fn live_tracked() -> MutexGuard<'static, BTreeMap<u64, usize>> {
+    LIVE_TRACKED.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `n` numbers no other test uses.
+fn tracked_numbers(n: u64) -> Range<u64> {
+    let start = NEXT_TRACKED.fetch_add(n, Ordering::SeqCst);
+    start..start + n
+}
+
+/// How many tracked values numbered in `numbers` are alive.
+fn alive(live: &BTreeMap<u64, usize>, numbers: &Range<u64>) -> usize {
+    live.range(numbers.clone()).map(|(_, n)| n).sum()
+}
+
+/// Waits (up to [`RELEASE_LIMIT`]) until no tracked value numbered in `numbers` is alive;
+/// returns how many still are.
+fn wait_until_released(numbers: &Range<u64>) -> usize {
+    let deadline = Instant::now() + RELEASE_LIMIT;
+    let mut live = live_tracked();
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if alive(&live, numbers) == 0 || left.is_zero() {
+            return alive(&live, numbers);
+        }
+        live = TRACKED_DROPPED
+            .wait_timeout(live, left)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    }
+}
 
 /// A payload that counts how many copies of it are alive (in this process: one that is
 /// serialized to another process is dropped here and counted again when it comes back).
@@ -199,7 +244,7 @@ impl<'de> Deserialize<'de> for Tracked {
 impl Tracked {
     /// A new tracked value.
     pub fn new(n: u64) -> Tracked {
-        LIVE_TRACKED.fetch_add(1, Ordering::SeqCst);
+        *live_tracked().entry(n).or_default() += 1;
         Tracked(n)
     }
 }
@@ -212,7 +257,14 @@ impl Clone for Tracked {
 
 impl Drop for Tracked {
     fn drop(&mut self) {
-        LIVE_TRACKED.fetch_sub(1, Ordering::SeqCst);
+        let mut live = live_tracked();
+        if let Some(n) = live.get_mut(&self.0) {
+            *n -= 1;
+            if *n == 0 {
+                live.remove(&self.0);
+            }
+        }
+        TRACKED_DROPPED.notify_all();
     }
 }
 
@@ -224,31 +276,46 @@ fn consume(t: Tracked) -> u64 {
     t.0
 }
 
-/// `test_no_stale_references`: once a task is done the executor holds nothing of it.
-/// Uses a process-wide counter, so it must not run beside [`free_reference`] (the macro puts
-/// both in one test).
+/// `test_no_stale_references`: once a task is done and its caller dropped the future, the
+/// executor holds nothing of it — neither the argument nor the result. (Python waits, with a
+/// timeout, for its object to be collected; here a tracked value's drop is the event waited
+/// for.)
 pub fn no_stale_references<E: Executor>(ex: &E) {
-    let before = LIVE_TRACKED.load(Ordering::SeqCst);
-    let f = ex.submit(consume, Tracked::new(3)).unwrap();
-    assert_eq!(f.result(None).unwrap(), 3);
+    let numbers = tracked_numbers(2);
+    let f = ex.submit(consume, Tracked::new(numbers.start)).unwrap();
+    assert_eq!(f.result(None).unwrap(), numbers.start);
     assert_eq!(
-        LIVE_TRACKED.load(Ordering::SeqCst),
-        before,
-        "the argument was released"
+        wait_until_released(&numbers),
+        0,
+        "the executor still holds a finished task's argument"
+    );
+    let f = ex.submit(track, numbers.start + 1).unwrap();
+    assert_eq!(f.result_ref(None).unwrap().0, numbers.start + 1);
+    drop(f);
+    assert_eq!(
+        wait_until_released(&numbers),
+        0,
+        "the executor still holds the result of a task whose future was dropped"
     );
 }
 
-/// `test_free_reference`: the `map` iterator keeps no result it has yielded.
+/// `test_free_reference`: the `map` iterator keeps no result it has yielded. Checked while
+/// the iterator is still alive, after `shutdown(wait)` has released every handle the executor
+/// held, so only a copy kept by the iterator can keep a result alive.
 pub fn free_reference<E: Executor>(ex: &E) {
-    let before = LIVE_TRACKED.load(Ordering::SeqCst);
-    for item in ex.map(track, 0..10).unwrap() {
-        let value = item.unwrap();
+    let numbers = tracked_numbers(10);
+    let mut results = ex.map(track, numbers.clone()).unwrap();
+    for _ in numbers.clone() {
+        let value = results.next().unwrap().unwrap();
         drop(value);
     }
-    // A clone made while an executor still held its handle dies with that handle; shutting down
-    // releases every handle.
     ex.shutdown(true, false);
-    assert_eq!(LIVE_TRACKED.load(Ordering::SeqCst), before);
+    assert_eq!(
+        wait_until_released(&numbers),
+        0,
+        "yielded results are still alive while the map iterator lives"
+    );
+    assert!(results.next().is_none());
 }
 
 fn panic_with_empty_message(_: ()) -> u8 {
@@ -290,12 +357,18 @@ macro_rules! executor_tests {
             });
         }
 
-        // test_no_stale_references and test_free_reference share a process-wide counter.
         #[test]
-        fn no_stale_references_and_free_reference() {
+        fn no_stale_references() {
             $crate::watchdog(|| {
                 let ex = $make;
                 $crate::conformance::no_stale_references(&ex);
+            });
+        }
+
+        #[test]
+        fn free_reference() {
+            $crate::watchdog(|| {
+                let ex = $make;
                 $crate::conformance::free_reference(&ex);
             });
         }

@@ -4,13 +4,14 @@
 //! All 20 tests of 3.14 are portable. Adapted: `test_done_callback_raises` and
 //! `test_done_callback_raises_already_succeeded` read the `log` records (Python reads stderr);
 //! `test_exception_with_success` uses the public `set_exception` (Python pokes `_state`);
-//! `test_result_with_success` / `test_result_with_cancel` order events with a gate, not a sleep.
+//! `test_result_with_cancel` cancels once `result()` is seen blocked (a `ThreadProbe`), not
+//! after a sleep.
 //! Not ported: `test_class_str` and `test_get_snapshot` exist only on 3.15/main, not in 3.14.
 #![cfg(not(loom))]
 
 use concurrent_futures_core::{Future, FutureError, State, TaskError};
 use concurrent_futures_testkit::fixtures::*;
-use concurrent_futures_testkit::{Gate, log_capture, watchdog};
+use concurrent_futures_testkit::{ThreadProbe, log_capture, watchdog};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -234,21 +235,21 @@ fn result_with_success() {
     });
 }
 
+/// The canceller acts only once `result()` is really blocked (its thread asleep in the kernel),
+/// so the cancellation must wake it.
 #[test]
 fn result_with_cancel() {
     watchdog(|| {
         let f = pending_future();
-        let gate = Gate::new();
-        let (canceller, g) = (f.clone(), gate.clone());
+        let waiting = ThreadProbe::current();
+        let canceller = f.clone();
         let t = thread::spawn(move || {
-            g.wait();
+            waiting.wait_until_sleeping();
             canceller.cancel()
         });
-        gate.open();
-        assert!(matches!(
-            f.result(Duration::from_secs(30)),
-            Err(FutureError::Cancelled(_))
-        ));
+        // No timeout: a timed wait would see the cancellation when it times out anyway; only
+        // the wake-up can end this one (the watchdog fails the test otherwise).
+        assert!(matches!(f.result(None), Err(FutureError::Cancelled(_))));
         assert!(t.join().unwrap());
     });
 }
