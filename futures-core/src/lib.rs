@@ -77,6 +77,8 @@ pub use future::{Completed, Future, FutureAwait};
 pub use map::{Map, MapError, MapOptions};
 pub use state::{Completion, State};
 pub use unwind::panic_message;
+#[doc(hidden)]
+pub use unwind::{contain_panic, drop_panic_payload};
 pub use waitable::Waitable;
 pub use waiter::FutureId;
 

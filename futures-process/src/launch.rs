@@ -96,6 +96,20 @@ impl Child {
     }
 }
 
+/// The accept guard's thread name: short enough (15 bytes) to show whole in `ps` and in
+/// `/proc/<pid>/task/<tid>/comm`, where tests look for it.
+pub(crate) const ACCEPT_GUARD_NAME: &str = "cf-accept-guard";
+
+/// Kills and reaps a child if dropped (armed while a launch that started it may unwind).
+struct KillOnUnwind<'a>(&'a Child);
+
+impl Drop for KillOnUnwind<'_> {
+    fn drop(&mut self) {
+        sys::signal(self.0.pid, nix::sys::signal::Signal::SIGKILL);
+        self.0.reap();
+    }
+}
+
 /// A connected worker: the pool's ends of its channels.
 #[derive(Debug)]
 pub(crate) struct Connected {
@@ -231,7 +245,11 @@ pub(crate) fn launch_expecting(
     }
     .map_err(|e| LaunchError::Start(sys::describe(&e)))?;
     let child = Child { pid, method };
+    // From here on the child exists: whatever unwinds out of the hand-shake, it is killed and
+    // reaped rather than left behind as a zombie.
+    let unwinding = KillOnUnwind(&child);
     let outcome = accept_guarded(&child, server, name, reserve, handshake);
+    std::mem::forget(unwinding);
     let failed = match outcome {
         Ok(Hello {
             version: theirs,
@@ -406,22 +424,28 @@ fn accept_guarded(
     let pidfd = sys::pidfd_open(child.pid).map_err(|e| Handshake::Failed(sys::describe(&e)))?;
     let (stop_rx, stop_tx) = std::io::pipe().map_err(|e| Handshake::Failed(sys::describe(&e)))?;
     let pid = child.pid;
-    let deadline = Instant::now() + limit;
+    // A limit too far away to be a point in time (`Duration::MAX`) means no limit.
+    let deadline = Instant::now().checked_add(limit);
     let guard = std::thread::Builder::new()
-        .name("concurrent-futures-accept-guard".into())
+        .name(ACCEPT_GUARD_NAME.into())
         .spawn(move || {
             let mut fds = [
                 PollFd::new(pidfd.as_fd(), PollFlags::POLLIN),
                 PollFd::new(stop_rx.as_fd(), PollFlags::POLLIN),
             ];
             let timed_out = loop {
-                let left = deadline.saturating_duration_since(Instant::now());
-                // Rounded up, so that the wait never ends before the deadline.
-                let ms = left.as_micros().div_ceil(1000);
-                let timeout = PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX);
+                let timeout = match deadline {
+                    None => PollTimeout::NONE,
+                    Some(deadline) => {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        // Rounded up, so that the wait never ends before the deadline.
+                        let ms = left.as_micros().div_ceil(1000);
+                        PollTimeout::try_from(ms).unwrap_or(PollTimeout::MAX)
+                    }
+                };
                 match poll(&mut fds, timeout) {
                     Err(nix::errno::Errno::EINTR) => continue,
-                    Ok(0) if Instant::now() < deadline => continue,
+                    Ok(0) if deadline.is_none_or(|d| Instant::now() < d) => continue,
                     Ok(0) => break true,
                     Err(_) | Ok(_) => break false,
                 }
@@ -452,6 +476,10 @@ fn accept_guarded(
         Err(e) => return Err(Handshake::Failed(sys::describe(&e))),
     };
     let accepted = sys::guarded(|| server.accept().map(|(_, hello)| hello));
+    // Stop the guard with a byte, not just by closing our end: a worker forked meanwhile by a
+    // `Fork` pool holds a copy of every descriptor, this one too, so the pipe would not hang up
+    // and the guard would kill our connected worker when the limit passed.
+    let _ = std::io::Write::write_all(&mut &stop_tx, &[1]);
     drop(stop_tx);
     let timed_out = guard.join().unwrap_or(false);
     match accepted {

@@ -16,7 +16,8 @@ use concurrent_futures_core::shim::sync::atomic::{AtomicU8, AtomicU64, Ordering}
 use concurrent_futures_core::shim::sync::{Condvar, Mutex, MutexGuard};
 use concurrent_futures_core::shim::thread::{self as shim_thread, JoinHandle};
 use concurrent_futures_core::{
-    BrokenExecutor, BrokenKind, Future, Payload, PayloadError, PayloadStage, SubmitError, TaskError,
+    BrokenExecutor, BrokenKind, Future, Payload, PayloadError, PayloadStage, SubmitError,
+    TaskError, contain_panic,
 };
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -30,8 +31,7 @@ const DEPTH: usize = 2;
 pub(crate) const NOT_USABLE: &str =
     "A child process terminated abruptly, the process pool is not usable anymore";
 
-/// What the pool was built with.
-#[derive(Debug)]
+/// What the pool was built with. (Its `Debug` leaves out `init`, which holds the key.)
 pub(crate) struct Config {
     pub(crate) max_workers: usize,
     pub(crate) method: StartMethod,
@@ -42,6 +42,18 @@ pub(crate) struct Config {
     pub(crate) max_tasks: Option<u64>,
     /// How long a spawned or fork-server worker may take to connect.
     pub(crate) handshake_timeout: std::time::Duration,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("max_workers", &self.max_workers)
+            .field("method", &self.method)
+            .field("key", &self.key)
+            .field("max_tasks", &self.max_tasks)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Where a job's outcome goes: its future, behind the result type.
@@ -121,6 +133,9 @@ struct State {
     forced: bool,
     broken: Option<BrokenExecutor>,
     couriers: Vec<Courier>,
+    /// `shutdown(wait)` calls joining the courier threads they took, now: the others wait for
+    /// them, so that every waiting call returns after every courier has ended.
+    joiners: usize,
 }
 
 /// A courier thread and whether it has finished (so that the list of handles stays short).
@@ -161,7 +176,11 @@ impl Victims {
                 BrokenKind::ProcessPool,
                 format!("{}: {}", self.lead, self.reason),
             );
-            sink.finish(Err(TaskError::Broken(error)));
+            // Completing drops the future's handle, maybe the last: a result's or a callback
+            // payload's `Drop` must not skip the other victims or kill a courier.
+            contain_panic("failing a future", || {
+                sink.finish(Err(TaskError::Broken(error)))
+            });
         }
     }
 }
@@ -360,7 +379,9 @@ impl Shared {
         };
         self.post(outbox);
         if let Some(sink) = sink {
-            sink.finish(outcome);
+            // On a courier, which must live on to reap its worker: contain a panicking `Drop`
+            // (of a result nobody holds any more, say).
+            contain_panic("completing a future", || sink.finish(outcome));
         }
     }
 
@@ -435,21 +456,27 @@ impl Shared {
         };
         self.post(outbox);
         for job in cancelled {
-            job.sink.cancel();
+            contain_panic("cancelling a future", || job.sink.cancel());
         }
         // A done-callback running on one of this pool's couriers cannot wait for that courier.
         if !wait || courier::is_courier_of(self) {
             return;
         }
-        let couriers = {
-            let mut st = self.lock();
-            while !(st.workers.is_empty() && st.launching == 0) {
-                st = self.changed.wait(st);
-            }
-            std::mem::take(&mut st.couriers)
-        };
+        let mut st = self.lock();
+        while !(st.workers.is_empty() && st.launching == 0) {
+            st = self.changed.wait(st);
+        }
+        let couriers = std::mem::take(&mut st.couriers);
+        st.joiners += 1;
+        drop(st);
         for courier in couriers {
             let _ = courier.handle.join();
+        }
+        let mut st = self.lock();
+        st.joiners -= 1;
+        self.changed.notify_all();
+        while st.joiners > 0 {
+            st = self.changed.wait(st);
         }
     }
 
@@ -521,10 +548,11 @@ fn refuse(st: &State) -> Result<(), SubmitError> {
 fn close_idle(st: &mut State, max_tasks: Option<u64>, outbox: &mut Outbox) {
     let draining = st.shutdown && st.queue.is_empty();
     for slot in &mut st.workers {
-        if slot.in_flight.is_empty() && (draining || slot.retiring(max_tasks)) {
-            if let Some(tasks) = slot.tasks.take() {
-                outbox.push((slot.pid, tasks, wire::encode_exit()));
-            }
+        if slot.in_flight.is_empty()
+            && (draining || slot.retiring(max_tasks))
+            && let Some(tasks) = slot.tasks.take()
+        {
+            outbox.push((slot.pid, tasks, wire::encode_exit()));
         }
     }
 }

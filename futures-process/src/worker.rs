@@ -83,22 +83,22 @@ pub(crate) fn serve_channels(tasks: wire::Receiver, results: wire::Sender) -> ! 
                 }
                 max_tasks = init.max_tasks;
                 let key = key.insert(init.key);
-                if let Some((site, args)) = init.initializer {
-                    if let Err(failure) = run(key, &site, &args) {
-                        let text = match failure {
-                            Failure::Panicked { message, traceback } => {
-                                format!("{message}\n{traceback}")
-                            }
-                            Failure::Payload { message, .. } | Failure::Unreadable { message } => {
-                                message
-                            }
-                            Failure::Refused { reason, detail } => {
-                                crate::refused::CallRefused::new(reason, detail).to_string()
-                            }
-                        };
-                        let _ = wire::send(&results, wire::encode_init_failed(&text));
-                        sys::exit_now(INITIALIZER_FAILED);
-                    }
+                if let Some((site, args)) = init.initializer
+                    && let Err(failure) = run(key, &site, &args)
+                {
+                    let text = match failure {
+                        Failure::Panicked { message, traceback } => {
+                            format!("{message}\n{traceback}")
+                        }
+                        Failure::Payload { message, .. } | Failure::Unreadable { message } => {
+                            message
+                        }
+                        Failure::Refused { reason, detail } => {
+                            crate::refused::CallRefused::new(reason, detail).to_string()
+                        }
+                    };
+                    let _ = wire::send(&results, wire::encode_init_failed(&text));
+                    sys::exit_now(INITIALIZER_FAILED);
                 }
             }
             Ok(ToWorker::Init(_)) => {

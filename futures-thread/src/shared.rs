@@ -205,10 +205,10 @@ impl Shared {
     /// The next task for a worker; `None` once the pool is shut down and drained, or broken.
     pub(crate) fn next_task(&self) -> Option<Box<dyn Task>> {
         // Under load a task is usually waiting: take it without announcing a search.
-        if let Some(task) = self.queue.pop() {
-            if let Some(task) = self.took(task) {
-                return Some(task);
-            }
+        if let Some(task) = self.queue.pop()
+            && let Some(task) = self.took(task)
+        {
+            return Some(task);
         }
         self.searching.fetch_add(1, Ordering::AcqRel);
         let spins = hint::spin_limit(WORKER_SPINS);

@@ -516,6 +516,9 @@ impl<T> Future<T> {
                 "exception calling callback for {self:?}: {}",
                 crate::unwind::panic_message(&*payload)
             );
+            // The payload's own `Drop` must not unwind into the completing thread and skip
+            // the callbacks after this one.
+            crate::unwind::drop_panic_payload(payload);
         }
     }
 

@@ -161,10 +161,10 @@ fn death_detection(method: StartMethod, repeats: usize) -> f64 {
         let f = ex.submit(hang, ()).unwrap();
         let worker = loop {
             // The worker is known once it has connected; its task is running soon after.
-            if let Some(&pid) = ex.worker_pids().first() {
-                if f.running() {
-                    break pid;
-                }
+            if let Some(&pid) = ex.worker_pids().first()
+                && f.running()
+            {
+                break pid;
             }
             std::thread::yield_now();
         };
