@@ -1,17 +1,47 @@
-//! Python's `concurrent.futures`, in Rust: this facade re-exports everything, like the
-//! package's `__init__.py`: the core ([`Future`], [`Executor`], the errors), [`wait`] and
-//! [`as_completed`], the thread engine ([`thread`], [`ThreadPoolExecutor`]; feature `thread`)
-//! and the process engine (`process`, `ProcessPoolExecutor`; feature `process`, Linux).
+#![doc = include_str!("../README.md")]
 //!
-//! ```
-//! use concurrent_futures::{Future, ReturnWhen, wait};
+//! # Python → Rust
 //!
-//! let a = Future::new();
-//! let b = Future::<i32>::new();
-//! a.set_result("ready").unwrap();
-//! let outcome = wait([&a as &dyn concurrent_futures::Waitable, &b], None, ReturnWhen::FirstCompleted);
-//! assert_eq!(outcome.done.len(), 1);
-//! ```
+//! Every name of Python's `concurrent.futures`, and where it is here. "Same" means the same name,
+//! as a method or function of the type in the row above it.
+//!
+//! | Python | Rust |
+//! |---|---|
+//! | `Future` | [`Future<T>`](Future): a cheap handle; clones share one state |
+//! | `Future.cancel()`, `cancelled()`, `running()`, `done()` | same |
+//! | `Future.result(timeout=None)` | [`Future::result`]`(None)` (clones), [`Future::result_ref`] (borrows), [`Future::into_result`] and `.await` (move out) |
+//! | `Future.exception(timeout=None)` | [`Future::exception`] |
+//! | `Future.add_done_callback(fn)` | [`Future::add_done_callback`] |
+//! | `Future.set_running_or_notify_cancel()`, `set_result(r)`, `set_exception(e)` | same (`set_exception` takes a [`TaskError`]) |
+//! | `Executor` | the [`Executor`] trait |
+//! | `Executor.submit(fn, /, *args)` | [`Executor::submit`]`(f, arg)` (several arguments as a tuple); the thread pool also runs closures |
+//! | `Executor.map(fn, *iterables, timeout, chunksize, buffersize)` | [`Executor::map`]`(f, inputs)`, [`Executor::map_with`]`(f, inputs, `[`MapOptions`]`)` |
+//! | `Executor.shutdown(wait=True, *, cancel_futures=False)` | [`Executor::shutdown`]`(wait, cancel_futures)`; dropping an executor is leaving the `with` block |
+//! | `ThreadPoolExecutor(max_workers, thread_name_prefix, initializer, initargs)` | `ThreadPoolExecutor::builder()` (feature `thread`) |
+//! | `ProcessPoolExecutor(max_workers, mp_context, initializer, initargs, max_tasks_per_child)` | `ProcessPoolExecutor::builder()` (feature `process`, Linux) |
+//! | `ProcessPoolExecutor.terminate_workers()`, `kill_workers()` | same |
+//! | `mp_context` (`"forkserver"`, `"spawn"`, `"fork"`) | `process::StartMethod` |
+//! | `if __name__ == "__main__":` | `process::bootstrap()` on the first line of `main` |
+//! | `InterpreterPoolExecutor`, `BrokenInterpreterPool`, `ExecutionFailed` | not provided: Rust has no sub-interpreters; use the thread or process pool |
+//! | `wait(fs, timeout=None, return_when=ALL_COMPLETED)` | [`wait`]`(fs, timeout, return_when)` → [`DoneAndNotDone`] |
+//! | `FIRST_COMPLETED`, `FIRST_EXCEPTION`, `ALL_COMPLETED` | [`ReturnWhen::FirstCompleted`], [`ReturnWhen::FirstException`], [`ReturnWhen::AllCompleted`] |
+//! | `as_completed(fs, timeout=None)` | [`as_completed`]`(fs, timeout)` |
+//! | `CancelledError` | [`CancelledError`], inside [`FutureError::Cancelled`] |
+//! | `TimeoutError` | [`TimeoutError`], inside [`FutureError::Timeout`] |
+//! | `InvalidStateError` | [`InvalidStateError`] |
+//! | `BrokenExecutor` | [`BrokenExecutor`] |
+//! | `thread.BrokenThreadPool`, `process.BrokenProcessPool` | [`BrokenExecutor`] of kind [`BrokenKind::ThreadPool`], [`BrokenKind::ProcessPool`] |
+//! | the exception a task raised | [`TaskError`]: `Panicked`, `Remote` (Python's `_RemoteTraceback`), `Payload`, `Broken`, `Custom` |
+//! | `pickle.PicklingError` on an argument or a result | [`PayloadError`] (only that future fails) |
+//! | `RuntimeError('cannot schedule new futures after shutdown')` | [`SubmitError::Shutdown`] |
+//!
+//! # Waiting inside a task
+//!
+//! A task that waits for another future of its own pool (`result()`, [`wait`],
+//! [`as_completed`]) can wait forever when every worker is busy with such tasks, as in Python:
+//! the awaited task has no worker left to run on. Give the pool enough workers, or submit the
+//! inner work to another pool. (Scoped tasks of the thread pool are the exception: a scope
+//! runs the tasks no worker has started itself.)
 #![deny(missing_docs)]
 
 pub use concurrent_futures_core::*;
@@ -32,8 +62,3 @@ pub mod process {
 }
 #[cfg(all(feature = "process", target_os = "linux"))]
 pub use concurrent_futures_process::ProcessPoolExecutor;
-
-/// The README's example, compiled and run as a doctest.
-#[doc = include_str!("../README.md")]
-#[cfg(doctest)]
-pub struct ReadmeDoctests;
