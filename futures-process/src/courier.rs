@@ -79,7 +79,9 @@ pub(crate) fn run(shared: Arc<Shared>) {
                 id,
                 outcome.map_err(wire::Failure::into_task_error),
             ),
-            Some(FromWorker::InitFailed(text)) => shared.init_failed(child.pid, text),
+            Some(FromWorker::InitFailed { message, traceback }) => {
+                shared.init_failed(child.pid, message, &traceback)
+            }
             None => log::error!(
                 target: "concurrent_futures",
                 "worker process {} sent a message the pool cannot decode", child.pid
