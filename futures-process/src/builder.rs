@@ -195,7 +195,7 @@ impl fmt::Display for BuildError {
             BuildError::NotBootstrapped(method) => write!(
                 f,
                 "the '{}' start method needs `concurrent_futures::process::bootstrap();` as the \
-                 first line of `main` (in a test binary: \
+                 first line of `main` (in an async `main` or a test binary: \
                  `concurrent_futures::process::bootstrap_before_main!();` at the top level)",
                 method.name()
             ),

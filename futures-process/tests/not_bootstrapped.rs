@@ -45,6 +45,7 @@ fn a_missing_or_late_bootstrap_is_an_error_naming_the_line() {
         );
         assert!(message.contains("first line of `main`"), "{message}");
         assert!(message.contains("bootstrap_before_main!()"), "{message}");
+        assert!(message.contains("async `main`"), "{message}");
     }
     unwrap_shows_the_line_to_add();
     // Too late: the test harness's threads already run.
@@ -55,7 +56,15 @@ fn a_missing_or_late_bootstrap_is_an_error_naming_the_line() {
             .build()
             .unwrap_err()
         {
-            BuildError::Bootstrap(why) => assert!(why.contains("before any thread"), "{why}"),
+            BuildError::Bootstrap(why) => {
+                assert!(why.contains("before any thread"), "{why}");
+                // The way out for an async `main`, whose runtime's threads start first.
+                assert!(
+                    why.contains("async `main`")
+                        && why.contains("concurrent_futures::process::bootstrap_before_main!();"),
+                    "{why}"
+                );
+            }
             other => panic!("expected a late-bootstrap error, got {other:?}"),
         }
     }
