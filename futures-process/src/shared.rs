@@ -322,10 +322,8 @@ impl Shared {
             let hung = matches!(error, LaunchError::TimedOut { .. });
             let error = launch::describe(&error);
             let victims = if hung && st.broken.is_none() {
-                log::error!(target: "concurrent_futures", "{error}");
                 break_pool(&mut st, error.clone())
             } else if stranded && st.broken.is_none() {
-                log::error!(target: "concurrent_futures", "{error}");
                 break_pool(
                     &mut st,
                     format!(
@@ -427,7 +425,6 @@ impl Shared {
                     ),
                     (None, false) => format!("worker process {pid} {cause}"),
                 };
-                log::error!(target: "concurrent_futures", "BrokenProcessPool: {reason}");
                 let mut victims = break_pool(&mut st, reason);
                 victims
                     .sinks
@@ -491,7 +488,6 @@ impl Shared {
         let victims = {
             let mut st = self.lock();
             let victims = if st.broken.is_none() {
-                log::error!(target: "concurrent_futures", "BrokenProcessPool: {reason}");
                 Victims {
                     lead: UNSERVED,
                     ..break_pool(&mut st, reason)
@@ -563,7 +559,9 @@ fn close_idle(st: &mut State, max_tasks: Option<u64>, outbox: &mut Outbox) {
 
 /// Breaks the pool (Python's `terminate_broken`): every queued and running job is a victim,
 /// every other worker is killed (its state may be corrupt), and `submit` refuses from now on.
+/// Logged (at error level, on target `concurrent_futures`) with the reason.
 fn break_pool(st: &mut State, reason: String) -> Victims {
+    log::error!(target: "concurrent_futures", "BrokenProcessPool: {reason}");
     st.broken = Some(BrokenExecutor::new(BrokenKind::ProcessPool, NOT_USABLE));
     st.shutdown = true;
     let mut sinks: Vec<Box<dyn Sink>> = st.queue.drain(..).map(|job| job.sink).collect();
