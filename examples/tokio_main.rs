@@ -8,6 +8,8 @@
 //! `#[tokio::main]` starts the runtime's threads before the first line of `main`, too late for
 //! `bootstrap()`; `bootstrap_before_main!()`, once at the top level of the file, runs it before
 //! `main`, while the program still has one thread.
+// Loom builds (`--cfg loom`) have no tokio, and so an empty `main`: see the root `Cargo.toml`.
+#![cfg_attr(loom, allow(unused_imports, dead_code))]
 
 use concurrent_futures::{Executor, ProcessPoolExecutor, ThreadPoolExecutor};
 
@@ -48,6 +50,5 @@ async fn main() {
     );
 }
 
-/// Loom builds (`--cfg loom`) have no tokio: see the root `Cargo.toml`.
 #[cfg(loom)]
 fn main() {}
