@@ -196,6 +196,8 @@ impl Error for BrokenExecutor {}
 /// Why a task failed: what Python stores with `set_exception`.
 ///
 /// It is cheap to clone (shared text), because every call of `result()` returns it again.
+/// Like every error here, its `Display` is one line; for a task that failed in a worker
+/// process, the alternate form `{:#}` adds the remote traceback ([`TaskError::traceback`]).
 ///
 /// # Examples
 ///
@@ -219,11 +221,15 @@ pub enum TaskError {
         /// The panic message.
         message: Arc<str>,
     },
-    /// The task failed in another process (Python's `_RemoteTraceback`).
+    /// The task failed in another process. Its message is the worker's panic message; the
+    /// *remote traceback* (Python's `_RemoteTraceback`, chained as the `__cause__`) is the
+    /// worker's account of where it failed: see [`TaskError::traceback`].
     Remote {
         /// The failure's message.
         message: Arc<str>,
-        /// The worker's backtrace, as text.
+        /// The remote traceback: where the worker panicked and, when the worker's environment
+        /// asks for backtraces (`RUST_BACKTRACE` or `RUST_LIB_BACKTRACE`, read as
+        /// [`Backtrace::capture`](std::backtrace::Backtrace::capture) does), its backtrace.
         traceback: Arc<str>,
     },
     /// The executor broke before the task could finish.
@@ -256,6 +262,35 @@ impl TaskError {
         }
     }
 
+    /// The remote traceback of a task that failed in another process (Python's
+    /// `_RemoteTraceback`): the worker's text saying where it panicked, with its backtrace when
+    /// the worker's `RUST_BACKTRACE` asked for one. `None` for every other kind of error.
+    ///
+    /// `Display` leaves it out, so that `{}` prints one line; the alternate form `{:#}` appends
+    /// it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures_core::TaskError;
+    ///
+    /// let e = TaskError::remote("division by zero", "panicked at src/main.rs:4:5");
+    /// assert_eq!(e.to_string(), "task failed in a worker process: division by zero");
+    /// assert_eq!(e.traceback(), Some("panicked at src/main.rs:4:5"));
+    /// assert_eq!(
+    ///     format!("{e:#}"),
+    ///     "task failed in a worker process: division by zero\n\n\
+    ///      Remote traceback:\npanicked at src/main.rs:4:5"
+    /// );
+    /// assert_eq!(TaskError::panicked("boom").traceback(), None);
+    /// ```
+    pub fn traceback(&self) -> Option<&str> {
+        match self {
+            TaskError::Remote { traceback, .. } => Some(traceback),
+            _ => None,
+        }
+    }
+
     /// Any other error.
     pub fn custom(error: impl Error + Send + Sync + 'static) -> TaskError {
         TaskError::Custom(Arc::new(error))
@@ -277,14 +312,12 @@ impl fmt::Display for TaskError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TaskError::Panicked { message } => write!(f, "task panicked: {message}"),
-            TaskError::Remote { message, traceback } if traceback.is_empty() => {
-                write!(f, "task failed in a worker process: {message}")
-            }
             TaskError::Remote { message, traceback } => {
-                write!(
-                    f,
-                    "task failed in a worker process: {message}\n\nRemote traceback:\n{traceback}"
-                )
+                write!(f, "task failed in a worker process: {message}")?;
+                if f.alternate() && !traceback.is_empty() {
+                    write!(f, "\n\nRemote traceback:\n{traceback}")?;
+                }
+                Ok(())
             }
             TaskError::Broken(b) => b.fmt(f),
             TaskError::Payload(p) => p.fmt(f),

@@ -4,8 +4,8 @@
 #![cfg(not(loom))]
 
 use concurrent_futures_core::{
-    BrokenExecutor, BrokenKind, FutureError, MapError, PayloadError, PayloadStage, SubmitError,
-    TaskError,
+    BrokenExecutor, BrokenKind, CancelledError, Future, FutureError, InvalidStateError, MapError,
+    PayloadError, PayloadStage, SubmitError, TaskError, TimeoutError,
 };
 use std::error::Error;
 use std::fmt;
@@ -59,7 +59,10 @@ fn assert_each_message_once(error: &dyn Error) {
 fn task_errors() -> Vec<TaskError> {
     vec![
         TaskError::panicked("boom"),
-        TaskError::remote("boom", "at worker.rs:1"),
+        TaskError::remote(
+            "boom",
+            "panicked at worker.rs:1:5\nstack backtrace:\n   0: worker::boom\n   1: main",
+        ),
         TaskError::Broken(BrokenExecutor::new(BrokenKind::ProcessPool, "worker died")),
         TaskError::Payload(PayloadError::new(PayloadStage::DecodeResult, "bad bytes")),
         TaskError::custom(Outer(Inner)),
@@ -93,5 +96,50 @@ fn a_custom_errors_cause_stays_reachable_through_the_wrappers() {
         chain(&e),
         ["could not fetch the page", "connection refused"],
         "one message per link"
+    );
+}
+
+fn invalid_state() -> InvalidStateError {
+    let f = Future::new();
+    f.set_result(1).unwrap();
+    f.set_result(2).unwrap_err()
+}
+
+/// Every error of core prints one line with `{}`, as Rust errors do (a remote panic's
+/// traceback is for `{:#}` and `TaskError::traceback`, not for `Display`).
+#[test]
+fn every_error_displays_on_one_line() {
+    let mut errors: Vec<Box<dyn Error>> = vec![
+        Box::new(CancelledError),
+        Box::new(TimeoutError::new()),
+        Box::new(TimeoutError::unfinished(1, 2)),
+        Box::new(invalid_state()),
+        Box::new(SubmitError::Shutdown),
+        Box::new(SubmitError::InvalidArgument("chunksize must be >= 1.")),
+        Box::new(FutureError::Cancelled(CancelledError)),
+        Box::new(FutureError::Timeout(TimeoutError::new())),
+    ];
+    for e in task_errors() {
+        errors.push(Box::new(FutureError::Failed(e.clone())));
+        errors.push(Box::new(MapError::Future(FutureError::Failed(e.clone()))));
+        errors.push(Box::new(e));
+    }
+    for error in &errors {
+        let text = error.to_string();
+        assert!(!text.is_empty() && !text.contains('\n'), "{text:?}");
+    }
+}
+
+/// The remote traceback is one accessor away, and `{:#}` prints it after the message, through
+/// the wrappers too.
+#[test]
+fn the_alternate_form_adds_the_remote_traceback() {
+    let remote = TaskError::remote("boom", "panicked at worker.rs:1:5");
+    assert_eq!(remote.traceback(), Some("panicked at worker.rs:1:5"));
+    let wrapped = MapError::Future(FutureError::Failed(remote));
+    assert_eq!(wrapped.to_string(), "task failed in a worker process: boom");
+    assert_eq!(
+        format!("{wrapped:#}"),
+        "task failed in a worker process: boom\n\nRemote traceback:\npanicked at worker.rs:1:5"
     );
 }

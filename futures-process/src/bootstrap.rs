@@ -22,9 +22,11 @@ const LATE_BOOTSTRAP: i32 = 3;
 /// the `ForkServer` or `Spawn` method refuses to start in a program that never called it, with
 /// an error naming this line.
 ///
-/// Test binaries and benches have no `main` of their own: put
-/// [`bootstrap_before_main!()`](crate::bootstrap_before_main) at the top level of the test
-/// file instead.
+/// Where the first line of `main` is already too late, put
+/// [`bootstrap_before_main!()`](crate::bootstrap_before_main) at the top level of the file
+/// instead: in an async `main` (`#[tokio::main]` and its kind start the runtime's threads before
+/// the first line of the body), and in test binaries and benches, which have no `main` of their
+/// own.
 ///
 /// # Examples
 ///
@@ -86,20 +88,43 @@ pub fn bootstrap() {
         Some(1) => forkserver::start(),
         Some(n) => forkserver::unavailable(format!(
             "bootstrap() ran when the program already had {n} threads, so no fork server was \
-             started; call it on the first line of `main`, before any thread is created"
+             started; call it on the first line of `main`, before any thread is created (in an \
+             async `main`, whose runtime starts threads before its first line, put \
+             `concurrent_futures::process::bootstrap_before_main!();` at the top level instead)"
         )),
         None => forkserver::unavailable("cannot read /proc/self/status to count threads".into()),
     }
 }
 
-/// Calls [`bootstrap`](crate::bootstrap) before `main`, for binaries whose `main` you do not
-/// write: integration tests, benches. Put it once at the top level of the file.
+/// Calls [`bootstrap`](crate::bootstrap) before `main`: the one line an async `main`
+/// (`#[tokio::main]`, `#[async_std::main]`) needs, and what integration tests and benches use,
+/// whose `main` you do not write. Put it once at the top level of the binary's own source file.
 ///
-/// It registers a constructor (an `.init_array` entry), which runs while the program still
-/// has one thread: the fork server starts there, and a spawned worker of this test binary
-/// serves its pool there, so the child never runs the test harness.
+/// It registers a constructor (an `.init_array` entry), which the loader runs before `main`
+/// and before any runtime starts a thread: the fork server starts there, and a spawned worker
+/// serves its pool there, so the child never runs `main`, the async runtime or the test
+/// harness.
 ///
 /// # Examples
+///
+/// An async `main`, where `bootstrap()` on the first line would come too late (the runtime's
+/// threads already run, and pools would refuse to start):
+///
+/// ```ignore
+/// concurrent_futures::process::bootstrap_before_main!();
+///
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// #[tokio::main]
+/// async fn main() {
+///     let pool = concurrent_futures::ProcessPoolExecutor::new().unwrap();
+///     assert_eq!(pool.submit(square, 7).unwrap().await.unwrap(), 49);
+/// }
+/// ```
+///
+/// (The repository's `examples/tokio_main.rs` runs this with both pools.) A plain `main`:
 ///
 /// ```
 /// concurrent_futures_process::bootstrap_before_main!();
@@ -110,6 +135,17 @@ pub fn bootstrap() {
 ///     pool.shutdown(true, false);
 /// }
 /// ```
+///
+/// # Caveats
+///
+/// * Put it in the binary's own crate (`main.rs`, the test or bench file), not in a library:
+///   a linker may drop a library's unreferenced constructor, and one that is kept runs in
+///   every program that links the library.
+/// * It runs before `main`, where a panic aborts the process; `bootstrap` does not panic.
+/// * A constructor of another library that starts a thread before this one runs (rare; their
+///   order is unspecified) makes it refuse, as a late `bootstrap()` does: pools then fail to
+///   build with an error that says so.
+/// * It is an ELF constructor: Linux only, like the process pool itself.
 #[macro_export]
 macro_rules! bootstrap_before_main {
     () => {

@@ -151,9 +151,16 @@ impl ProcessPoolBuilder {
 
 /// Why [`ProcessPoolBuilder::build`] refused.
 ///
-/// Its `Display` never repeats its [`source`](Error::source): a reporter that walks the chain
-/// prints each message once.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Its `Display` is one line and never repeats its [`source`](Error::source): a reporter that
+/// walks the chain prints each message once. Its `Debug` is that message followed by the
+/// source's, as `anyhow`'s is, so that `build().unwrap()` in a program that forgot
+/// [`bootstrap`](crate::bootstrap) panics with the line to add:
+///
+/// ```text
+/// called `Result::unwrap()` on an `Err` value: the 'forkserver' start method needs
+/// `concurrent_futures::process::bootstrap();` as the first line of `main` (…)
+/// ```
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BuildError {
     /// `max_workers(0)` (Python's `ValueError`).
@@ -188,7 +195,7 @@ impl fmt::Display for BuildError {
             BuildError::NotBootstrapped(method) => write!(
                 f,
                 "the '{}' start method needs `concurrent_futures::process::bootstrap();` as the \
-                 first line of `main` (in a test binary: \
+                 first line of `main` (in an async `main` or a test binary: \
                  `concurrent_futures::process::bootstrap_before_main!();` at the top level)",
                 method.name()
             ),
@@ -204,6 +211,19 @@ impl fmt::Display for BuildError {
                  authenticate the pool's calls could be drawn"
             ),
         }
+    }
+}
+
+/// The message and its source's, unquoted: what `unwrap()` and `expect()` print.
+impl fmt::Debug for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)?;
+        let mut source = self.source();
+        while let Some(e) = source {
+            write!(f, ": {e}")?;
+            source = e.source();
+        }
+        Ok(())
     }
 }
 

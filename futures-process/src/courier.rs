@@ -44,6 +44,10 @@ pub(crate) fn run(shared: Arc<Shared>) {
             return shared.launch_failed(LaunchError::Start(why));
         }
     };
+    log::debug!(
+        target: "concurrent_futures",
+        "worker process {} started ({})", child.pid, config.method.name()
+    );
     let tasks = Arc::new(connected.tasks);
     // Its settings go first, ahead of any task.
     let init = wire::send(&tasks, shared.config.init.clone());
@@ -79,7 +83,9 @@ pub(crate) fn run(shared: Arc<Shared>) {
                 id,
                 outcome.map_err(wire::Failure::into_task_error),
             ),
-            Some(FromWorker::InitFailed(text)) => shared.init_failed(child.pid, text),
+            Some(FromWorker::InitFailed { message, traceback }) => {
+                shared.init_failed(child.pid, message, &traceback)
+            }
             None => log::error!(
                 target: "concurrent_futures",
                 "worker process {} sent a message the pool cannot decode", child.pid
@@ -91,5 +97,6 @@ pub(crate) fn run(shared: Arc<Shared>) {
         shared.fail_pool(format!("the pool {why}"));
     }
     let cause = child.reap();
+    log::debug!(target: "concurrent_futures", "worker process {} {cause}", child.pid);
     shared.worker_exited(child.pid, cause);
 }

@@ -549,6 +549,35 @@ mod tests {
         }
     }
 
+    /// Rust errors print one line with `{}` (and `describe`, which joins a chain, too); what
+    /// `unwrap()` prints of a build error is that line and its source's.
+    #[test]
+    fn every_error_displays_on_one_line() {
+        let mut errors = every_error();
+        errors.extend([
+            Box::new(LaunchError::TimedOut {
+                pid: 9,
+                after: Duration::from_secs(10),
+                cause: ExitCause::Signal(9),
+            }) as Box<dyn Error>,
+            Box::new(LaunchError::Unconnected {
+                pid: 9,
+                why: "EMFILE".into(),
+                cause: ExitCause::Code(70),
+            }),
+        ]);
+        for error in errors {
+            for text in [error.to_string(), describe(&*error)] {
+                assert!(!text.is_empty() && !text.contains('\n'), "{text:?}");
+            }
+        }
+        let initializer = BuildError::Initializer(PayloadError::new(
+            PayloadStage::EncodeArgument,
+            "unsupported type",
+        ));
+        assert_eq!(format!("{initializer:?}"), describe(&initializer));
+    }
+
     #[test]
     fn describe_gives_the_whole_chain_once() {
         let error = LaunchError::Start("no more processes".into());

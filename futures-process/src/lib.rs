@@ -42,6 +42,15 @@
 //! waiting, and kills one that has not connected within
 //! [`ProcessPoolBuilder::handshake_timeout`]); with [`StartMethod::Fork`] it inherits its
 //! channels and starts at once.
+//!
+//! # Seeing it run
+//!
+//! `ps`, `top` and `/proc/<pid>/comm` show each worker process as `cf-worker` and the fork
+//! server as `cf-forkserver` (their full command line stays the program's). The pool logs
+//! through the `log` crate on target `concurrent_futures`: at debug level each worker process
+//! that started (and how) and each that ended (and how: exit code or signal); at error level a
+//! pool that broke (`BrokenProcessPool` and why) and an initializer that failed (with the
+//! remote traceback); at warn level a `Fork` pool built in a multi-threaded process.
 #![deny(missing_docs)]
 
 mod auth;

@@ -322,10 +322,8 @@ impl Shared {
             let hung = matches!(error, LaunchError::TimedOut { .. });
             let error = launch::describe(&error);
             let victims = if hung && st.broken.is_none() {
-                log::error!(target: "concurrent_futures", "{error}");
                 break_pool(&mut st, error.clone())
             } else if stranded && st.broken.is_none() {
-                log::error!(target: "concurrent_futures", "{error}");
                 break_pool(
                     &mut st,
                     format!(
@@ -385,9 +383,13 @@ impl Shared {
         }
     }
 
-    /// Worker `pid`'s initializer failed; it is about to exit.
-    pub(crate) fn init_failed(&self, pid: i32, text: String) {
-        log::error!(target: "concurrent_futures", "Exception in initializer: {text}");
+    /// Worker `pid`'s initializer failed; it is about to exit. The log gets the remote
+    /// traceback, as Python's does; the pool's error, one line, gets the message.
+    pub(crate) fn init_failed(&self, pid: i32, text: String, traceback: &str) {
+        log::error!(
+            target: "concurrent_futures",
+            "Exception in initializer of worker process {pid}: {text}\n{traceback}"
+        );
         let mut st = self.lock();
         if let Some(slot) = st.workers.iter_mut().find(|s| s.pid == pid) {
             slot.init_failure = Some(text);
@@ -423,7 +425,6 @@ impl Shared {
                     ),
                     (None, false) => format!("worker process {pid} {cause}"),
                 };
-                log::error!(target: "concurrent_futures", "BrokenProcessPool: {reason}");
                 let mut victims = break_pool(&mut st, reason);
                 victims
                     .sinks
@@ -487,7 +488,6 @@ impl Shared {
         let victims = {
             let mut st = self.lock();
             let victims = if st.broken.is_none() {
-                log::error!(target: "concurrent_futures", "BrokenProcessPool: {reason}");
                 Victims {
                     lead: UNSERVED,
                     ..break_pool(&mut st, reason)
@@ -559,7 +559,9 @@ fn close_idle(st: &mut State, max_tasks: Option<u64>, outbox: &mut Outbox) {
 
 /// Breaks the pool (Python's `terminate_broken`): every queued and running job is a victim,
 /// every other worker is killed (its state may be corrupt), and `submit` refuses from now on.
+/// Logged (at error level, on target `concurrent_futures`) with the reason.
 fn break_pool(st: &mut State, reason: String) -> Victims {
+    log::error!(target: "concurrent_futures", "BrokenProcessPool: {reason}");
     st.broken = Some(BrokenExecutor::new(BrokenKind::ProcessPool, NOT_USABLE));
     st.shutdown = true;
     let mut sinks: Vec<Box<dyn Sink>> = st.queue.drain(..).map(|job| job.sink).collect();

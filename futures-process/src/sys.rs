@@ -1,6 +1,7 @@
 //! The few Linux calls the engine needs that std does not offer, each wrapped once.
 
 use nix::libc;
+use std::ffi::CStr;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 
@@ -106,6 +107,20 @@ pub(crate) fn die_with_parent(parent: i32) {
             libc::_exit(1);
         }
     }
+}
+
+/// What `ps`, `top` and `/proc/<pid>/comm` show for a worker process.
+pub(crate) const WORKER_NAME: &CStr = c"cf-worker";
+/// What they show for the fork server.
+pub(crate) const FORK_SERVER_NAME: &CStr = c"cf-forkserver";
+
+/// Names the calling thread `name` (at most 15 bytes are kept): in a single-threaded process
+/// (a worker, the fork server) that is the name `ps` and `top` show for the process.
+/// Async-signal-safe.
+pub(crate) fn set_process_name(name: &CStr) {
+    // SAFETY: `prctl(PR_SET_NAME)` reads a NUL-terminated string through the pointer, which
+    // `CStr` guarantees and which outlives the call; it copies at most 16 bytes of it.
+    unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) };
 }
 
 /// Ends this process at once, without running `atexit` handlers or destructors (which may

@@ -159,7 +159,9 @@ impl RawWorker {
                 });
                 Some((id, outcome))
             }
-            Some(FromWorker::InitFailed(text)) => panic!("the worker's settings failed: {text}"),
+            Some(FromWorker::InitFailed { message, .. }) => {
+                panic!("the worker's settings failed: {message}")
+            }
             None => panic!("an undecodable report from the worker"),
         }
     }

@@ -199,7 +199,12 @@ pub(crate) enum FromWorker<'a> {
         outcome: Result<&'a [u8], Failure>,
     },
     /// The initializer failed; the worker exits next.
-    InitFailed(String),
+    InitFailed {
+        /// One line: the panic message, or why the call could not be made.
+        message: String,
+        /// Where it panicked, and the worker's backtrace if its environment asked for one.
+        traceback: String,
+    },
 }
 
 pub(crate) fn encode_init(init: &Init) -> Vec<u8> {
@@ -273,9 +278,10 @@ pub(crate) fn encode_done(id: u64, outcome: Result<Vec<u8>, Failure>) -> Vec<u8>
     out
 }
 
-pub(crate) fn encode_init_failed(message: &str) -> Vec<u8> {
+/// The initializer's failure: `message` and `traceback`, as one postcard pair.
+pub(crate) fn encode_init_failed(message: &str, traceback: &str) -> Vec<u8> {
     let mut out = vec![INIT_FAILED];
-    out.extend_from_slice(message.as_bytes());
+    postcard::to_io(&(message, traceback), &mut out).expect("writing to a Vec cannot fail");
     out
 }
 
@@ -295,9 +301,11 @@ pub(crate) fn decode_from_worker(message: &[u8]) -> Option<FromWorker<'_>> {
             };
             Some(FromWorker::Done { id, outcome })
         }
-        (&INIT_FAILED, rest) => Some(FromWorker::InitFailed(
-            String::from_utf8_lossy(rest).into_owned(),
-        )),
+        (&INIT_FAILED, rest) => {
+            let (message, traceback) = postcard::from_bytes::<(String, String)>(rest)
+                .unwrap_or_else(|e| (format!("undecodable failure report: {e}"), String::new()));
+            Some(FromWorker::InitFailed { message, traceback })
+        }
         _ => None,
     }
 }

@@ -14,6 +14,7 @@ use crate::refused::RefusalReason;
 use crate::sys;
 use crate::wire::{self, Failure, Hello, ToWorker};
 use ipc_channel::ipc::IpcSender;
+use std::backtrace::{Backtrace, BacktraceStatus};
 use std::cell::RefCell;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Once;
@@ -57,6 +58,7 @@ pub(crate) fn serve(server: &str, token: u64) -> ! {
 
 /// The worker's loop, on channels it already holds.
 pub(crate) fn serve_channels(tasks: wire::Receiver, results: wire::Sender) -> ! {
+    sys::set_process_name(sys::WORKER_NAME);
     install_panic_capture();
     IS_WORKER.store(true, Ordering::Relaxed);
     // The pool's key, from the first settings message; until then no task runs.
@@ -78,7 +80,7 @@ pub(crate) fn serve_channels(tasks: wire::Receiver, results: wire::Sender) -> ! 
                          ({})",
                         init.version
                     );
-                    let _ = wire::send(&results, wire::encode_init_failed(&text));
+                    let _ = wire::send(&results, wire::encode_init_failed(&text, ""));
                     sys::exit_now(VERSION_MISMATCH);
                 }
                 max_tasks = init.max_tasks;
@@ -86,18 +88,17 @@ pub(crate) fn serve_channels(tasks: wire::Receiver, results: wire::Sender) -> ! 
                 if let Some((site, args)) = init.initializer
                     && let Err(failure) = run(key, &site, &args)
                 {
-                    let text = match failure {
-                        Failure::Panicked { message, traceback } => {
-                            format!("{message}\n{traceback}")
-                        }
+                    let (text, traceback) = match failure {
+                        Failure::Panicked { message, traceback } => (message, traceback),
                         Failure::Payload { message, .. } | Failure::Unreadable { message } => {
-                            message
+                            (message, String::new())
                         }
-                        Failure::Refused { reason, detail } => {
-                            crate::refused::CallRefused::new(reason, detail).to_string()
-                        }
+                        Failure::Refused { reason, detail } => (
+                            crate::refused::CallRefused::new(reason, detail).to_string(),
+                            String::new(),
+                        ),
                     };
-                    let _ = wire::send(&results, wire::encode_init_failed(&text));
+                    let _ = wire::send(&results, wire::encode_init_failed(&text, &traceback));
                     sys::exit_now(INITIALIZER_FAILED);
                 }
             }
@@ -187,8 +188,9 @@ fn run(key: &CallKey, site: &SealedSite, args: &[u8]) -> Result<Vec<u8>, Failure
 /// Whether this process is a worker (set once, in the worker, before its first task).
 static IS_WORKER: AtomicBool = AtomicBool::new(false);
 
-/// Installs, once per process, a panic hook that records a task's panic (its location and
-/// backtrace, for the parent) instead of printing it, in a worker; elsewhere it calls the hook
+/// Installs, once per process, a panic hook that records a task's panic (its location and,
+/// when the worker's environment asks for one, its backtrace: the remote traceback the parent
+/// gets) instead of printing it, in a worker; elsewhere it calls the hook
 /// that was there before. The `Fork` method installs it in the pool's process before forking,
 /// so that the forked worker needs no lock to install it (another thread of the parent may
 /// hold the hook's lock at the moment of the fork).
@@ -201,8 +203,19 @@ pub(crate) fn install_panic_capture() {
                 return previous(info);
             }
             let location = info.location().map(|l| l.to_string()).unwrap_or_default();
-            let backtrace = std::backtrace::Backtrace::force_capture();
-            let text = format!("panicked at {location}\nstack backtrace:\n{backtrace}");
+            // As std's own hook does: a backtrace only if `RUST_LIB_BACKTRACE` or
+            // `RUST_BACKTRACE` (in the worker's environment) asks for one; capturing costs
+            // milliseconds and makes the text a hundred lines long.
+            let backtrace = Backtrace::capture();
+            let text = match backtrace.status() {
+                BacktraceStatus::Captured => {
+                    format!("panicked at {location}\nstack backtrace:\n{backtrace}")
+                }
+                _ => format!(
+                    "panicked at {location}\nnote: run with `RUST_BACKTRACE=1` environment \
+                     variable to display the worker's backtrace"
+                ),
+            };
             LAST_PANIC.with(|p| *p.borrow_mut() = Some(text));
         }));
     });

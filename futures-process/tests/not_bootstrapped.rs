@@ -8,6 +8,27 @@ fn double(x: u32) -> u32 {
     2 * x
 }
 
+/// `build().unwrap()` in a program that forgot `bootstrap()` panics with the instruction,
+/// readably (not `NotBootstrapped(ForkServer)`, not an escaped string).
+fn unwrap_shows_the_line_to_add() {
+    let panic = std::panic::catch_unwind(|| ProcessPoolExecutor::builder().build().unwrap())
+        .expect_err("no bootstrap() yet in this binary");
+    let message = panic
+        .downcast_ref::<String>()
+        .expect("unwrap() panics with a formatted message");
+    assert_eq!(
+        message,
+        &format!(
+            "called `Result::unwrap()` on an `Err` value: {}",
+            BuildError::NotBootstrapped(StartMethod::ForkServer)
+        )
+    );
+    assert!(
+        message.contains("needs `concurrent_futures::process::bootstrap();` as the first line"),
+        "{message}"
+    );
+}
+
 /// One test, in order: the checks before and after a late `bootstrap()` share the process.
 #[test]
 fn a_missing_or_late_bootstrap_is_an_error_naming_the_line() {
@@ -24,7 +45,9 @@ fn a_missing_or_late_bootstrap_is_an_error_naming_the_line() {
         );
         assert!(message.contains("first line of `main`"), "{message}");
         assert!(message.contains("bootstrap_before_main!()"), "{message}");
+        assert!(message.contains("async `main`"), "{message}");
     }
+    unwrap_shows_the_line_to_add();
     // Too late: the test harness's threads already run.
     concurrent_futures_process::bootstrap();
     for method in [StartMethod::ForkServer, StartMethod::Spawn] {
@@ -33,7 +56,15 @@ fn a_missing_or_late_bootstrap_is_an_error_naming_the_line() {
             .build()
             .unwrap_err()
         {
-            BuildError::Bootstrap(why) => assert!(why.contains("before any thread"), "{why}"),
+            BuildError::Bootstrap(why) => {
+                assert!(why.contains("before any thread"), "{why}");
+                // The way out for an async `main`, whose runtime's threads start first.
+                assert!(
+                    why.contains("async `main`")
+                        && why.contains("concurrent_futures::process::bootstrap_before_main!();"),
+                    "{why}"
+                );
+            }
             other => panic!("expected a late-bootstrap error, got {other:?}"),
         }
     }

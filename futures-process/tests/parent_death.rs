@@ -1,7 +1,8 @@
 //! Workers die with the pool's process. The test runs this test binary again as a child
 //! program (the `scenario_*` test, ignored unless asked for) that starts a pool, runs a
 //! blocking task on each worker, prints the workers' pids and aborts; the test asserts the child died of `SIGABRT`, then waits on a
-//! pidfd of each worker until it is gone.
+//! pidfd of each worker until it is gone. The child's temporary files go to a directory of
+//! its own, removed afterwards, so that the test leaves nothing in `$TMPDIR`.
 
 use concurrent_futures_process::{ProcessPoolExecutor, StartMethod};
 mod common;
@@ -66,6 +67,11 @@ fn wait_gone(pid: u32) -> bool {
 fn parent_death_kills_the_workers() {
     concurrent_futures_testkit::watchdog(|| {
         for method in ["forkserver", "spawn", "fork"] {
+            // The child dies before its gate and arrivals socket can remove their files: give
+            // it a temporary directory of its own, removed once it and its workers are gone.
+            let tmp = std::env::temp_dir()
+                .join(format!("cf-parent-death-{}-{method}", std::process::id()));
+            std::fs::create_dir(&tmp).unwrap();
             let output = Command::new(std::env::current_exe().unwrap())
                 .args([
                     "--exact",
@@ -75,6 +81,7 @@ fn parent_death_kills_the_workers() {
                     "--test-threads=1",
                 ])
                 .env(SCENARIO_ENV, method)
+                .env("TMPDIR", &tmp)
                 .output()
                 .unwrap();
             assert_eq!(
@@ -95,6 +102,29 @@ fn parent_death_kills_the_workers() {
                     "{method}: worker {worker} outlived its pool's process"
                 );
             }
+            std::fs::remove_dir_all(&tmp).unwrap();
         }
+    });
+}
+
+/// The test above leaves nothing in `$TMPDIR` (it left six files per run before its child got
+/// a directory of its own): run it again with a fresh `$TMPDIR` and look.
+#[test]
+fn parent_death_test_leaves_no_files_in_tmpdir() {
+    concurrent_futures_testkit::watchdog(|| {
+        let tmp = std::env::temp_dir().join(format!("cf-tmpdir-check-{}", std::process::id()));
+        std::fs::create_dir(&tmp).unwrap();
+        let output = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "parent_death_kills_the_workers"])
+            .env("TMPDIR", &tmp)
+            .output()
+            .unwrap();
+        let left: Vec<_> = std::fs::read_dir(&tmp)
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        std::fs::remove_dir_all(&tmp).unwrap();
+        assert!(output.status.success(), "{output:?}");
+        assert!(left.is_empty(), "left in $TMPDIR: {left:?}");
     });
 }

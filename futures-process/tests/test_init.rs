@@ -64,6 +64,8 @@ fn failing_initializer(method: StartMethod) {
             let reason = broken_reason(f.result(None));
             assert!(reason.contains("initializer"), "{reason}");
             assert!(reason.contains("error in initializer"), "{reason}");
+            // One line: the remote traceback goes to the log, not into the error.
+            assert!(!reason.contains('\n'), "{reason:?}");
         }
         Err(SubmitError::Broken(_)) => {}
         Err(other) => panic!("unexpected {other}"),
@@ -75,8 +77,10 @@ fn failing_initializer(method: StartMethod) {
     ));
     let logged = log_capture::records_containing("error in initializer");
     assert!(
-        logged.iter().any(|r| r.target == "concurrent_futures"),
-        "{logged:?}"
+        logged
+            .iter()
+            .any(|r| r.target == "concurrent_futures" && r.message.contains("panicked at")),
+        "the log carries the remote traceback: {logged:?}"
     );
 }
 

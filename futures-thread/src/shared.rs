@@ -396,7 +396,7 @@ impl Shared {
 impl fmt::Debug for Shared {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let word = self.word.load(Ordering::Relaxed);
-        f.debug_struct("ThreadPool")
+        f.debug_struct("ThreadPoolExecutor")
             .field("max_workers", &self.config.max_workers)
             .field("threads", &self.threads.load(Ordering::Relaxed))
             .field("queued", &queued(word))
