@@ -25,6 +25,7 @@ static POOL_COUNTER: AtomicUsize = AtomicUsize::new(0);
 /// assert_eq!(pool.max_workers(), 4);
 /// ```
 #[derive(Default)]
+#[must_use = "a builder does nothing until `build` is called"]
 pub struct ThreadPoolBuilder {
     max_workers: Option<usize>,
     thread_name_prefix: Option<String>,
