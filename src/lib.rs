@@ -12,9 +12,23 @@
 //! let outcome = wait([&a as &dyn concurrent_futures::Waitable, &b], None, ReturnWhen::FirstCompleted);
 //! assert_eq!(outcome.done.len(), 1);
 //! ```
+//!
+//! The core's internals (its std/loom switch and panic helpers, shared only with this
+//! workspace's engines) are not re-exported:
+//!
+//! ```compile_fail
+//! use concurrent_futures::shim::sync::Mutex;
+//! ```
 #![deny(missing_docs)]
 
-pub use concurrent_futures_core::*;
+// Listed one by one, not by glob: core's doc-hidden internals (`shim`, `contain_panic`,
+// `drop_panic_payload`) are for the engines, not for users of the facade.
+pub use concurrent_futures_core::{
+    Batch, BrokenExecutor, BrokenKind, CancelledError, Completed, Completion, Deadline, Executor,
+    Future, FutureAwait, FutureError, FutureId, InvalidStateError, Map, MapError, MapOptions,
+    Payload, PayloadError, PayloadStage, State, SubmitError, TaskError, TimeoutError, Waitable,
+    panic_message, waiter,
+};
 pub use concurrent_futures_wait::{AsCompleted, DoneAndNotDone, ReturnWhen, as_completed, wait};
 
 /// Python's `concurrent.futures.thread`: the thread engine.
