@@ -33,6 +33,14 @@ use std::time::Duration;
 ///
 /// let options = MapOptions { timeout: None, chunksize: 1, buffersize: None };
 /// ```
+///
+/// The setters return new options, which must be used:
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let options = concurrent_futures_core::MapOptions::new();
+/// options.buffersize(8); // error: unused `MapOptions` that must be used
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 #[must_use = "options do nothing until passed to `map_with`"]
@@ -189,6 +197,26 @@ impl From<SubmitError> for MapError {
 ///     .map(Result::unwrap)
 ///     .collect();
 /// assert_eq!(firsts, ["0", "1", "2"]);
+/// ```
+///
+/// The iterator is `#[must_use]`:
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// # use concurrent_futures_core::{Executor, Future, Payload, SubmitError};
+/// # struct Inline;
+/// # impl Executor for Inline {
+/// #     fn submit<A: Payload, R: Payload>(&self, f: fn(A) -> R, a: A) -> Result<Future<R>, SubmitError> {
+/// #         let fut = Future::new();
+/// #         fut.set_result(f(a)).unwrap();
+/// #         Ok(fut)
+/// #     }
+/// #     fn shutdown(&self, _: bool, _: bool) {}
+/// # }
+/// # fn stringify(x: u64) -> String {
+/// #     x.to_string()
+/// # }
+/// Inline.map(stringify, 0..3).unwrap(); // error: unused `Map` that must be used
 /// ```
 ///
 /// # Differences from Python

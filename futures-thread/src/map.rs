@@ -71,6 +71,14 @@ struct Pending<R> {
 /// assert_eq!(texts, ["got 0", "got 1", "got 2"]);
 /// ```
 ///
+/// The iterator is `#[must_use]`: a map whose results are never looked at is a mistake.
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let pool = concurrent_futures_thread::ThreadPoolExecutor::new();
+/// pool.map(|x: u8| x + 1, [1, 2]).unwrap(); // error: unused `Map` that must be used
+/// ```
+///
 /// # Differences from Python
 ///
 /// * The iterator borrows the pool, so the pool outlives it (Python's iterator holds a weak
