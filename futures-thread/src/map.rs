@@ -9,7 +9,7 @@
 
 use crate::ThreadPoolExecutor;
 use concurrent_futures_core::shim::sync::{Arc, Mutex};
-use concurrent_futures_core::{Deadline, Future, MapError, MapOptions, SubmitError};
+use concurrent_futures_core::{Deadline, Future, FutureError, MapError, MapOptions, SubmitError};
 use std::collections::VecDeque;
 use std::fmt;
 use std::iter::FusedIterator;
@@ -189,19 +189,23 @@ where
             self.ended = true;
             return None;
         };
-        let outcome = done.result(self.deadline.remaining());
-        // Python's `_result_or_cancel`: a task that did not finish in time never starts.
-        done.cancel();
-        match outcome {
-            Ok(()) => {
+        // `exception` rather than `result`: it reads the outcome without locking the future.
+        let error = match done.exception(self.deadline.remaining()) {
+            Ok(None) => {
                 let value = value.lock().take();
-                Some(Ok(value.expect("a task that returned left its value")))
+                return Some(Ok(value.expect("a task that returned left its value")));
             }
+            Ok(Some(failed)) => FutureError::Failed(failed),
             Err(e) => {
-                self.end();
-                Some(Err(MapError::Future(e)))
+                // Python's `_result_or_cancel`: a task that did not finish in time never
+                // starts. (On a finished or cancelled future `cancel` changes nothing, so it
+                // is called only here.)
+                done.cancel();
+                e
             }
-        }
+        };
+        self.end();
+        Some(Err(MapError::Future(error)))
     }
 }
 
