@@ -107,7 +107,7 @@ fn main() -> io::Result<()> {
     for url in &urls {
         let owned = url.clone();
         let future = executor
-            .submit(move || load_url(&owned, Duration::from_secs(60)))
+            .spawn(move || load_url(&owned, Duration::from_secs(60)))
             .expect("pool is running");
         future_to_url.insert(future.id(), url);
         futures.push(future);

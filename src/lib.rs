@@ -14,8 +14,8 @@
 //! | `Future.add_done_callback(fn)` | [`Future::add_done_callback`] |
 //! | `Future.set_running_or_notify_cancel()`, `set_result(r)`, `set_exception(e)` | same (`set_exception` takes a [`TaskError`]) |
 //! | `Executor` | the [`Executor`] trait |
-//! | `Executor.submit(fn, /, *args)` | [`Executor::submit`]`(f, arg)` (several arguments as a tuple); the thread pool also runs closures |
-//! | `Executor.map(fn, *iterables, timeout, chunksize, buffersize)` | [`Executor::map`]`(f, inputs)`, [`Executor::map_with`]`(f, inputs, `[`MapOptions`]`)` |
+//! | `Executor.submit(fn, /, *args)` | [`Executor::submit`]`(f, arg)` (several arguments as a tuple); the thread pool's `submit` also takes a closure of one argument, and its `spawn(f)` a closure of none |
+//! | `Executor.map(fn, *iterables, timeout, chunksize, buffersize)` | [`Executor::map`]`(f, inputs)`, [`Executor::map_with`]`(f, inputs, `[`MapOptions`]`)` (several iterables: zip them); the thread pool's own `map` takes capturing closures over any `Send` values |
 //! | `Executor.shutdown(wait=True, *, cancel_futures=False)` | [`Executor::shutdown`]`(wait, cancel_futures)`; dropping an executor is leaving the `with` block |
 //! | `ThreadPoolExecutor(max_workers, thread_name_prefix, initializer, initargs)` | `ThreadPoolExecutor::builder()` (feature `thread`) |
 //! | `ProcessPoolExecutor(max_workers, mp_context, initializer, initargs, max_tasks_per_child)` | `ProcessPoolExecutor::builder()` (feature `process`, Linux) |
@@ -42,9 +42,23 @@
 //! the awaited task has no worker left to run on. Give the pool enough workers, or submit the
 //! inner work to another pool. (Scoped tasks of the thread pool are the exception: a scope
 //! runs the tasks no worker has started itself.)
+//!
+//! The core's internals (its std/loom switch and panic helpers, shared only with this
+//! workspace's engines) are not re-exported:
+//!
+//! ```compile_fail
+//! use concurrent_futures::shim::sync::Mutex;
+//! ```
 #![deny(missing_docs)]
 
-pub use concurrent_futures_core::*;
+// Listed one by one, not by glob: core's doc-hidden internals (`shim`, `contain_panic`,
+// `drop_panic_payload`) are for the engines, not for users of the facade.
+pub use concurrent_futures_core::{
+    Batch, BrokenExecutor, BrokenKind, CancelledError, Completed, Completion, Deadline, Executor,
+    Future, FutureAwait, FutureError, FutureId, InvalidStateError, Map, MapError, MapOptions,
+    Payload, PayloadError, PayloadStage, State, SubmitError, TaskError, TimeoutError, Waitable,
+    panic_message, waiter,
+};
 pub use concurrent_futures_wait::{AsCompleted, DoneAndNotDone, ReturnWhen, as_completed, wait};
 
 /// Python's `concurrent.futures.thread`: the thread engine.

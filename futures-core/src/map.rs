@@ -10,7 +10,9 @@ use std::time::Duration;
 
 /// The options of [`Executor::map_with`]: Python's `timeout`, `chunksize` and `buffersize`.
 ///
-/// Build them with the chained setters; engines read the fields.
+/// Built with [`new`](Self::new) and the chained setters, so that an option added later
+/// breaks no caller; engines read them back with the `get_` methods (as
+/// [`std::process::Command`] does, since the setters take the plain names).
 ///
 /// # Examples
 ///
@@ -19,18 +21,33 @@ use std::time::Duration;
 /// use std::time::Duration;
 ///
 /// let options = MapOptions::new().timeout(Duration::from_secs(5)).buffersize(64);
-/// assert_eq!(options.buffersize, Some(64));
-/// assert_eq!(options.chunksize, 1);
+/// assert_eq!(options.get_timeout(), Some(Duration::from_secs(5)));
+/// assert_eq!(options.get_buffersize(), Some(64));
+/// assert_eq!(options.get_chunksize(), 1);
+/// ```
+///
+/// The fields are private, so the options cannot be built as a struct literal:
+///
+/// ```compile_fail
+/// use concurrent_futures_core::MapOptions;
+///
+/// let options = MapOptions { timeout: None, chunksize: 1, buffersize: None };
+/// ```
+///
+/// The setters return new options, which must be used:
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let options = concurrent_futures_core::MapOptions::new();
+/// options.buffersize(8); // error: unused `MapOptions` that must be used
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+#[must_use = "options do nothing until passed to `map_with`"]
 pub struct MapOptions {
-    /// Give up on results not ready this long after the call to `map` (`None`: never).
-    pub timeout: Option<Duration>,
-    /// Inputs per task message, for engines that batch (the process engine); at least 1.
-    pub chunksize: usize,
-    /// At most this many tasks submitted ahead of the consumer (`None`: all, at once); at
-    /// least 1.
-    pub buffersize: Option<usize>,
+    timeout: Option<Duration>,
+    chunksize: usize,
+    buffersize: Option<usize>,
 }
 
 impl Default for MapOptions {
@@ -67,6 +84,22 @@ impl MapOptions {
     pub const fn buffersize(mut self, buffersize: usize) -> MapOptions {
         self.buffersize = Some(buffersize);
         self
+    }
+
+    /// The timeout set with [`timeout`](Self::timeout) (`None`: wait forever).
+    pub const fn get_timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// The chunk size set with [`chunksize`](Self::chunksize) (1 unless set).
+    pub const fn get_chunksize(&self) -> usize {
+        self.chunksize
+    }
+
+    /// The buffer size set with [`buffersize`](Self::buffersize) (`None`: every input is
+    /// submitted at the call).
+    pub const fn get_buffersize(&self) -> Option<usize> {
+        self.buffersize
     }
 
     fn validate(&self) -> Result<Option<NonZeroUsize>, SubmitError> {
@@ -166,6 +199,26 @@ impl From<SubmitError> for MapError {
 /// assert_eq!(firsts, ["0", "1", "2"]);
 /// ```
 ///
+/// The iterator is `#[must_use]`:
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// # use concurrent_futures_core::{Executor, Future, Payload, SubmitError};
+/// # struct Inline;
+/// # impl Executor for Inline {
+/// #     fn submit<A: Payload, R: Payload>(&self, f: fn(A) -> R, a: A) -> Result<Future<R>, SubmitError> {
+/// #         let fut = Future::new();
+/// #         fut.set_result(f(a)).unwrap();
+/// #         Ok(fut)
+/// #     }
+/// #     fn shutdown(&self, _: bool, _: bool) {}
+/// # }
+/// # fn stringify(x: u64) -> String {
+/// #     x.to_string()
+/// # }
+/// Inline.map(stringify, 0..3).unwrap(); // error: unused `Map` that must be used
+/// ```
+///
 /// # Differences from Python
 ///
 /// * The iterator borrows the executor, so the executor outlives it; Python's iterator holds a
@@ -174,6 +227,8 @@ impl From<SubmitError> for MapError {
 ///   Python raises it from `next()`; either way the iteration ends there.
 /// * If `map` itself fails part-way through submitting, the tasks it did submit are cancelled.
 /// * `chunksize` 0 is refused for every executor (Python's thread pool ignores it).
+#[must_use = "without `buffersize` every input is already submitted; iterate to get the results, \
+              or drop the iterator to cancel the tasks not started"]
 pub struct Map<'e, E: ?Sized, I, A, R> {
     executor: &'e E,
     f: fn(A) -> R,

@@ -24,7 +24,17 @@ static POOL_COUNTER: AtomicUsize = AtomicUsize::new(0);
 ///     .unwrap();
 /// assert_eq!(pool.max_workers(), 4);
 /// ```
+///
+/// A builder is `#[must_use]`: its setters return it, and nothing is built until
+/// [`build`](Self::build).
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let builder = concurrent_futures_thread::ThreadPoolExecutor::builder();
+/// builder.max_workers(4); // error: unused `ThreadPoolBuilder` that must be used
+/// ```
 #[derive(Default)]
+#[must_use = "a builder does nothing until `build` is called"]
 pub struct ThreadPoolBuilder {
     max_workers: Option<usize>,
     thread_name_prefix: Option<String>,

@@ -1,14 +1,15 @@
 //! The thread engine of concurrent-futures: Python's `concurrent.futures.thread`.
 //!
 //! * [`ThreadPoolExecutor`] — Python's pool, implementing the core
-//!   [`Executor`](concurrent_futures_core::Executor) trait, plus `submit` of any closure.
+//!   [`Executor`](concurrent_futures_core::Executor) trait; its own `submit`, `spawn` and
+//!   `map` take closures and values of any `Send` type.
+//! * [`Map`] — the iterator of the pool's own `map`.
 //! * [`ThreadPoolBuilder`] — `max_workers`, `thread_name_prefix`, `initializer`.
 //! * [`Scope`] — tasks that borrow from the caller's stack ([`ThreadPoolExecutor::scope`]).
 //!
 //! # Examples
 //!
 //! ```
-//! use concurrent_futures_core::{Executor, MapOptions};
 //! use concurrent_futures_thread::ThreadPoolExecutor;
 //!
 //! fn square(x: u64) -> u64 {
@@ -18,6 +19,13 @@
 //! let pool = ThreadPoolExecutor::builder().max_workers(2).build().unwrap();
 //! let squares: Vec<u64> = pool.map(square, 1..=5).unwrap().map(Result::unwrap).collect();
 //! assert_eq!(squares, [1, 4, 9, 16, 25]);
+//!
+//! // Closures that capture, over any `Send` values.
+//! let scale = 3;
+//! let scaled: Vec<u64> = pool.map(move |x: u64| scale * x, 1..=3).unwrap().map(Result::unwrap).collect();
+//! assert_eq!(scaled, [3, 6, 9]);
+//! assert_eq!(pool.submit(square, 7).unwrap().result(None).unwrap(), 49);
+//! assert_eq!(pool.spawn(move || scale + 1).unwrap().result(None).unwrap(), 4);
 //! ```
 //!
 //! # Spinning
@@ -34,6 +42,7 @@
 #![deny(missing_docs)]
 
 mod builder;
+mod map;
 mod pool;
 mod scope;
 mod shared;
@@ -42,5 +51,6 @@ mod unwind;
 mod worker;
 
 pub use builder::{BuildError, ThreadPoolBuilder};
+pub use map::Map;
 pub use pool::ThreadPoolExecutor;
 pub use scope::Scope;

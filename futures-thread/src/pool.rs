@@ -1,10 +1,11 @@
 //! [`ThreadPoolExecutor`]: Python's `concurrent.futures.ThreadPoolExecutor`.
 
 use crate::builder::ThreadPoolBuilder;
+use crate::map::Map;
 use crate::shared::Shared;
 use crate::task::FutureTask;
 use concurrent_futures_core::shim::sync::Arc;
-use concurrent_futures_core::{BrokenExecutor, Executor, Future, Payload, SubmitError};
+use concurrent_futures_core::{BrokenExecutor, Executor, Future, MapOptions, Payload, SubmitError};
 use std::fmt;
 
 /// A pool of threads that runs submitted calls: Python's `ThreadPoolExecutor`.
@@ -13,25 +14,89 @@ use std::fmt;
 /// worker is always reused before a new thread starts. Dropping the pool is leaving Python's
 /// `with` block: `shutdown(wait = true)`, so queued tasks run and every worker is joined.
 ///
+/// Tasks are closures and values of any `Send` type: nothing needs to be `Clone` or
+/// serializable.
+///
+/// * [`submit(f, arg)`](Self::submit) is Python's `submit(fn, arg)`: a function or closure of
+///   one argument (several travel as a tuple);
+/// * [`spawn(f)`](Self::spawn) runs a closure that takes nothing, as `std::thread::spawn`
+///   does (Python's `submit(lambda: …)`);
+/// * [`map(f, inputs)`](Self::map) and [`map_with`](Self::map_with) take a `Fn` closure, with
+///   Python's options in [`MapOptions`].
+///
 /// # Examples
 ///
 /// ```
 /// use concurrent_futures_thread::ThreadPoolExecutor;
 ///
+/// fn pow((base, exp): (u64, u32)) -> u64 {
+///     base.pow(exp)
+/// }
+///
 /// let pool = ThreadPoolExecutor::new();
-/// let future = pool.submit(|| 6 * 7).unwrap();
+/// assert_eq!(pool.submit(pow, (2, 8)).unwrap().result(None).unwrap(), 256);
+/// let future = pool.spawn(|| 6 * 7).unwrap();
 /// assert_eq!(future.result(None).unwrap(), 42);
 ///
 /// // A panic fails only its own future; the worker keeps serving.
-/// let failed = pool.submit(|| -> u8 { panic!("boom") }).unwrap();
+/// let failed = pool.spawn(|| -> u8 { panic!("boom") }).unwrap();
 /// assert!(failed.result(None).unwrap_err().to_string().contains("boom"));
-/// assert_eq!(pool.submit(|| 1).unwrap().result(None).unwrap(), 1);
+/// assert_eq!(pool.spawn(|| 1).unwrap().result(None).unwrap(), 1);
+///
+/// // A closure that captures, over inputs that are neither `Clone` nor serde types.
+/// struct Counter(std::sync::Mutex<u32>);
+/// let step = 10;
+/// let counters = (0..3).map(|n| Counter(std::sync::Mutex::new(n)));
+/// let totals: Vec<u32> = pool
+///     .map(move |c: Counter| c.0.into_inner().unwrap() + step, counters)
+///     .unwrap()
+///     .map(Result::unwrap)
+///     .collect();
+/// assert_eq!(totals, [10, 11, 12]);
 /// ```
+///
+/// # `submit`, `map` and the [`Executor`] trait
+///
+/// The pool's own `submit`, `map` and `map_with` have the trait's names and shapes, but take
+/// any closure and any `Send` values; as inherent methods they are the ones a method call
+/// finds, with or without the trait in scope. Whatever the trait accepts (a `fn(A) -> R` over
+/// [`Payload`]s) they accept too, so code written for the process pool compiles unchanged on
+/// this one. Generic code written against [`Executor`] calls the trait's methods, which run on
+/// the same workers:
+///
+/// ```
+/// use concurrent_futures_core::{Executor, MapOptions};
+/// use concurrent_futures_thread::ThreadPoolExecutor;
+///
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// fn sum_of_squares<E: Executor>(executor: &E, n: u64) -> u64 {
+///     executor.map(square, 1..=n).unwrap().map(Result::unwrap).sum()
+/// }
+///
+/// let pool = ThreadPoolExecutor::new();
+/// assert_eq!(pool.submit(square, 3).unwrap().result(None).unwrap(), 9);
+/// assert_eq!(Executor::submit(&pool, square, 3).unwrap().result(None).unwrap(), 9);
+/// assert_eq!(sum_of_squares(&pool, 3), 14);
+/// let firsts: Vec<u64> = Executor::map_with(&pool, square, 1.., MapOptions::new().buffersize(2))
+///     .unwrap()
+///     .take(3)
+///     .map(Result::unwrap)
+///     .collect();
+/// assert_eq!(firsts, [1, 4, 9]);
+/// ```
+///
+/// The trait's `map` returns core's [`Map`](concurrent_futures_core::Map) and keeps its
+/// `R: Clone` bound; the pool's own returns [`Map`](crate::Map), which moves every value.
 ///
 /// # Differences from Python
 ///
-/// * `submit` takes a closure (`pool.submit(move || pow(2, 8))`); the [`Executor`] trait's
-///   `submit(f, arg)` form, shared with the process engine, is there for generic code.
+/// * `submit` takes one argument; a closure that takes none is given to [`spawn`](Self::spawn)
+///   (Rust has no overloading, and the one-argument form must stay the trait's `submit`).
+/// * `map` takes one iterator of arguments (zip several yourself), borrows the pool, and
+///   checks `chunksize` (0 is refused) but otherwise ignores it, as Python's thread pool does.
 /// * Futures cancelled by `shutdown(wait, cancel_futures = true)` are also *notified*, so
 ///   `wait` and `as_completed` report them done (CPython leaves them `CANCELLED`, gh-87893).
 /// * A failed initializer breaks the pool and fails every queued future with
@@ -64,11 +129,53 @@ impl ThreadPoolExecutor {
         ThreadPoolExecutor { shared }
     }
 
-    /// Schedules `f` and returns a future for its result: Python's `submit(fn)`.
+    /// Schedules `f(arg)` and returns a future for its result: Python's `submit(fn, arg)`.
+    ///
+    /// `f` is a function or a closure of one argument (several travel as a tuple); `arg` and
+    /// the result may be of any `Send` type. For a closure of no argument, see
+    /// [`spawn`](Self::spawn).
     ///
     /// Fails with [`SubmitError::Shutdown`] after `shutdown` ("cannot schedule new futures
     /// after shutdown") and with [`SubmitError::Broken`] once an initializer has failed.
-    pub fn submit<T, F>(&self, f: F) -> Result<Future<T>, SubmitError>
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures_thread::ThreadPoolExecutor;
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = ThreadPoolExecutor::new();
+    /// let (tx, rx) = mpsc::channel();
+    /// let sum = pool.submit(|rx: mpsc::Receiver<u32>| rx.iter().sum::<u32>(), rx).unwrap();
+    /// (1..=4).for_each(|n| tx.send(n).unwrap());
+    /// drop(tx);
+    /// assert_eq!(sum.result(None).unwrap(), 10);
+    /// ```
+    pub fn submit<F, A, R>(&self, f: F, arg: A) -> Result<Future<R>, SubmitError>
+    where
+        F: FnOnce(A) -> R + Send + 'static,
+        A: Send + 'static,
+        R: Send + 'static,
+    {
+        self.spawn(move || f(arg))
+    }
+
+    /// Schedules the closure `f` and returns a future for its result: Python's
+    /// `submit(lambda: …)`, named as `std::thread::spawn` is.
+    ///
+    /// Fails as [`submit`](Self::submit) does.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures_thread::ThreadPoolExecutor;
+    ///
+    /// let pool = ThreadPoolExecutor::new();
+    /// let words = vec!["alpha", "beta"];
+    /// let future = pool.spawn(move || words.concat()).unwrap();
+    /// assert_eq!(future.result(None).unwrap(), "alphabeta");
+    /// ```
+    pub fn spawn<F, T>(&self, f: F) -> Result<Future<T>, SubmitError>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
@@ -80,6 +187,73 @@ impl ThreadPoolExecutor {
         };
         Shared::submit(&self.shared, Box::new(task))?;
         Ok(future)
+    }
+
+    /// `f` over every input, results in input order: Python's `map(fn, iterable)` with the
+    /// default options (every input submitted now, no timeout). See [`Map`] for the semantics
+    /// and [`map_with`](Self::map_with) for the options.
+    ///
+    /// `f` may capture (it is shared by the tasks, hence `Fn + Sync`); inputs and results may
+    /// be of any `Send` type.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures_thread::ThreadPoolExecutor;
+    ///
+    /// let pool = ThreadPoolExecutor::new();
+    /// let offset = 100;
+    /// let shifted: Vec<u64> = pool.map(move |x: u64| x + offset, 1..=3).unwrap().map(Result::unwrap).collect();
+    /// assert_eq!(shifted, [101, 102, 103]);
+    /// ```
+    pub fn map<F, A, R, I>(&self, f: F, inputs: I) -> Result<Map<'_, I::IntoIter, R>, SubmitError>
+    where
+        F: Fn(A) -> R + Send + Sync + 'static,
+        A: Send + 'static,
+        R: Send + 'static,
+        I: IntoIterator<Item = A>,
+    {
+        self.map_with(f, inputs, MapOptions::new())
+    }
+
+    /// `f` over every input with Python 3.14's `map` options: the timeout (counted from this
+    /// call), `buffersize`, and `chunksize` (checked, then ignored, as by Python's thread
+    /// pool). See [`Map`] for the semantics.
+    ///
+    /// Submission errors (shut down, broken, an invalid option) are returned here; without a
+    /// `buffersize` every input is consumed and submitted before this returns.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures_core::MapOptions;
+    /// use concurrent_futures_thread::ThreadPoolExecutor;
+    /// use std::time::Duration;
+    ///
+    /// let pool = ThreadPoolExecutor::new();
+    /// let options = MapOptions::new().buffersize(4).timeout(Duration::from_secs(60));
+    /// // An endless input: only `buffersize` tasks run ahead of the consumer.
+    /// let lines: Vec<String> = pool
+    ///     .map_with(|n: u64| format!("line {n}"), 0.., options)
+    ///     .unwrap()
+    ///     .take(2)
+    ///     .map(Result::unwrap)
+    ///     .collect();
+    /// assert_eq!(lines, ["line 0", "line 1"]);
+    /// ```
+    pub fn map_with<F, A, R, I>(
+        &self,
+        f: F,
+        inputs: I,
+        options: MapOptions,
+    ) -> Result<Map<'_, I::IntoIter, R>, SubmitError>
+    where
+        F: Fn(A) -> R + Send + Sync + 'static,
+        A: Send + 'static,
+        R: Send + 'static,
+        I: IntoIterator<Item = A>,
+    {
+        Map::start(self, std::sync::Arc::new(f), inputs.into_iter(), options)
     }
 
     /// Python's `shutdown(wait=True, *, cancel_futures=False)`: no new tasks; with
@@ -127,7 +301,7 @@ impl Executor for ThreadPoolExecutor {
         f: fn(A) -> R,
         arg: A,
     ) -> Result<Future<R>, SubmitError> {
-        ThreadPoolExecutor::submit(self, move || f(arg))
+        ThreadPoolExecutor::submit(self, f, arg)
     }
 
     fn shutdown(&self, wait: bool, cancel_futures: bool) {

@@ -12,7 +12,7 @@ use std::time::Duration;
 fn await_a_pool_future_with_a_minimal_block_on() {
     watchdog(|| {
         let pool = ThreadPoolExecutor::new();
-        let f = pool.submit(|| 6 * 7).unwrap();
+        let f = pool.spawn(|| 6 * 7).unwrap();
         assert_eq!(block_on(async { f.await }).unwrap(), 42);
     });
 }
@@ -21,7 +21,7 @@ fn await_a_pool_future_with_a_minimal_block_on() {
 fn await_gives_a_panicking_task_its_typed_error() {
     watchdog(|| {
         let pool = ThreadPoolExecutor::new();
-        let f = pool.submit(|| -> u8 { panic!("awaited panic") }).unwrap();
+        let f = pool.spawn(|| -> u8 { panic!("awaited panic") }).unwrap();
         match block_on(async { f.await }) {
             Err(FutureError::Failed(TaskError::Panicked { message })) => {
                 assert_eq!(&*message, "awaited panic")
@@ -41,13 +41,13 @@ fn await_a_future_cancelled_at_shutdown_gives_cancelled() {
         let (gate, started) = (Gate::new(), Latch::new(1));
         let (g, s) = (gate.clone(), started.clone());
         let running = pool
-            .submit(move || {
+            .spawn(move || {
                 s.count_down();
                 g.wait()
             })
             .unwrap();
         started.wait();
-        let queued = pool.submit(|| 1).unwrap();
+        let queued = pool.spawn(|| 1).unwrap();
         pool.shutdown(false, true);
         gate.open();
         let out = block_on(async { queued.await });
@@ -61,7 +61,7 @@ fn await_moves_out_a_result_that_is_neither_clone_nor_sync() {
     watchdog(|| {
         let pool = ThreadPoolExecutor::new();
         let f = pool
-            .submit(|| {
+            .spawn(|| {
                 let (tx, rx) = mpsc::channel();
                 tx.send("through the pool").unwrap();
                 rx
@@ -76,7 +76,7 @@ fn await_moves_out_a_result_that_is_neither_clone_nor_sync() {
 fn completed_awaits_a_shared_future_and_leaves_the_result_in_place() {
     watchdog(|| {
         let pool = ThreadPoolExecutor::new();
-        let f = pool.submit(|| String::from("shared")).unwrap();
+        let f = pool.spawn(|| String::from("shared")).unwrap();
         let other = f.clone();
         block_on(f.completed());
         assert_eq!(f.result(Duration::ZERO).unwrap(), "shared");
@@ -97,7 +97,7 @@ fn many_pool_futures_awaited_concurrently_in_tokio() {
             .build()
             .unwrap();
         let futures: Vec<_> = (0..200u64)
-            .map(|i| pool.submit(move || i * i).unwrap())
+            .map(|i| pool.spawn(move || i * i).unwrap())
             .collect();
         let total = rt.block_on(async move {
             let handles: Vec<_> = futures
@@ -124,7 +124,7 @@ fn an_await_abandoned_by_a_tokio_timeout_leaves_no_waker_behind() {
             .unwrap();
         let gate = Gate::new();
         let g = gate.clone();
-        let f = pool.submit(move || g.wait()).unwrap();
+        let f = pool.spawn(move || g.wait()).unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_time()
             .build()

@@ -25,11 +25,11 @@ fn submit_racing_shutdown_loses_no_task_and_runs_none_it_cancelled() {
     loom::model(|| {
         let pool = Arc::new(pool(1));
         // A worker already exists (and may exit at shutdown before the racing submit lands).
-        pool.submit(|| ()).unwrap().result(None).unwrap();
+        pool.spawn(|| ()).unwrap().result(None).unwrap();
         let ran = Arc::new(AtomicUsize::new(0));
         let (p, r) = (pool.clone(), ran.clone());
         let submitter = thread::spawn(move || {
-            p.submit(move || {
+            p.spawn(move || {
                 r.fetch_add(1, Ordering::SeqCst);
             })
         });
@@ -56,8 +56,8 @@ fn submit_racing_shutdown_loses_no_task_and_runs_none_it_cancelled() {
 fn a_submit_never_waits_while_a_worker_idles_and_an_idle_worker_is_reused() {
     loom::model(|| {
         let pool = pool(2);
-        assert_eq!(pool.submit(|| 1).unwrap().result(None).unwrap(), 1);
-        assert_eq!(pool.submit(|| 2).unwrap().result(None).unwrap(), 2);
+        assert_eq!(pool.spawn(|| 1).unwrap().result(None).unwrap(), 1);
+        assert_eq!(pool.spawn(|| 2).unwrap().result(None).unwrap(), 2);
         assert_eq!(pool.worker_count(), 1, "{pool:?}");
         pool.shutdown(true, false);
     });
@@ -68,8 +68,8 @@ fn a_submit_never_waits_while_a_worker_idles_and_an_idle_worker_is_reused() {
 fn shutdown_wakes_every_worker_so_a_waited_shutdown_joins_them_all() {
     loom::model(|| {
         let pool = pool(2);
-        let a = pool.submit(|| 1).unwrap();
-        let b = pool.submit(|| 2).unwrap();
+        let a = pool.spawn(|| 1).unwrap();
+        let b = pool.spawn(|| 2).unwrap();
         pool.shutdown(true, false);
         assert_eq!(a.result(None).unwrap() + b.result(None).unwrap(), 3);
     });
@@ -85,7 +85,7 @@ fn cancel_futures_at_shutdown_racing_a_worker_taking_the_next_task() {
         let futures: Vec<_> = (0..2)
             .map(|_| {
                 let r = ran.clone();
-                pool.submit(move || {
+                pool.spawn(move || {
                     r.fetch_add(1, Ordering::SeqCst);
                 })
                 .unwrap()
@@ -136,7 +136,7 @@ fn scope_inside_the_pools_only_worker_runs_its_tasks_itself_instead_of_deadlocki
         let pool = Arc::new(pool(1));
         let inner = pool.clone();
         let outer = pool
-            .submit(move || {
+            .spawn(move || {
                 let ran = AtomicUsize::new(0);
                 inner.scope(|s| {
                     let ran = &ran;
@@ -168,8 +168,8 @@ fn a_failed_initializer_racing_a_submit_fails_or_refuses_it_and_strands_nothing(
                 .unwrap(),
         );
         let p = pool.clone();
-        let submitter = thread::spawn(move || p.submit(|| 2u8));
-        let first = pool.submit(|| 1u8);
+        let submitter = thread::spawn(move || p.spawn(|| 2u8));
+        let first = pool.spawn(|| 1u8);
         let second = submitter.join().unwrap();
         for submitted in [first, second] {
             match submitted {
@@ -195,7 +195,7 @@ fn shutdown_wait_from_a_task_and_from_outside_at_once_both_return() {
     loom::model(|| {
         let pool = Arc::new(pool(1));
         let p = pool.clone();
-        let inner = pool.submit(move || p.shutdown(true, false)).unwrap();
+        let inner = pool.spawn(move || p.shutdown(true, false)).unwrap();
         let p = pool.clone();
         let outside = thread::spawn(move || p.shutdown(true, false));
         outside.join().unwrap();

@@ -30,7 +30,7 @@ fn occupy(pool: &ThreadPoolExecutor) -> Gate {
     let gate = Gate::new();
     let started = Latch::new(1);
     let (g, s) = (gate.clone(), started.clone());
-    pool.submit(move || {
+    pool.spawn(move || {
         s.count_down();
         g.wait();
     })
@@ -44,11 +44,11 @@ fn a_panic_payload_whose_drop_panics_fails_its_future_and_the_worker_serves_on()
     watchdog(|| {
         let pool = one_worker();
         let f = pool
-            .submit(|| -> u8 { std::panic::panic_any(PanicOnDrop) })
+            .spawn(|| -> u8 { std::panic::panic_any(PanicOnDrop) })
             .unwrap();
         assert!(f.result(None).unwrap_err().task_error().is_some());
         // The pool's only worker must still be alive to run this.
-        assert_eq!(pool.submit(|| 5).unwrap().result(None).unwrap(), 5);
+        assert_eq!(pool.spawn(|| 5).unwrap().result(None).unwrap(), 5);
         assert_eq!(pool.worker_count(), 1);
     });
 }
@@ -60,7 +60,7 @@ fn a_result_whose_drop_panics_in_the_worker_leaves_the_worker_serving() {
         let gate = Gate::new();
         let g = gate.clone();
         let fire_and_forget = pool
-            .submit(move || {
+            .spawn(move || {
                 g.wait();
                 PanicOnDrop
             })
@@ -68,7 +68,7 @@ fn a_result_whose_drop_panics_in_the_worker_leaves_the_worker_serving() {
         // Dropped first: the worker's handle is the last, so the worker drops the result.
         drop(fire_and_forget);
         gate.open();
-        assert_eq!(pool.submit(|| 6).unwrap().result(None).unwrap(), 6);
+        assert_eq!(pool.spawn(|| 6).unwrap().result(None).unwrap(), 6);
     });
 }
 
@@ -79,12 +79,12 @@ fn a_cancelled_tasks_closure_whose_drop_panics_leaves_the_worker_serving() {
         let gate = occupy(&pool);
         let doomed = PanicOnDrop;
         let cancelled = pool
-            .submit(move || {
+            .spawn(move || {
                 let _keep = &doomed;
             })
             .unwrap();
         assert!(cancelled.cancel());
-        let next = pool.submit(|| 7).unwrap();
+        let next = pool.spawn(|| 7).unwrap();
         gate.open();
         assert_eq!(next.result(None).unwrap(), 7);
         assert!(cancelled.cancelled());
@@ -100,11 +100,11 @@ fn shutdown_cancelling_a_task_whose_drop_panics_cancels_the_rest_too() {
         let gate = occupy(&pool);
         let doomed = PanicOnDrop;
         let first = pool
-            .submit(move || {
+            .spawn(move || {
                 let _keep = &doomed;
             })
             .unwrap();
-        let second = pool.submit(|| 8).unwrap();
+        let second = pool.spawn(|| 8).unwrap();
         pool.shutdown(false, true);
         assert!(first.cancelled());
         assert!(second.cancelled(), "a task queued after the panicking one");

@@ -93,7 +93,7 @@ fn scope_inside_the_pools_only_worker_does_not_deadlock() {
         );
         let inner = Arc::clone(&pool);
         let total = pool
-            .submit(move || {
+            .spawn(move || {
                 let values = [1, 2, 3];
                 inner.scope(|s| {
                     let fs: Vec<_> = values

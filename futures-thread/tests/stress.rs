@@ -37,7 +37,7 @@ fn submitters_cancels_and_a_racing_shutdown_leave_no_future_unfinished() {
                                 halfway.count_down();
                             }
                             let r = ran.clone();
-                            match pool.submit(move || {
+                            match pool.spawn(move || {
                                 r.fetch_add(1, Ordering::SeqCst);
                                 i
                             }) {

@@ -22,7 +22,7 @@ fn initializer() {
             .build()
             .unwrap();
         for _ in 0..2 {
-            let status = pool.submit(|| INIT_STATUS.with(|s| *s.borrow())).unwrap();
+            let status = pool.spawn(|| INIT_STATUS.with(|s| *s.borrow())).unwrap();
             assert_eq!(status.result(None).unwrap(), "initialized");
         }
     });
@@ -56,7 +56,7 @@ fn failing_initializer() {
             .build()
             .unwrap();
         // Either submit refuses, or its future fails, with BrokenThreadPool.
-        match pool.submit(|| 1) {
+        match pool.spawn(|| 1) {
             Err(SubmitError::Broken(b)) => assert_eq!(b.kind(), BrokenKind::ThreadPool),
             Ok(f) => match f.result(None) {
                 Err(FutureError::Failed(e)) => assert_broken_thread_pool(&e),
@@ -65,7 +65,7 @@ fn failing_initializer() {
             Err(e) => panic!("unexpected {e}"),
         }
         assert!(pool.broken().is_some());
-        assert!(matches!(pool.submit(|| 1), Err(SubmitError::Broken(_))));
+        assert!(matches!(pool.spawn(|| 1), Err(SubmitError::Broken(_))));
         let logged = log_capture::records_containing("ValueError: error in initializer");
         assert!(
             logged
@@ -84,7 +84,7 @@ fn panicking_initializer_breaks_the_pool_too() {
             .initializer(|| panic!("error in initializer (panic)"))
             .build()
             .unwrap();
-        if let Ok(f) = pool.submit(|| 1) {
+        if let Ok(f) = pool.spawn(|| 1) {
             assert!(matches!(
                 f.result(None),
                 Err(FutureError::Failed(TaskError::Broken(_)))
@@ -114,7 +114,7 @@ fn failing_initializer_with_a_cancelled_future_in_the_queue_strands_nothing() {
             })
             .build()
             .unwrap();
-        let fs: Vec<Future<i32>> = (0..3).map(|i| pool.submit(move || i).unwrap()).collect();
+        let fs: Vec<Future<i32>> = (0..3).map(|i| pool.spawn(move || i).unwrap()).collect();
         assert!(fs[1].cancel());
         gate.open();
         // The drain handles the queue in order, so once the last future has failed the

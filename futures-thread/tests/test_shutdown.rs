@@ -19,7 +19,7 @@ fn blocked_tasks(pool: &ThreadPoolExecutor, n: usize, gate: &Gate) -> Vec<Future
     (0..n)
         .map(|_| {
             let gate = gate.clone();
-            pool.submit(move || gate.wait()).unwrap()
+            pool.spawn(move || gate.wait()).unwrap()
         })
         .collect()
 }
@@ -43,7 +43,7 @@ fn hang_issue12364() {
             .build()
             .unwrap();
         let fs: Vec<_> = (0..50u64)
-            .map(|i| pool.submit(move || i * i).unwrap())
+            .map(|i| pool.spawn(move || i * i).unwrap())
             .collect();
         pool.shutdown(true, false);
         for (i, f) in fs.iter().enumerate() {
@@ -66,7 +66,7 @@ fn cancel_futures() {
         let fs: Vec<Future<()>> = (0..50)
             .map(|_| {
                 let (gate, started) = (gate.clone(), started.clone());
-                pool.submit(move || {
+                pool.spawn(move || {
                     started.count_down();
                     gate.wait()
                 })
@@ -102,8 +102,8 @@ fn hang_gh94440() {
             .max_workers(1)
             .build()
             .unwrap();
-        pool.submit(|| 0).unwrap().result(None).unwrap();
-        pool.submit(|| 0).unwrap().cancel();
+        pool.spawn(|| 0).unwrap().result(None).unwrap();
+        pool.spawn(|| 0).unwrap().cancel();
         pool.shutdown(true, false);
     });
 }
@@ -139,7 +139,7 @@ fn threads_terminate() {
         let fs: Vec<_> = (0..3)
             .map(|_| {
                 let (gate, exited, started) = (gate.clone(), exited.clone(), started.clone());
-                pool.submit(move || {
+                pool.spawn(move || {
                     count_exit_of_this_thread(&exited);
                     started.count_down();
                     gate.wait();
@@ -181,9 +181,9 @@ fn del_shutdown() {
             .unwrap();
         let gate = Gate::new();
         let g = gate.clone();
-        let first = pool.submit(move || g.wait()).unwrap();
+        let first = pool.spawn(move || g.wait()).unwrap();
         let fs: Vec<_> = (-5..5i64)
-            .map(|i| pool.submit(move || i.abs()).unwrap())
+            .map(|i| pool.spawn(move || i.abs()).unwrap())
             .collect();
         gate.open();
         drop(pool);
@@ -204,7 +204,7 @@ fn shutdown_no_wait() {
             .build()
             .unwrap();
         let fs: Vec<_> = (-5..5i64)
-            .map(|i| pool.submit(move || i.abs()).unwrap())
+            .map(|i| pool.spawn(move || i.abs()).unwrap())
             .collect();
         pool.shutdown(false, false);
         let got: Vec<i64> = fs.iter().map(|f| f.result(None).unwrap()).collect();
@@ -218,7 +218,7 @@ fn thread_names(pool: &ThreadPoolExecutor) -> Vec<String> {
     let fs: Vec<_> = (0..5)
         .map(|_| {
             let (gate, started) = (gate.clone(), started.clone());
-            pool.submit(move || {
+            pool.spawn(move || {
                 started.count_down();
                 gate.wait();
                 std::thread::current().name().unwrap().to_owned()
@@ -314,7 +314,7 @@ fn shutdown_wait_from_a_task_while_another_thread_joins_that_worker_returns() {
         let started = Latch::new(1);
         let inner = {
             let (p, g, s) = (pool.clone(), gate.clone(), started.clone());
-            pool.submit(move || {
+            pool.spawn(move || {
                 s.count_down();
                 g.wait();
                 p.shutdown(true, false);
@@ -355,7 +355,7 @@ fn concurrent_shutdowns_both_return_only_after_the_workers_exit() {
         let started = Latch::new(1);
         {
             let (g, e, s) = (gate.clone(), exited.clone(), started.clone());
-            pool.submit(move || {
+            pool.spawn(move || {
                 count_exit_of_this_thread(&e);
                 s.count_down();
                 g.wait();

@@ -5,7 +5,7 @@
 //! `os.fork()` from a threaded process; this pool never forks.
 #![cfg(not(loom))]
 
-use concurrent_futures_core::{Executor, FutureError, MapError, MapOptions};
+use concurrent_futures_core::{FutureError, MapError, MapOptions};
 use concurrent_futures_testkit::{Gate, Latch, watchdog};
 use concurrent_futures_thread::ThreadPoolExecutor;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -46,7 +46,7 @@ fn saturation() {
         let futures: Vec<_> = (0..15 * 4)
             .map(|_| {
                 let gate = gate.clone();
-                pool.submit(move || gate.wait()).unwrap()
+                pool.spawn(move || gate.wait()).unwrap()
             })
             .collect();
         assert_eq!(pool.worker_count(), 4);
@@ -66,7 +66,7 @@ fn idle_thread_reuse() {
             .unwrap();
         for i in 0..10 {
             assert_eq!(
-                pool.submit(move || i * 2).unwrap().result(None).unwrap(),
+                pool.spawn(move || i * 2).unwrap().result(None).unwrap(),
                 i * 2
             );
         }
@@ -103,7 +103,7 @@ fn executor_map_current_future_cancel() {
         let started = Latch::new(1);
         let s = started.clone();
         let first = pool
-            .submit(move || {
+            .spawn(move || {
                 s.count_down();
                 log_n_wait("first", &l, &g)
             })
@@ -153,10 +153,10 @@ fn panicking_task_fails_only_its_future() {
             .max_workers(1)
             .build()
             .unwrap();
-        let bad = pool.submit(|| -> u8 { panic!("task exploded") }).unwrap();
+        let bad = pool.spawn(|| -> u8 { panic!("task exploded") }).unwrap();
         let err = bad.result(None).unwrap_err();
         assert!(err.to_string().contains("task exploded"), "{err}");
-        assert_eq!(pool.submit(|| 5).unwrap().result(None).unwrap(), 5);
+        assert_eq!(pool.spawn(|| 5).unwrap().result(None).unwrap(), 5);
         assert_eq!(pool.worker_count(), 1, "the same worker survived");
     });
 }

@@ -3,7 +3,6 @@
 
 use super::report::{Row, Target};
 use super::{group_by_workload, java, median, median_of, python};
-use concurrent_futures_core::Executor;
 use concurrent_futures_thread::ThreadPoolExecutor;
 use concurrent_futures_wait::as_completed;
 use rayon::prelude::*;
@@ -193,18 +192,18 @@ fn ours(s: &Sizes) -> Vec<Row> {
     let a = median_of(s.repeats, || {
         let t = Instant::now();
         let fs: Vec<_> = (0..s.submit_all)
-            .map(|_| pool.submit(|| ()).unwrap())
+            .map(|_| pool.spawn(|| ()).unwrap())
             .collect();
         fs.iter().for_each(|f| f.result(None).unwrap());
         per_second(s.submit_all, t)
     });
     let b = round_trip_median(s.round_trips, |i| {
-        black_box(pool.submit(move || i).unwrap().result(None).unwrap());
+        black_box(pool.spawn(move || i).unwrap().result(None).unwrap());
     });
     let c = median_of(s.repeats, || {
         let t = Instant::now();
         let fs: Vec<_> = (0..s.as_completed)
-            .map(|i| pool.submit(move || i).unwrap())
+            .map(|i| pool.spawn(move || i).unwrap())
             .collect();
         for f in as_completed(&fs, None) {
             black_box(f.unwrap());

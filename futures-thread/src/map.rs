@@ -1,0 +1,236 @@
+//! [`Map`]: the thread pool's own `map`, for closures over values of any `Send` type.
+//!
+//! Core's `Map` (behind the `Executor` trait) takes each result out of its item's `Future`,
+//! which needs `R: Clone` whenever the worker still holds its handle. Here each item has a
+//! one-shot slot instead: the task writes its value into the slot, then finishes a
+//! `Future<()>` that carries only the item's state (running, cancelled, failed, done). The
+//! iterator owns the slot's other end and moves the value out once that future is done, so no
+//! value is ever cloned, and no `Serialize`, `Clone` or `Sync` is asked of it.
+
+use crate::ThreadPoolExecutor;
+use concurrent_futures_core::shim::sync::{Arc, Mutex};
+use concurrent_futures_core::{Deadline, Future, FutureError, MapError, MapOptions, SubmitError};
+use std::collections::VecDeque;
+use std::fmt;
+use std::iter::FusedIterator;
+
+/// The function `map` calls on every input, shared by the items' tasks. (Immutable, not part
+/// of any protocol: a plain std `Arc`, which can hold a `dyn Fn`.)
+type Call<A, R> = std::sync::Arc<dyn Fn(A) -> R + Send + Sync>;
+
+/// Where an item's task leaves its value. Written before the item's future finishes, read
+/// after the iterator saw it finished: the future's completion orders the two.
+type Slot<R> = Arc<Mutex<Option<R>>>;
+
+/// One submitted input: the state of its task, and where its value will be.
+struct Pending<R> {
+    done: Future<()>,
+    value: Slot<R>,
+}
+
+/// The iterator returned by [`ThreadPoolExecutor::map`] and
+/// [`map_with`](ThreadPoolExecutor::map_with): the results of a closure over every input, in
+/// input order.
+///
+/// It has the semantics of Python 3.14's `Executor.map`, as core's
+/// [`Map`](concurrent_futures_core::Map) does:
+/// * items come back in input order, whatever order the tasks finish in;
+/// * the timeout counts from the call to `map`; an item already finished is returned even
+///   after the deadline;
+/// * with `buffersize`, at most `buffersize` tasks are submitted before iteration, and each
+///   `next()` submits one more input *before* waiting for the oldest;
+/// * the first error (a panic, the timeout, a broken pool, a refused refill) ends the
+///   iteration: it is returned in its position, the tasks still held are cancelled, and
+///   `next()` returns `None` from then on;
+/// * the task just waited on is always cancelled afterwards (a no-op when it finished), and
+///   dropping the iterator cancels every task not yet started.
+///
+/// Each value is moved from the worker to the iterator, never cloned, so inputs and results
+/// need only be `Send`.
+///
+/// # Examples
+///
+/// A capturing closure over values that are neither `Clone` nor serde types:
+///
+/// ```
+/// use concurrent_futures_thread::ThreadPoolExecutor;
+/// use std::sync::mpsc;
+///
+/// let pool = ThreadPoolExecutor::new();
+/// let prefix = String::from("got ");
+/// let receivers = (0..3).map(|i| {
+///     let (tx, rx) = mpsc::channel();
+///     tx.send(i).unwrap();
+///     rx
+/// });
+/// let texts: Vec<String> = pool
+///     .map(move |rx: mpsc::Receiver<i32>| format!("{prefix}{}", rx.recv().unwrap()), receivers)
+///     .unwrap()
+///     .map(Result::unwrap)
+///     .collect();
+/// assert_eq!(texts, ["got 0", "got 1", "got 2"]);
+/// ```
+///
+/// The iterator is `#[must_use]`: a map whose results are never looked at is a mistake.
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// let pool = concurrent_futures_thread::ThreadPoolExecutor::new();
+/// pool.map(|x: u8| x + 1, [1, 2]).unwrap(); // error: unused `Map` that must be used
+/// ```
+///
+/// # Differences from Python
+///
+/// * The iterator borrows the pool, so the pool outlives it (Python's iterator holds a weak
+///   reference and silently truncates its output once the executor is collected).
+/// * A submission refused while refilling the buffer (the pool was shut down meanwhile) is an
+///   item, `Err(MapError::Submit(_))`, where Python raises it from `next()`; either way the
+///   iteration ends there.
+/// * `chunksize` is checked (0 is refused, as on every executor here) and otherwise ignored,
+///   as by Python's thread pool: each input is its own task.
+#[must_use = "without `buffersize` every input is already submitted; iterate to get the results, \
+              or drop the iterator to cancel the tasks not started"]
+pub struct Map<'e, I: Iterator, R> {
+    pool: &'e ThreadPoolExecutor,
+    f: Call<I::Item, R>,
+    inputs: I,
+    /// `buffersize` was given: refill one task per `next()`.
+    buffered: bool,
+    deadline: Deadline,
+    pending: VecDeque<Pending<R>>,
+    ended: bool,
+}
+
+impl<'e, I, R> Map<'e, I, R>
+where
+    I: Iterator,
+    I::Item: Send + 'static,
+    R: Send + 'static,
+{
+    /// Checks `options` as Python does, then submits every input (or the first `buffersize`).
+    pub(crate) fn start(
+        pool: &'e ThreadPoolExecutor,
+        f: Call<I::Item, R>,
+        inputs: I,
+        options: MapOptions,
+    ) -> Result<Self, SubmitError> {
+        if options.get_chunksize() == 0 {
+            return Err(SubmitError::InvalidArgument("chunksize must be >= 1."));
+        }
+        let limit = match options.get_buffersize() {
+            None => usize::MAX,
+            Some(0) => {
+                return Err(SubmitError::InvalidArgument(
+                    "buffersize must be None or > 0",
+                ));
+            }
+            Some(n) => n,
+        };
+        let mut map = Map {
+            pool,
+            f,
+            inputs,
+            buffered: options.get_buffersize().is_some(),
+            deadline: Deadline::after(options.get_timeout()),
+            pending: VecDeque::new(),
+            ended: false,
+        };
+        let mut submitted = 0;
+        // On error `map` is dropped, which cancels what it submitted.
+        while submitted < limit && map.submit_next()? {
+            submitted += 1;
+        }
+        Ok(map)
+    }
+
+    /// Submits the next input; `false` once the inputs are exhausted.
+    fn submit_next(&mut self) -> Result<bool, SubmitError> {
+        let Some(arg) = self.inputs.next() else {
+            return Ok(false);
+        };
+        let value: Slot<R> = Arc::new(Mutex::new(None));
+        let (f, slot) = (std::sync::Arc::clone(&self.f), Arc::clone(&value));
+        let done = self.pool.spawn(move || {
+            let result = f(arg);
+            *slot.lock() = Some(result);
+        })?;
+        self.pending.push_back(Pending { done, value });
+        Ok(true)
+    }
+
+    fn end(&mut self) {
+        self.ended = true;
+        for item in self.pending.drain(..) {
+            item.done.cancel();
+        }
+    }
+}
+
+impl<I, R> Iterator for Map<'_, I, R>
+where
+    I: Iterator,
+    I::Item: Send + 'static,
+    R: Send + 'static,
+{
+    type Item = Result<R, MapError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.ended {
+            return None;
+        }
+        // Python's order: refill first, then wait for the oldest.
+        if self.buffered
+            && let Err(e) = self.submit_next()
+        {
+            self.end();
+            return Some(Err(MapError::Submit(e)));
+        }
+        let Some(Pending { done, value }) = self.pending.pop_front() else {
+            self.ended = true;
+            return None;
+        };
+        // `exception` rather than `result`: it reads the outcome without locking the future.
+        let error = match done.exception(self.deadline.remaining()) {
+            Ok(None) => {
+                let value = value.lock().take();
+                return Some(Ok(value.expect("a task that returned left its value")));
+            }
+            Ok(Some(failed)) => FutureError::Failed(failed),
+            Err(e) => {
+                // Python's `_result_or_cancel`: a task that did not finish in time never
+                // starts. (On a finished or cancelled future `cancel` changes nothing, so it
+                // is called only here.)
+                done.cancel();
+                e
+            }
+        };
+        self.end();
+        Some(Err(MapError::Future(error)))
+    }
+}
+
+impl<I, R> FusedIterator for Map<'_, I, R>
+where
+    I: Iterator,
+    I::Item: Send + 'static,
+    R: Send + 'static,
+{
+}
+
+impl<I: Iterator, R> Drop for Map<'_, I, R> {
+    fn drop(&mut self) {
+        for item in self.pending.drain(..) {
+            item.done.cancel();
+        }
+    }
+}
+
+impl<I: Iterator, R> fmt::Debug for Map<'_, I, R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Map")
+            .field("outstanding", &self.pending.len())
+            .field("deadline", &self.deadline)
+            .field("ended", &self.ended)
+            .finish_non_exhaustive()
+    }
+}
