@@ -31,6 +31,7 @@ use std::time::Duration;
 /// assert_ne!(pool.submit(pid, ()).unwrap().result(None).unwrap(), std::process::id());
 /// ```
 #[derive(Debug, Clone, Default)]
+#[must_use = "a builder does nothing until `build` is called"]
 pub struct ProcessPoolBuilder {
     max_workers: Option<usize>,
     method: StartMethod,

@@ -364,6 +364,7 @@ impl Shared {
         {
             let mut control = self.control.lock();
             if control.broken.is_none() {
+                log::debug!(target: "concurrent_futures", "BrokenThreadPool: {error}");
                 control.broken = Some(error);
             }
         }

@@ -7,7 +7,15 @@ use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// Runs the initializer, then tasks until the pool is shut down and drained (or broken).
+/// Its start and its end are logged at debug level (target `concurrent_futures`).
 pub(crate) fn run(shared: &Shared) {
+    let name = std::thread::current().name().unwrap_or("").to_owned();
+    log::debug!(target: "concurrent_futures", "worker thread {name} started");
+    serve(shared);
+    log::debug!(target: "concurrent_futures", "worker thread {name} exited");
+}
+
+fn serve(shared: &Shared) {
     if let Some(initializer) = &shared.config.initializer {
         let failure = match catch_unwind(AssertUnwindSafe(|| initializer())) {
             Ok(Ok(())) => None,
