@@ -25,6 +25,11 @@ use std::sync::Arc;
 /// f.cancel();
 /// assert!(matches!(f.result(None), Err(FutureError::Cancelled(_))));
 /// ```
+///
+/// # Differences from Python
+///
+/// Python raises `CancelledError` from `result()`; here it comes back as
+/// `Err(FutureError::Cancelled(CancelledError))`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct CancelledError;
 
@@ -48,6 +53,12 @@ impl Error for CancelledError {}
 ///
 /// assert_eq!(TimeoutError::unfinished(2, 4).to_string(), "2 (of 4) futures unfinished");
 /// ```
+///
+/// # Differences from Python
+///
+/// Python raises the built-in `TimeoutError`; here it is `Err(FutureError::Timeout(_))` from
+/// `result()` and `exception()`, and an item of `as_completed`, carrying how many futures were
+/// unfinished when that is known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct TimeoutError {
     unfinished: Option<(usize, usize)>,
@@ -98,6 +109,11 @@ impl Error for TimeoutError {}
 /// assert!(err.to_string().starts_with("FINISHED: <Future at 0x"));
 /// assert!(err.to_string().ends_with("state=finished returned i32>"));
 /// ```
+///
+/// # Differences from Python
+///
+/// Python raises it with a message naming the state and the future's repr; this carries the
+/// same text, and the state itself as [`InvalidStateError::state`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InvalidStateError {
     state: State,
@@ -159,6 +175,11 @@ impl BrokenKind {
 /// assert_eq!(e.kind(), BrokenKind::ProcessPool);
 /// assert_eq!(e.to_string(), "BrokenProcessPool: worker 4242 was killed by SIGKILL");
 /// ```
+///
+/// # Differences from Python
+///
+/// Python has a subclass per engine (`BrokenThreadPool`, `BrokenProcessPool`); here one type
+/// carries a [`BrokenKind`], and its `Display` starts with the Python class name.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokenExecutor {
     kind: BrokenKind,
@@ -213,6 +234,12 @@ impl Error for BrokenExecutor {}
 ///     other => panic!("unexpected {other:?}"),
 /// }
 /// ```
+///
+/// # Differences from Python
+///
+/// Python hands back the exception object the task raised. Rust tasks panic instead of raising,
+/// and a process pool's error crosses as text, so this enum says which kind of failure it was;
+/// the worker's traceback is text too ([`TaskError::traceback`], or `{:#}`).
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum TaskError {
@@ -440,6 +467,11 @@ impl From<PayloadError> for TaskError {
 /// let err = f.result(Duration::ZERO).unwrap_err();
 /// assert!(matches!(err, FutureError::Timeout(_)));
 /// ```
+///
+/// # Differences from Python
+///
+/// Python raises one of several exceptions from `result()`; in Rust they are the variants of
+/// this one error, returned in a `Result`.
 #[derive(Debug, Clone)]
 #[non_exhaustive]
 pub enum FutureError {
@@ -519,6 +551,11 @@ impl From<TaskError> for FutureError {
 ///
 /// assert_eq!(SubmitError::Shutdown.to_string(), "cannot schedule new futures after shutdown");
 /// ```
+///
+/// # Differences from Python
+///
+/// Python raises `RuntimeError` (after shutdown), the executor's broken-pool error, or
+/// `ValueError`; here they are variants of one error, returned in a `Result`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SubmitError {

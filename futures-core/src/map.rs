@@ -41,6 +41,11 @@ use std::time::Duration;
 /// let options = concurrent_futures_core::MapOptions::new();
 /// options.buffersize(8); // error: unused `MapOptions` that must be used
 /// ```
+///
+/// # Differences from Python
+///
+/// Python passes these as keyword arguments of `map`; here they travel together in one value,
+/// built with its setters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 #[must_use = "options do nothing until passed to `map_with`"]

@@ -28,6 +28,11 @@ use std::fmt;
 /// assert!(f.cancel());
 /// assert_eq!(f.state(), State::Cancelled);
 /// ```
+///
+/// # Differences from Python
+///
+/// Python keeps the state as a string in the private `_state` attribute; here it is public, as
+/// an enum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum State {
     /// Submitted, not started.

@@ -30,6 +30,12 @@ use std::time::Duration;
 ///     .unwrap();
 /// assert_ne!(pool.submit(pid, ()).unwrap().result(None).unwrap(), std::process::id());
 /// ```
+///
+/// # Differences from Python
+///
+/// Python takes these as constructor arguments, and the start method as `mp_context`; here
+/// they are builder methods. `initializer` takes a function and its argument (Python's
+/// `initializer` and `initargs`).
 #[derive(Debug, Clone, Default)]
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct ProcessPoolBuilder {
@@ -161,6 +167,12 @@ impl ProcessPoolBuilder {
 /// called `Result::unwrap()` on an `Err` value: the 'forkserver' start method needs
 /// `concurrent_futures::process::bootstrap();` as the first line of `main` (…)
 /// ```
+///
+/// # Differences from Python
+///
+/// Python raises `ValueError` from the constructor, or fails later in the child when the
+/// `__main__` guard is missing; here `build()` returns this error, and a missing `bootstrap()`
+/// is caught when the pool is built.
 #[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum BuildError {

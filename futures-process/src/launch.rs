@@ -29,6 +29,11 @@ use std::time::{Duration, Instant};
 /// assert_eq!(StartMethod::default(), StartMethod::ForkServer);
 /// assert_eq!(StartMethod::Spawn.name(), "spawn");
 /// ```
+///
+/// # Differences from Python
+///
+/// Python chooses it with `mp_context` (`multiprocessing.get_context("spawn")`); here it is a
+/// builder option. Both default to the fork server on Linux.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum StartMethod {
     /// Fork each worker from a fork server that [`bootstrap`](crate::bootstrap) started while

@@ -33,6 +33,12 @@ static POOL_COUNTER: AtomicUsize = AtomicUsize::new(0);
 /// let builder = concurrent_futures_thread::ThreadPoolExecutor::builder();
 /// builder.max_workers(4); // error: unused `ThreadPoolBuilder` that must be used
 /// ```
+///
+/// # Differences from Python
+///
+/// Python takes these as constructor arguments; `initializer` here is one closure (Python's
+/// `initargs` are its captures), and a failing initializer may return an error instead of
+/// raising.
 #[derive(Default)]
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct ThreadPoolBuilder {
@@ -124,6 +130,10 @@ impl fmt::Debug for ThreadPoolBuilder {
 }
 
 /// A pool could not be built (Python's `ValueError` from the constructor).
+///
+/// # Differences from Python
+///
+/// Python raises `ValueError` from the constructor; here `build()` returns this error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BuildError(&'static str);
 
