@@ -15,7 +15,9 @@
 #![deny(missing_docs)]
 
 pub use concurrent_futures_core::*;
-pub use concurrent_futures_wait::{AsCompleted, DoneAndNotDone, ReturnWhen, as_completed, wait};
+pub use concurrent_futures_wait::{
+    AsCompleted, AsCompletedAll, DoneAndNotDone, ReturnWhen, as_completed, as_completed_all, wait,
+};
 
 /// Python's `concurrent.futures.thread`: the thread engine.
 #[cfg(feature = "thread")]
