@@ -285,17 +285,17 @@ fn into_result_when_last_with_a_timeout_is_woken_by_the_last_drop_before_its_dea
 }
 
 /// `into_result` waits for completion and nothing else: with a clone kept alive by this thread
-/// (as in a `Vec`), it returns the value, cloned. Were it to wait for the last handle, as it
+/// (as in a collection), it returns the value, cloned. Were it to wait for the last handle, as it
 /// did before, the clone could never drop and loom would report the deadlock.
 #[test]
 fn into_result_with_a_clone_kept_alive_returns_a_clone_without_waiting_for_it() {
     loom::model(|| {
         let f = Future::<Box<u8>>::new();
-        let kept = vec![f.clone()];
+        let kept = f.clone();
         let setter = f.clone();
         let t = thread::spawn(move || setter.set_result(Box::new(3)).unwrap());
         assert_eq!(*f.into_result(None).unwrap(), 3);
-        assert_eq!(**kept[0].result_ref(None).unwrap(), 3, "the value stayed");
+        assert_eq!(**kept.result_ref(None).unwrap(), 3, "the value stayed");
         t.join().unwrap();
     });
 }

@@ -25,10 +25,10 @@ impl Wake for CountingWaker {
 }
 
 #[test]
-fn into_result_returns_while_clones_live_in_a_vec_and_a_callback() {
+fn into_result_returns_while_clones_live_in_an_array_and_a_callback() {
     watchdog(|| {
         let f = Future::new();
-        let in_a_vec = vec![f.clone(), f.clone()];
+        let in_a_vec = [f.clone(), f.clone()];
         let in_a_callback = f.clone();
         let never_runs = Future::<()>::new();
         never_runs.add_done_callback(move |_| drop(in_a_callback));

@@ -69,6 +69,9 @@ pub use awaiting::{Completed, FutureAwait};
 /// assert_eq!(a, a.clone());
 /// ```
 ///
+/// Clippy's `mutable_key_type` lint sees the locks inside a future, not that its hash and
+/// equality depend on its identity alone, which never changes: allow it where futures are keys.
+///
 /// # Differences from Python
 ///
 /// * `result(timeout)` returns `Result<T, FutureError>` instead of raising; it clones the value
