@@ -99,6 +99,11 @@ where
 /// assert_eq!(first.result(None).unwrap(), 0);
 /// assert_eq!(it.len(), 2);
 /// ```
+///
+/// # Differences from Python
+///
+/// Python has one `as_completed(fs, timeout=None)`; this is its `timeout=None` form under a
+/// name of its own, so that its type can promise a length and its items need no unwrapping.
 pub fn as_completed_all<I, F>(fs: I) -> AsCompletedAll<F>
 where
     I: IntoIterator<Item = F>,
