@@ -9,7 +9,7 @@
 //! fixed number of requests, then stops), and one URL points at a port nobody listens on, so
 //! one fetch fails as Python's `nonexistent-subdomain.python.org` does.
 
-use concurrent_futures::{FutureId, ThreadPoolExecutor, as_completed};
+use concurrent_futures::{ThreadPoolExecutor, as_completed};
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -102,19 +102,22 @@ fn main() -> io::Result<()> {
         .max_workers(5)
         .build()
         .expect("5 workers");
-    let mut future_to_url = HashMap::<FutureId, &str>::new();
-    let mut futures = Vec::new();
-    for url in &urls {
-        let owned = url.clone();
-        let future = executor
-            .spawn(move || load_url(&owned, Duration::from_secs(60)))
-            .expect("pool is running");
-        future_to_url.insert(future.id(), url);
-        futures.push(future);
-    }
-    for future in as_completed(&futures, None) {
-        let future = future.expect("no timeout was set");
-        let url = future_to_url[&future.id()];
+    // Python's `{executor.submit(load_url, url, 60): url for url in URLS}`: futures are keys.
+    // (A future hashes by its identity, which never changes; clippy only sees its locks.)
+    #[allow(clippy::mutable_key_type)]
+    let future_to_url: HashMap<_, &str> = urls
+        .iter()
+        .map(|url| {
+            let owned = url.clone();
+            let future = executor
+                .spawn(move || load_url(&owned, Duration::from_secs(60)))
+                .expect("pool is running");
+            (future, url.as_str())
+        })
+        .collect();
+    // Each future comes back with its URL.
+    for item in as_completed(&future_to_url, None) {
+        let (future, url) = item.expect("no timeout was set");
         match future.result_ref(None) {
             Ok(Ok(data)) => println!("'{url}' page is {} bytes", data.len()),
             Ok(Err(exc)) => println!("'{url}' generated an exception: {exc}"),

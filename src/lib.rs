@@ -9,7 +9,7 @@
 //! |---|---|
 //! | `Future` | [`Future<T>`](Future): a cheap handle; clones share one state |
 //! | `Future.cancel()`, `cancelled()`, `running()`, `done()` | same |
-//! | `Future.result(timeout=None)` | [`Future::result`]`(None)` (clones), [`Future::result_ref`] (borrows), [`Future::into_result`] and `.await` (move out) |
+//! | `Future.result(timeout=None)` | [`Future::result`]`(None)` (clones), [`Future::result_ref`] (borrows), [`Future::into_result`] and `.await` (move out of the last handle, clone otherwise), [`Future::into_result_when_last`] (any `T`) |
 //! | `Future.exception(timeout=None)` | [`Future::exception`] |
 //! | `Future.add_done_callback(fn)` | [`Future::add_done_callback`] |
 //! | `Future.set_running_or_notify_cancel()`, `set_result(r)`, `set_exception(e)` | same (`set_exception` takes a [`TaskError`]) |
@@ -59,7 +59,9 @@ pub use concurrent_futures_core::{
     Payload, PayloadError, PayloadStage, State, SubmitError, TaskError, TimeoutError, Waitable,
     panic_message, waiter,
 };
-pub use concurrent_futures_wait::{AsCompleted, DoneAndNotDone, ReturnWhen, as_completed, wait};
+pub use concurrent_futures_wait::{
+    AsCompleted, AsCompletedAll, DoneAndNotDone, ReturnWhen, as_completed, as_completed_all, wait,
+};
 
 /// Python's `concurrent.futures.thread`: the thread engine.
 #[cfg(feature = "thread")]

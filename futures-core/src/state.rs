@@ -2,8 +2,8 @@
 //! whether a finished future holds an error.
 //!
 //! ```text
-//!  bit  7 6 5 4 | 3      | 2 1 0
-//!       unused  | FAILED | status: PENDING RUNNING CANCELLED CANCELLED_AND_NOTIFIED FINISHED
+//!  bit  7 6 5 | 4         | 3      | 2 1 0
+//!       unused | RETRIEVED | FAILED | status: PENDING RUNNING CANCELLED CANCELLED_AND_NOTIFIED FINISHED
 //! ```
 //!
 //! Every transition but one is written with the future's lock held. The exception is
@@ -13,6 +13,10 @@
 //! PENDING and RUNNING may finish). The word is *read* without the lock (`done()`, the fast path
 //! of `result()`, the snapshot pass of `wait`). A `Release` store of `FINISHED` publishes the
 //! outcome written just before it; an `Acquire` load that sees `FINISHED` may read it.
+//!
+//! `RETRIEVED` is the one bit set after `FINISHED`: by a `fetch_or` when a failed future's error
+//! is first handed out (`result`, `exception`, `into_result`, `.await`, …). No transition stores
+//! the word after `FINISHED`, so the bit is never lost.
 
 use std::fmt;
 
@@ -55,6 +59,9 @@ pub(crate) const FINISHED: u8 = 4;
 /// Set together with `FINISHED` when the outcome is an error.
 pub(crate) const FAILED: u8 = 0b1000;
 pub(crate) const STATUS_MASK: u8 = 0b0111;
+/// Set on a failed future once its error was handed out to a caller (see
+/// `Future::error_retrieved`).
+pub(crate) const RETRIEVED: u8 = 0b1_0000;
 
 impl State {
     #[inline]

@@ -133,12 +133,12 @@ fn result_with_timeout_never_times_out_before_the_deadline() {
     });
 }
 
-/// `into_result` moves the value out only once it holds the last handle. If the executor's drop
-/// of its handle could slip between the taker's check and its wait, the taker would sleep
-/// forever (loom reports the deadlock); if the taker did not wait, loom's cell tracking would
-/// report the executor's access racing the move.
+/// `into_result_when_last` moves the value out only once it holds the last handle. If the
+/// executor's drop of its handle could slip between the taker's check and its wait, the taker
+/// would sleep forever (loom reports the deadlock); if the taker did not wait, loom's cell
+/// tracking would report the executor's access racing the move.
 #[test]
-fn into_result_waits_for_the_executor_to_drop_its_handle_and_never_misses_that_drop() {
+fn into_result_when_last_waits_for_the_executor_to_drop_its_handle_and_never_misses_that_drop() {
     loom::model(|| {
         let f = Future::<Box<u8>>::new();
         let worker = f.clone();
@@ -147,15 +147,15 @@ fn into_result_waits_for_the_executor_to_drop_its_handle_and_never_misses_that_d
             assert_eq!(**worker.result_ref(None).unwrap(), 5);
             drop(worker);
         });
-        assert_eq!(*f.into_result(None).unwrap(), 5);
+        assert_eq!(*f.into_result_when_last(None).unwrap(), 5);
         t.join().unwrap();
     });
 }
 
 /// With a timeout and a timer thread: the value comes out, or the timeout passed first.
 #[test]
-fn into_result_with_timeout_racing_the_last_drop_returns_the_value_or_times_out_after_the_deadline()
-{
+fn into_result_when_last_with_timeout_racing_the_last_drop_returns_the_value_or_times_out_after_the_deadline()
+ {
     loom::model(|| {
         let f = Future::<u8>::new();
         f.set_result(6).unwrap();
@@ -164,7 +164,7 @@ fn into_result_with_timeout_racing_the_last_drop_returns_the_value_or_times_out_
         let deadline = Deadline::after(Some(timeout));
         let t = thread::spawn(move || drop(other));
         let timer = thread::spawn(move || model_clock::advance(timeout));
-        match f.into_result(timeout) {
+        match f.into_result_when_last(timeout) {
             Ok(v) => assert_eq!(v, 6),
             Err(FutureError::Timeout(_)) => assert!(deadline.is_past(), "timed out early"),
             Err(e) => panic!("unexpected {e:?}"),
@@ -174,10 +174,11 @@ fn into_result_with_timeout_racing_the_last_drop_returns_the_value_or_times_out_
     });
 }
 
-/// `.await` needs two wake-ups: the completion, then the executor dropping its handle (so the
-/// value can be moved out). Missing either leaves the task pending forever (loom reports it).
+/// `into_future_when_last` needs two wake-ups: the completion, then the executor dropping its
+/// handle (so the value can be moved out). Missing either leaves the task pending forever (loom
+/// reports it).
 #[test]
-fn await_racing_set_result_and_the_executors_drop_never_misses_a_wake_up() {
+fn await_when_last_racing_set_result_and_the_executors_drop_never_misses_a_wake_up() {
     loom::model(|| {
         let f = Future::<Box<u8>>::new();
         let worker = f.clone();
@@ -185,7 +186,7 @@ fn await_racing_set_result_and_the_executors_drop_never_misses_a_wake_up() {
             worker.set_result(Box::new(5)).unwrap();
             drop(worker);
         });
-        let value = loom::future::block_on(async move { f.await }).unwrap();
+        let value = loom::future::block_on(f.into_future_when_last()).unwrap();
         assert_eq!(*value, 5);
         t.join().unwrap();
     });
@@ -205,7 +206,8 @@ fn completed_racing_cancel_wakes_the_awaiting_task() {
     });
 }
 
-/// Two takers of one finished future, `into_result(None)` and `into_result(timeout)`: the timed
+/// Two last-handle takers of one finished future, `into_result_when_last(None)` and
+/// `into_result_when_last(timeout)`: the timed
 /// one gives up (the untimed one holds a handle, so neither can be the last), and its drop must
 /// then wake the untimed one. With one shared "a taker waits" flag, the one that timed out
 /// cleared it and its drop woke nobody: loom reports the deadlock.
@@ -216,7 +218,7 @@ fn two_takers_one_timing_out_never_strands_the_other() {
         f.set_result(Box::new(8)).unwrap();
         let other = f.clone();
         let timeout = Duration::from_millis(3);
-        let untimed = thread::spawn(move || other.into_result(None).map(|v| *v));
+        let untimed = thread::spawn(move || other.into_result_when_last(None).map(|v| *v));
         // The timed taker fixes its deadline when it starts, which may be after a tick: the
         // timer ticks until that taker has returned.
         let returned = Arc::new(AtomicUsize::new(0));
@@ -230,7 +232,7 @@ fn two_takers_one_timing_out_never_strands_the_other() {
             })
         };
         // The untimed taker holds its handle until it returns, so this one cannot take.
-        let timed = f.into_result(timeout);
+        let timed = f.into_result_when_last(timeout);
         returned.store(1, Ordering::Release);
         assert!(timed.unwrap_err().is_timeout());
         assert_eq!(untimed.join().unwrap().unwrap(), 8);
@@ -238,20 +240,21 @@ fn two_takers_one_timing_out_never_strands_the_other() {
     });
 }
 
-/// An `.await` taker dropped while an `into_result(None)` taker waits: the drop of the awaiting
-/// handle must wake the other taker (the await must uncount itself before its handle goes).
+/// An `into_future_when_last` taker dropped while an `into_result_when_last(None)` taker waits:
+/// the drop of the awaiting handle must wake the other taker (the await must uncount itself
+/// before its handle goes).
 #[test]
-fn an_await_dropped_while_into_result_waits_never_strands_into_result() {
+fn an_await_when_last_dropped_while_into_result_when_last_waits_never_strands_it() {
     loom::model(|| {
-        use std::future::{Future as _, IntoFuture};
+        use std::future::Future as _;
         let f = Future::<Box<u8>>::new();
         let other = f.clone();
-        let taker = thread::spawn(move || other.into_result(None).map(|v| *v));
+        let taker = thread::spawn(move || other.into_result_when_last(None).map(|v| *v));
         let setter = f.clone();
         let t = thread::spawn(move || {
             setter.set_result(Box::new(2)).unwrap();
         });
-        let mut awaiting = f.into_future();
+        let mut awaiting = f.into_future_when_last();
         let waker = std::task::Waker::noop();
         let mut cx = std::task::Context::from_waker(waker);
         // Pending (another handle lives) or, if the setter and the taker were quick, ready
@@ -264,10 +267,11 @@ fn an_await_dropped_while_into_result_waits_never_strands_into_result() {
     });
 }
 
-/// A timed `into_result` whose deadline the clock never reaches must be woken by the last drop:
-/// the timed wait really sleeps in the model, so a lost wake-up is a deadlock loom reports.
+/// A timed `into_result_when_last` whose deadline the clock never reaches must be woken by the
+/// last drop: the timed wait really sleeps in the model, so a lost wake-up is a deadlock loom
+/// reports.
 #[test]
-fn into_result_with_a_timeout_is_woken_by_the_last_drop_before_its_deadline() {
+fn into_result_when_last_with_a_timeout_is_woken_by_the_last_drop_before_its_deadline() {
     loom::model(|| {
         let f = Future::<u8>::new();
         let worker = f.clone();
@@ -275,7 +279,60 @@ fn into_result_with_a_timeout_is_woken_by_the_last_drop_before_its_deadline() {
             worker.set_result(1).unwrap();
             drop(worker);
         });
-        assert_eq!(f.into_result(Duration::from_secs(1)).unwrap(), 1);
+        assert_eq!(f.into_result_when_last(Duration::from_secs(1)).unwrap(), 1);
+        t.join().unwrap();
+    });
+}
+
+/// `into_result` waits for completion and nothing else: with a clone kept alive by this thread
+/// (as in a collection), it returns the value, cloned. Were it to wait for the last handle, as it
+/// did before, the clone could never drop and loom would report the deadlock.
+#[test]
+fn into_result_with_a_clone_kept_alive_returns_a_clone_without_waiting_for_it() {
+    loom::model(|| {
+        let f = Future::<Box<u8>>::new();
+        let kept = f.clone();
+        let setter = f.clone();
+        let t = thread::spawn(move || setter.set_result(Box::new(3)).unwrap());
+        assert_eq!(*f.into_result(None).unwrap(), 3);
+        assert_eq!(**kept.result_ref(None).unwrap(), 3, "the value stayed");
+        t.join().unwrap();
+    });
+}
+
+/// `into_result` moves the value out only when no other handle can reach it: here the
+/// executor's handle reads the value (as a callback or `result_ref` may) and then drops,
+/// racing the taker. The taker moves only after seeing the drop with `Acquire`; if it read the
+/// handle count `Relaxed`, or moved while two handles lived, loom's cell tracking would report
+/// the move racing the executor's read.
+#[test]
+fn into_result_racing_a_reading_handles_drop_moves_the_value_only_after_that_drop() {
+    loom::model(|| {
+        let f = Future::<Box<u8>>::new();
+        let worker = f.clone();
+        let t = thread::spawn(move || {
+            worker.set_result(Box::new(5)).unwrap();
+            assert_eq!(**worker.result_ref(None).unwrap(), 5);
+            drop(worker);
+        });
+        assert_eq!(*f.into_result(None).unwrap(), 5);
+        t.join().unwrap();
+    });
+}
+
+/// `.await` waits for completion and nothing else: a clone alive in this thread does not keep
+/// it pending. Were it to wait for the last handle, the task would stay pending forever (loom
+/// reports the deadlock).
+#[test]
+fn await_with_a_clone_kept_alive_returns_a_clone_without_waiting_for_it() {
+    loom::model(|| {
+        let f = Future::<Box<u8>>::new();
+        let kept = f.clone();
+        let setter = f.clone();
+        let t = thread::spawn(move || setter.set_result(Box::new(4)).unwrap());
+        let value = loom::future::block_on(async move { f.await }).unwrap();
+        assert_eq!(*value, 4);
+        assert_eq!(**kept.result_ref(None).unwrap(), 4, "the value stayed");
         t.join().unwrap();
     });
 }

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 #[derive(Clone, Default)]
 struct DropCounter(Arc<AtomicUsize>);
 
+#[derive(Clone)]
 struct Tracked(DropCounter);
 
 impl Drop for Tracked {
@@ -140,13 +141,27 @@ fn into_result_moves_the_value_out_and_nothing_is_dropped_twice() {
 }
 
 #[test]
-fn into_result_times_out_while_another_handle_lives_and_leaves_the_value_there() {
+fn into_result_clones_while_another_handle_lives_and_each_copy_drops_once() {
+    let counter = DropCounter::default();
+    let f = Future::new();
+    f.set_result(counter.track()).unwrap();
+    let kept = f.clone();
+    let copy = f.into_result(None).expect("finished");
+    assert_eq!(counter.drops(), 0);
+    drop(copy);
+    assert_eq!(counter.drops(), 1, "the copy");
+    drop(kept);
+    assert_eq!(counter.drops(), 2, "the value, with the last handle");
+}
+
+#[test]
+fn into_result_when_last_times_out_while_another_handle_lives_and_leaves_the_value_there() {
     let counter = DropCounter::default();
     let f = Future::new();
     f.set_result(counter.track()).unwrap();
     let kept = f.clone();
     assert!(
-        f.into_result(std::time::Duration::ZERO)
+        f.into_result_when_last(std::time::Duration::ZERO)
             .err()
             .expect("another handle lives")
             .is_timeout()

@@ -124,7 +124,7 @@ pub fn bootstrap() {
 /// }
 /// ```
 ///
-/// (The repository's `examples/tokio_main.rs` runs this with both pools.) A plain `main`:
+/// (The repository's `tokio_main` example runs this with both pools.) A plain `main`:
 ///
 /// ```
 /// concurrent_futures_process::bootstrap_before_main!();

@@ -10,6 +10,7 @@ use concurrent_futures_core::{BrokenExecutor, Future, SubmitError};
 use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 
 /// A scope on a pool, from [`ThreadPoolExecutor::scope`]: tasks submitted to it may borrow
@@ -44,6 +45,12 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 pub struct Scope<'scope, 'env: 'scope> {
     pool: &'env ThreadPoolExecutor,
     state: Arc<ScopeState>,
+    /// Tasks whose closure panicked, in the order they did: checked, once every task finished,
+    /// for a panic nobody retrieved through the task's future. `ThreadPoolExecutor::scope`
+    /// always empties it before the scope is dropped; `ManuallyDrop` tells the drop checker
+    /// that dropping a `Scope` touches nothing that lives for `'scope` (as `std::thread::Scope`
+    /// holds nothing with a `Drop`), since the scope is borrowed for all of `'scope`.
+    panicked: ManuallyDrop<Mutex<Vec<PanickedTask<'scope>>>>,
     /// Invariant in both lifetimes, as `std::thread::Scope`.
     _scope: PhantomData<&'scope mut &'scope ()>,
     _env: PhantomData<&'env mut &'env ()>,
@@ -103,6 +110,13 @@ impl ScopeState {
     }
 }
 
+/// A scoped task whose closure panicked: the original payload, and a look at its future.
+struct PanickedTask<'scope> {
+    payload: Box<dyn Any + Send>,
+    /// Whether the task's error was handed out through its future (captures a handle to it).
+    retrieved: Box<dyn Fn() -> bool + Send + 'scope>,
+}
+
 /// Counts a scoped task finished when dropped: after the task was consumed, even if a `Drop`
 /// inside it unwound (by then everything the task owned has been dropped).
 struct FinishOnDrop<'a>(&'a ScopeState);
@@ -157,12 +171,47 @@ impl ThreadPoolExecutor {
     /// resumed). Tasks no worker has started by then are run by this thread, so a scope opened
     /// inside one of the pool's own tasks cannot deadlock waiting for a busy pool.
     ///
-    /// A task that panics fails its future, as any task does; the scope does not re-raise it.
+    /// # Panics
+    ///
+    /// A task that panics fails its future, as any task does. If nobody retrieves that error
+    /// through the future before the scope ends — with [`result`](Future::result),
+    /// [`result_ref`](Future::result_ref), [`exception`](Future::exception),
+    /// [`into_result`](Future::into_result) or `.await` — the scope resumes the panic (its
+    /// original payload) once every task has finished, as `std::thread::scope` does for threads
+    /// nobody joined and rayon's scope does for every panic: a panic is never lost silently.
+    /// If several went unretrieved, the first to panic is resumed. A panic of `f` itself comes
+    /// first.
+    ///
     /// A panic that escapes a task run by this thread (from a `Drop`: its closure's captures, its
-    /// result, its panic payload) is resumed here once every task has finished; on a worker,
+    /// result, its panic payload) is resumed here too, once every task has finished; on a worker,
     /// such a panic is logged and the worker carries on. A panic that cannot be contained while
     /// a task may still run aborts the process, as `std::thread::scope` and rayon do: the
     /// scope never returns or unwinds while a task still borrows from it.
+    ///
+    /// ```
+    /// use concurrent_futures_thread::ThreadPoolExecutor;
+    /// use std::panic::{AssertUnwindSafe, catch_unwind};
+    ///
+    /// let pool = ThreadPoolExecutor::new();
+    /// // Retrieved: the scope returns normally.
+    /// let failed = pool.scope(|s| {
+    ///     let f = s.submit(|| -> u8 { panic!("bad row") }).unwrap();
+    ///     f.result(None).is_err()
+    /// });
+    /// assert!(failed);
+    /// // Never looked at: the scope re-raises it.
+    /// let outcome = catch_unwind(AssertUnwindSafe(|| {
+    ///     pool.scope(|s| {
+    ///         s.submit(|| -> u8 { panic!("bad row") }).unwrap();
+    ///     })
+    /// }));
+    /// let payload = outcome.unwrap_err();
+    /// assert_eq!(payload.downcast_ref::<&str>(), Some(&"bad row"));
+    /// ```
+    ///
+    /// # Differences from Python
+    ///
+    /// Python has no scopes; an executor's `with` block never re-raises a task's exception.
     pub fn scope<'env, F, R>(&'env self, f: F) -> R
     where
         F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> R,
@@ -174,35 +223,64 @@ impl ThreadPoolExecutor {
                 all_done: Condvar::new(),
                 slots: Mutex::new(Vec::new()),
             }),
+            panicked: ManuallyDrop::new(Mutex::new(Vec::new())),
             _scope: PhantomData,
             _env: PhantomData,
         };
         let result = catch_unwind(AssertUnwindSafe(|| f(&scope)));
         let escaped = scope.state.join();
-        match (result, escaped) {
-            (Ok(value), None) => value,
-            (Ok(value), Some(panic)) => {
-                drop(value);
-                resume_unwind(panic)
-            }
-            (Err(panic), escaped) => {
-                if let Some(other) = escaped {
-                    drop_payload(other);
+        // Every task has finished: its future holds its outcome for good.
+        let unretrieved = scope.first_unretrieved_panic();
+        let panic = match result {
+            Ok(value) => match unretrieved.or(escaped) {
+                None => return value,
+                Some(panic) => {
+                    drop(value);
+                    panic
                 }
-                resume_unwind(panic)
+            },
+            Err(panic) => {
+                unretrieved
+                    .into_iter()
+                    .chain(escaped)
+                    .for_each(drop_payload);
+                panic
             }
-        }
+        };
+        resume_unwind(panic)
     }
 }
 
 impl<'scope> Scope<'scope, '_> {
     /// Schedules `f`, which may borrow anything that outlives the scope, on the pool.
+    ///
+    /// If `f` panics, its future fails with the panic's message; the scope resumes the panic
+    /// when it ends unless that error was retrieved through the future (see
+    /// [`ThreadPoolExecutor::scope`]).
     pub fn submit<F, T>(&'scope self, f: F) -> Result<Future<T>, SubmitError>
     where
         F: FnOnce() -> T + Send + 'scope,
         T: Send + 'scope,
     {
         let future = Future::new();
+        let watched = future.clone();
+        let panicked = &self.panicked;
+        // The closure's panic is caught here first, to keep its payload for the scope; the
+        // task then fails its future with the same message.
+        let f = move || match catch_unwind(AssertUnwindSafe(f)) {
+            Ok(value) => {
+                drop(watched);
+                value
+            }
+            Err(payload) => {
+                let message = concurrent_futures_core::panic_message(&*payload);
+                panicked.lock().push(PanickedTask {
+                    payload,
+                    retrieved: Box::new(move || watched.error_retrieved()),
+                });
+                resume_unwind(Box::new(message))
+            }
+        };
         let task: Box<dyn Task + 'scope> = Box::new(FutureTask {
             future: future.clone(),
             f,
@@ -235,6 +313,24 @@ impl<'scope> Scope<'scope, '_> {
                 Err(e)
             }
         }
+    }
+}
+
+impl Scope<'_, '_> {
+    /// The payload of the first task panic whose error nobody retrieved; every other payload
+    /// is dropped here. Call it once every task has finished.
+    fn first_unretrieved_panic(&self) -> Option<Box<dyn Any + Send>> {
+        let panicked = std::mem::take(&mut *self.panicked.lock());
+        let mut first = None;
+        for task in panicked {
+            let PanickedTask { payload, retrieved } = task;
+            if first.is_none() && !retrieved() {
+                first = Some(payload);
+            } else {
+                drop_payload(payload);
+            }
+        }
+        first
     }
 }
 

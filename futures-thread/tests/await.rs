@@ -57,7 +57,7 @@ fn await_a_future_cancelled_at_shutdown_gives_cancelled() {
 }
 
 #[test]
-fn await_moves_out_a_result_that_is_neither_clone_nor_sync() {
+fn await_when_last_moves_out_a_result_that_is_neither_clone_nor_sync() {
     watchdog(|| {
         let pool = ThreadPoolExecutor::new();
         let f = pool
@@ -67,7 +67,8 @@ fn await_moves_out_a_result_that_is_neither_clone_nor_sync() {
                 rx
             })
             .unwrap();
-        let rx: mpsc::Receiver<&str> = block_on(async { f.await }).unwrap();
+        // The worker drops its handle right after completing the future.
+        let rx: mpsc::Receiver<&str> = block_on(f.into_future_when_last()).unwrap();
         assert_eq!(rx.recv().unwrap(), "through the pool");
     });
 }

@@ -98,7 +98,7 @@ fn submit_takes_a_capturing_closure_and_an_argument_of_any_send_type() {
             )
             .unwrap();
         // The result is no `Clone`: move it out of the only handle.
-        let account = future.into_result(None).unwrap();
+        let account = future.into_result_when_last(None).unwrap();
         assert_eq!(*account.balance.lock().unwrap(), 42);
     });
 }

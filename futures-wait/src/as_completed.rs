@@ -5,6 +5,7 @@ use concurrent_futures_core::waiter::{Waiter, WaiterKind};
 use concurrent_futures_core::{Deadline, TimeoutError, Waitable};
 use std::collections::VecDeque;
 use std::fmt;
+use std::iter::FusedIterator;
 use std::time::Duration;
 
 /// Yields each future once as it completes: Python's `as_completed(fs, timeout=None)`.
@@ -15,6 +16,33 @@ use std::time::Duration;
 ///
 /// As in Python's generator, nothing happens until the first `next()`: the timeout clock starts
 /// there. Dropping the iterator early removes its waiter from every future it still watches.
+///
+/// Its [`size_hint`](Iterator::size_hint) is exact without a timeout (one item per distinct
+/// future not yet yielded), so a progress bar can take its length from it; with a timeout the
+/// upper bound is exact and the lower one counts the timeout's single `Err`.
+/// [`as_completed_all`] is the form without a timeout: its items are the futures themselves,
+/// and it is an [`ExactSizeIterator`].
+///
+/// Each item is what was given: a future, a reference, or a `(future, tag)` pair, so iterating
+/// a `HashMap<Future<T>, V>` yields each future with its value, Python's
+/// `future_to_url[future]` without the lookup:
+///
+/// ```
+/// use concurrent_futures_core::Future;
+/// use concurrent_futures_wait::as_completed;
+/// use std::collections::HashMap;
+///
+/// let mut future_to_url = HashMap::new();
+/// for url in ["a.example", "b.example"] {
+///     let f = Future::new();
+///     f.set_result(url.len()).unwrap();
+///     future_to_url.insert(f, url);
+/// }
+/// for item in as_completed(&future_to_url, None) {
+///     let (future, url) = item.unwrap();
+///     assert_eq!(future.result(None).unwrap(), url.len());
+/// }
+/// ```
 ///
 /// # Examples
 ///
@@ -35,8 +63,9 @@ use std::time::Duration;
 ///
 /// # Differences from Python
 ///
-/// `fs` is collected when `as_completed` is called (Python reads it at the first `next()`); the
-/// clock still starts at the first `next()`. The timeout is an `Err` item, not an exception.
+/// `fs` is collected (and its duplicates collapsed) when `as_completed` is called (Python reads
+/// it at the first `next()`); the clock still starts at the first `next()`. The timeout is an
+/// `Err` item, not an exception.
 pub fn as_completed<I, F>(fs: I, timeout: impl Into<Option<Duration>>) -> AsCompleted<F>
 where
     I: IntoIterator<Item = F>,
@@ -44,9 +73,70 @@ where
 {
     AsCompleted {
         stage: Stage::NotStarted {
-            fs: fs.into_iter().collect(),
+            fs: unique(fs),
             timeout: timeout.into(),
         },
+    }
+}
+
+/// [`as_completed`] without a timeout: yields every future (each once) as it completes, the
+/// futures themselves rather than `Result`s, and knows its length, so progress bars wrap it
+/// directly.
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures_core::Future;
+/// use concurrent_futures_wait::as_completed_all;
+///
+/// let futures: Vec<Future<u32>> = (0..3).map(|_| Future::new()).collect();
+/// for (i, f) in futures.iter().enumerate() {
+///     f.set_result(i as u32).unwrap();
+/// }
+/// let mut it = as_completed_all(&futures);
+/// assert_eq!(it.len(), 3);
+/// let first = it.next().unwrap();
+/// assert_eq!(first.result(None).unwrap(), 0);
+/// assert_eq!(it.len(), 2);
+/// ```
+///
+/// # Differences from Python
+///
+/// Python has one `as_completed(fs, timeout=None)`; this is its `timeout=None` form under a
+/// name of its own, so that its type can promise a length and its items need no unwrapping.
+pub fn as_completed_all<I, F>(fs: I) -> AsCompletedAll<F>
+where
+    I: IntoIterator<Item = F>,
+    F: Waitable,
+{
+    AsCompletedAll(as_completed(fs, None))
+}
+
+/// The iterator of [`as_completed_all`].
+pub struct AsCompletedAll<F: Waitable>(AsCompleted<F>);
+
+impl<F: Waitable> Iterator for AsCompletedAll<F> {
+    type Item = F;
+
+    fn next(&mut self) -> Option<F> {
+        self.0
+            .next()
+            .map(|item| item.unwrap_or_else(|_| unreachable!("no timeout was set")))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+/// Exact: without a timeout, every future not yet yielded will be.
+impl<F: Waitable> ExactSizeIterator for AsCompletedAll<F> {}
+
+impl<F: Waitable> FusedIterator for AsCompletedAll<F> {}
+
+impl<F: Waitable> fmt::Debug for AsCompletedAll<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("AsCompletedAll").field(&self.0).finish()
     }
 }
 
@@ -67,6 +157,8 @@ enum Stage<F: Waitable> {
 /// The state of a started iteration.
 struct Watch<F: Waitable> {
     deadline: Deadline,
+    /// A timeout was set: the iteration may end early, with one `Err`.
+    timed: bool,
     total: usize,
     /// Completed, not yet yielded; no waiter is installed on these.
     ready: VecDeque<F>,
@@ -76,9 +168,9 @@ struct Watch<F: Waitable> {
 }
 
 impl<F: Waitable> Watch<F> {
+    /// Starts watching `fs`, already without duplicates.
     fn start(fs: Vec<F>, timeout: Option<Duration>) -> Watch<F> {
         let deadline = Deadline::after(timeout);
-        let fs = unique(fs);
         let total = fs.len();
         let mut ready = VecDeque::with_capacity(fs.len());
         let mut unfinished = Vec::new();
@@ -100,6 +192,7 @@ impl<F: Waitable> Watch<F> {
         }
         Watch {
             deadline,
+            timed: timeout.is_some(),
             total,
             ready,
             pending,
@@ -168,7 +261,22 @@ impl<F: Waitable> Iterator for AsCompleted<F> {
             watch.collect(&waiter);
         }
     }
+
+    /// Exact without a timeout; with one, at least the futures already known to be done (and
+    /// the one `Err`, if others remain), at most every future not yet yielded.
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let (ready, pending, timed) = match &self.stage {
+            Stage::NotStarted { fs, timeout } => (0, fs.len(), timeout.is_some()),
+            Stage::Running(w) => (w.ready.len(), w.pending.len(), w.timed),
+            Stage::Ended => (0, 0, false),
+        };
+        let upper = ready + pending;
+        let lower = if timed { ready + pending.min(1) } else { upper };
+        (lower, Some(upper))
+    }
 }
+
+impl<F: Waitable> FusedIterator for AsCompleted<F> {}
 
 impl<F: Waitable> fmt::Debug for AsCompleted<F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -3,7 +3,8 @@
 //! * [`wait`] blocks until a [`ReturnWhen`] condition holds or a timeout passes, and splits the
 //!   futures into [`DoneAndNotDone`].
 //! * [`as_completed`] yields futures as they complete: the finished ones first, then the rest in
-//!   completion order.
+//!   completion order; [`as_completed_all`] is its form without a timeout, an
+//!   [`ExactSizeIterator`] for progress bars.
 //!
 //! Both take any iterable of [`Waitable`]s — futures from any executor, of any result type (mix
 //! them as `&dyn Waitable`) — and collapse duplicates. Both hang a
@@ -39,5 +40,5 @@ mod as_completed;
 mod unique;
 mod wait;
 
-pub use as_completed::{AsCompleted, as_completed};
+pub use as_completed::{AsCompleted, AsCompletedAll, as_completed, as_completed_all};
 pub use wait::{DoneAndNotDone, ReturnWhen, wait};

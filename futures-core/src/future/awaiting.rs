@@ -1,7 +1,7 @@
 //! Awaiting a [`Future`] in any async runtime: a waker is registered like a done-callback, so
 //! core needs no runtime.
 
-use super::{Future, STATUS_MASK, TAKER_ONE, handle_count};
+use super::{FAILED, Future, STATUS_MASK, TAKER_ONE, handle_count};
 use crate::FutureError;
 use crate::loom::sync::atomic::Ordering;
 use crate::state::FINISHED;
@@ -55,8 +55,8 @@ impl<T> Future<T> {
 
     /// An async wait for the future to be done (finished or cancelled), leaving the result in
     /// place: afterwards `result(Duration::ZERO)` or `result_ref` return at once. Use it to
-    /// await a future that other handles share; `.await` on the future itself moves the value
-    /// out instead.
+    /// await a future whose result is neither `Clone` nor to be moved; `.await` on the future
+    /// itself moves or clones the value out instead.
     ///
     /// ```
     /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -120,9 +120,10 @@ impl<T> fmt::Debug for Completed<'_, T> {
 /// `.await` on a [`Future`] gives its result, as [`Future::into_result`] does: the value, or
 /// the same [`FutureError`] (`Cancelled`, or `Failed` with the task's error).
 ///
-/// The value is moved out, for any `T`, once this is the last handle; executors drop theirs
-/// right after completing the future. To await a future other handles keep, await
-/// [`Future::completed`] instead.
+/// It waits for the future to complete and for nothing else: the value is moved out when this
+/// is the last handle and cloned otherwise, so clones kept elsewhere never delay it. For a
+/// result that is not `Clone`, await [`Future::into_future_when_last`] (moves the value out
+/// once the other handles are gone) or [`Future::completed`] (leaves it in place).
 ///
 /// ```
 /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -135,10 +136,22 @@ impl<T> fmt::Debug for Completed<'_, T> {
 ///
 /// let future = Future::new();
 /// let worker = future.clone();
+/// let kept = future.clone(); // alive until the end: `.await` does not wait for it
 /// std::thread::spawn(move || worker.set_result(String::from("done")).unwrap());
 /// assert_eq!(block_on(async { future.await }).unwrap(), "done");
+/// assert_eq!(kept.result(None).unwrap(), "done");
 /// ```
-impl<T> std::future::IntoFuture for Future<T> {
+///
+/// A result that is not `Clone` cannot be awaited this way, since another handle might still
+/// read it:
+///
+/// ```compile_fail,E0277
+/// # async fn f() {
+/// let future = concurrent_futures_core::Future::<std::sync::mpsc::Receiver<u8>>::new();
+/// let _ = future.await; // error: `Receiver<u8>: Clone` is not satisfied
+/// # }
+/// ```
+impl<T: Clone> std::future::IntoFuture for Future<T> {
     type Output = Result<T, FutureError>;
     type IntoFuture = FutureAwait<T>;
 
@@ -147,11 +160,55 @@ impl<T> std::future::IntoFuture for Future<T> {
             future: Some(self),
             awaiter: next_awaiter(),
             taking: false,
+            shared_value: Some(Future::clone_outcome),
         }
     }
 }
 
-/// The future `.await` on a [`Future`] polls (see its `IntoFuture` implementation).
+impl<T> Future<T> {
+    /// An async [`into_result_when_last`](Future::into_result_when_last): awaits the result
+    /// and moves it out, for any `T`, once this is the last handle. The task's error, if it
+    /// failed, comes at once.
+    ///
+    /// Executors drop their handle right after completing a future; a clone that you keep
+    /// alive keeps this pending until you drop it. For `Clone` results, plain `.await` never
+    /// waits for other handles.
+    ///
+    /// ```
+    /// # fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    /// #     let waker = std::task::Waker::noop();
+    /// #     let mut cx = std::task::Context::from_waker(&waker);
+    /// #     let mut f = std::pin::pin!(f);
+    /// #     loop { if let std::task::Poll::Ready(v) = f.as_mut().poll(&mut cx) { return v; } }
+    /// # }
+    /// use concurrent_futures_core::Future;
+    /// use std::sync::mpsc;
+    ///
+    /// let future = Future::new();
+    /// let worker = future.clone();
+    /// std::thread::spawn(move || {
+    ///     let (tx, rx) = mpsc::channel();
+    ///     tx.send(7).unwrap();
+    ///     worker.set_result(rx).unwrap(); // then the worker's handle drops
+    /// });
+    /// let rx: mpsc::Receiver<i32> = block_on(future.into_future_when_last()).unwrap();
+    /// assert_eq!(rx.recv().unwrap(), 7);
+    /// ```
+    pub fn into_future_when_last(self) -> FutureAwait<T> {
+        FutureAwait {
+            future: Some(self),
+            awaiter: next_awaiter(),
+            taking: false,
+            shared_value: None,
+        }
+    }
+}
+
+/// How a [`FutureAwait`] gets the value while other handles exist.
+type SharedValue<T> = fn(&Future<T>, u8) -> Result<T, FutureError>;
+
+/// The future `.await` on a [`Future`] polls (see its `IntoFuture` implementation), and the one
+/// [`Future::into_future_when_last`] returns.
 #[must_use = "futures do nothing unless awaited"]
 pub struct FutureAwait<T> {
     /// `None` once the output was returned.
@@ -159,6 +216,9 @@ pub struct FutureAwait<T> {
     awaiter: u64,
     /// We are counted as a waiting taker (`TAKER_ONE`), and `taker_wakers` may hold our waker.
     taking: bool,
+    /// `.await`: clone the value when other handles exist. `None` (`into_future_when_last`):
+    /// wait to be the last handle.
+    shared_value: Option<SharedValue<T>>,
 }
 
 impl<T> std::future::Future for FutureAwait<T> {
@@ -174,12 +234,23 @@ impl<T> std::future::Future for FutureAwait<T> {
             return Poll::Pending;
         }
         let word = future.word();
-        if word & STATUS_MASK != FINISHED {
+        if word & STATUS_MASK != FINISHED || word & FAILED != 0 {
+            let error = future.no_value(word);
             this.future = None;
-            return Poll::Ready(Err(FutureError::Cancelled(crate::CancelledError)));
+            return Poll::Ready(Err(error));
         }
-        // Finished: move the value out once this is the last handle (`into_result`'s protocol,
-        // with a waker instead of the condvar).
+        if let Some(shared_value) = this.shared_value {
+            // `into_result`'s rule: move when last, clone otherwise; never wait for handles.
+            let output = if handle_count(future.inner.handles.load(Ordering::Acquire)) == 1 {
+                future.take_outcome()
+            } else {
+                shared_value(future, word)
+            };
+            this.future = None;
+            return Poll::Ready(output);
+        }
+        // Finished: move the value out once this is the last handle (`into_result_when_last`'s
+        // protocol, with a waker instead of the condvar).
         let mut shared = future.inner.shared.lock();
         let handles = if this.taking {
             future.inner.handles.load(Ordering::Acquire)

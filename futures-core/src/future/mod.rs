@@ -6,10 +6,11 @@ use crate::loom::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use crate::loom::sync::{Arc, Condvar, Mutex, MutexGuard};
 use crate::loom::{hint, thread};
 use crate::state::{
-    CANCELLED, CANCELLED_AND_NOTIFIED, FAILED, FINISHED, PENDING, RUNNING, STATUS_MASK,
+    CANCELLED, CANCELLED_AND_NOTIFIED, FAILED, FINISHED, PENDING, RETRIEVED, RUNNING, STATUS_MASK,
 };
 use crate::waiter::{FutureId, Waiter};
 use crate::{Completion, Deadline, State};
+use std::hash::{Hash, Hasher};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::task::Waker;
 use std::time::Duration;
@@ -49,10 +50,38 @@ pub use awaiting::{Completed, FutureAwait};
 /// assert!(future.done());
 /// ```
 ///
+/// A future is a key: equality and hashing are by identity (all clones of one future are equal,
+/// two futures are not, whatever their values), so the docs' `{executor.submit(...): url}` idiom
+/// is a `HashMap<Future<_>, _>`, and `wait` and `as_completed` over such a map hand back each
+/// future with its value (see [`Waitable`](crate::Waitable)).
+///
+/// ```
+/// use concurrent_futures_core::Future;
+/// use std::collections::HashMap;
+///
+/// let a = Future::<u32>::new();
+/// let b = Future::<u32>::new();
+/// let mut names = HashMap::new();
+/// names.insert(a.clone(), "a");
+/// names.insert(b.clone(), "b");
+/// assert_eq!(names[&a], "a");
+/// assert_ne!(a, b);
+/// assert_eq!(a, a.clone());
+/// ```
+///
+/// Clippy's `mutable_key_type` lint sees the locks inside a future, not that its hash and
+/// equality depend on its identity alone, which never changes: allow it where futures are keys.
+///
 /// # Differences from Python
 ///
 /// * `result(timeout)` returns `Result<T, FutureError>` instead of raising; it clones the value
 ///   (`T: Clone`). [`result_ref`](Future::result_ref) borrows it instead, for any `T: Sync`.
+/// * [`into_result`](Future::into_result) and `.await` (Rust only) hand the value over without
+///   a copy when the caller holds the last handle, and clone it otherwise; they wait for the
+///   future to complete, never for other handles. A result that is not `Clone` is moved out by
+///   [`into_result_when_last`](Future::into_result_when_last) or
+///   [`into_future_when_last`](Future::into_future_when_last), which do wait for the other
+///   handles to go, since one of them might be reading it.
 /// * A task's "exception" is a [`TaskError`]: a panic message, a remote error with its
 ///   backtrace, a broken executor, or a custom error.
 /// * `set_running_or_notify_cancel` in a wrong state returns an [`InvalidStateError`] (and logs
@@ -68,7 +97,7 @@ struct Inner<T> {
     state: AtomicU8,
     shared: Mutex<Shared<T>>,
     /// Woken when a `result()` wait can end (on finishing and on cancelling), and when an
-    /// `into_result` caller becomes the last handle.
+    /// `into_result_when_last` caller becomes the last handle.
     done: Condvar,
     /// The taker word: how many `Future` handles exist (low half) and how many takers wait to
     /// be the last of them (high half, see `TAKER_ONE`). Unlike the `Arc`'s count, the handle
@@ -125,8 +154,8 @@ impl<T> Shared<T> {
 /// the rest yielding the core).
 const RESULT_SPINS: u32 = 200;
 
-/// One waiting taker in the taker word (`Inner::handles`): a caller of `into_result` or an
-/// `.await` that waits to become the last handle. Takers are counted, not flagged, so that one
+/// One waiting taker in the taker word (`Inner::handles`): a caller of `into_result_when_last`
+/// or an `into_future_when_last` await that waits to become the last handle. Takers are counted, not flagged, so that one
 /// taker giving up (a timeout, a dropped `.await`) cannot hide another that still waits.
 /// Every taker holds a handle, so the taker half never counts more than the handle half.
 const TAKER_ONE: usize = 1 << (usize::BITS / 2);
@@ -326,8 +355,17 @@ impl<T> Future<T> {
         T: Clone,
     {
         let word = self.wait_done(&Deadline::after(timeout.into()));
+        self.clone_outcome(word)
+    }
+
+    /// The outcome of a future whose state word (read with `Acquire`) is `word`, cloned: the
+    /// value, or why there is none.
+    fn clone_outcome(&self, word: u8) -> Result<T, FutureError>
+    where
+        T: Clone,
+    {
         match self.outcome(word)? {
-            Outcome::Raised(e) => Err(FutureError::Failed(e.clone())),
+            Outcome::Raised(e) => Err(self.hand_out_error(e)),
             Outcome::Returned(_) => {
                 // `T` may be `!Sync`: clone it with the lock held (see `Inner`'s `Sync`).
                 let _guard = self.inner.shared.lock();
@@ -337,6 +375,53 @@ impl<T> Future<T> {
                 }
             }
         }
+    }
+
+    /// Why a future whose state word is `word` holds no value (it is not finished, or it
+    /// failed). A task's error is cloned, whatever `T` is: no handle ever needs to wait for
+    /// another to hand one out.
+    fn no_value(&self, word: u8) -> FutureError {
+        match self.outcome(word) {
+            Err(e) => e,
+            Ok(Outcome::Raised(e)) => self.hand_out_error(e),
+            Ok(Outcome::Returned(_)) => unreachable!("no_value of a future that returned"),
+        }
+    }
+
+    /// A copy of the task's error for a caller, marking it retrieved (see `error_retrieved`).
+    fn hand_out_error(&self, error: &TaskError) -> FutureError {
+        self.mark_retrieved();
+        FutureError::Failed(error.clone())
+    }
+
+    fn mark_retrieved(&self) {
+        // Relaxed: the bit publishes nothing; after FINISHED no transition stores the word,
+        // so an RMW cannot lose it. The load first keeps repeated reads from contending.
+        if self.word() & RETRIEVED == 0 {
+            self.inner.state.fetch_or(RETRIEVED, Ordering::Relaxed);
+        }
+    }
+
+    /// `true` once the task's error has been handed out through any handle of this future: by
+    /// [`result`](Future::result), [`result_ref`](Future::result_ref),
+    /// [`exception`](Future::exception), [`into_result`](Future::into_result) or `.await`.
+    /// Always `false` for a future that did not fail.
+    ///
+    /// A scope uses it to re-raise only the panics nobody looked at, as `std::thread::scope`
+    /// re-raises the panics of threads nobody joined.
+    ///
+    /// ```
+    /// use concurrent_futures_core::{Future, TaskError};
+    ///
+    /// let f = Future::<u8>::new();
+    /// f.set_exception(TaskError::panicked("boom")).unwrap();
+    /// assert!(!f.error_retrieved());
+    /// assert!(f.exception(None).unwrap().is_some());
+    /// assert!(f.error_retrieved());
+    /// ```
+    #[inline]
+    pub fn error_retrieved(&self) -> bool {
+        self.word() & RETRIEVED != 0
     }
 
     /// Waits for the result and borrows it, for results that cannot or should not be cloned.
@@ -358,7 +443,7 @@ impl<T> Future<T> {
         let word = self.wait_done(&Deadline::after(timeout.into()));
         match self.outcome(word)? {
             Outcome::Returned(v) => Ok(v),
-            Outcome::Raised(e) => Err(FutureError::Failed(e.clone())),
+            Outcome::Raised(e) => Err(self.hand_out_error(e)),
         }
     }
 
@@ -379,18 +464,70 @@ impl<T> Future<T> {
         let word = self.wait_done(&Deadline::after(timeout.into()));
         match self.outcome(word)? {
             Outcome::Returned(_) => Ok(None),
-            Outcome::Raised(e) => Ok(Some(e.clone())),
+            Outcome::Raised(e) => {
+                self.mark_retrieved();
+                Ok(Some(e.clone()))
+            }
         }
     }
 
-    /// Waits for the result and moves it out, for any `T`: no clone, no `Sync` needed.
+    /// Waits for the result and returns it, moved out when this is the last handle and cloned
+    /// otherwise, as [`Arc::unwrap_or_clone`](std::sync::Arc::unwrap_or_clone) does.
     ///
-    /// Moving the value out is only sound once no other handle can reach it, so after the
-    /// future finishes this also waits, within the same `timeout`, until this is the last
+    /// It waits for the future to complete and for nothing else: clones of the handle kept in a
+    /// `Vec`, a callback or a map never delay it. Executors drop their handle right after
+    /// completing a future, so the value of a future nobody else keeps is usually moved, not
+    /// cloned. `.await` on a future does the same.
+    ///
+    /// For a result that is not `Clone`, use
+    /// [`into_result_when_last`](Future::into_result_when_last) (which moves it out once the
+    /// other handles are gone) or [`result_ref`](Future::result_ref) (which borrows it).
+    ///
+    /// ```
+    /// use concurrent_futures_core::Future;
+    ///
+    /// let future = Future::new();
+    /// let kept = vec![future.clone()]; // a clone kept alive: no wait for it
+    /// future.set_result(String::from("done")).unwrap();
+    /// assert_eq!(future.into_result(None).unwrap(), "done"); // cloned
+    /// let last = kept.into_iter().next().unwrap();
+    /// assert_eq!(last.into_result(None).unwrap(), "done"); // the last handle: moved
+    /// ```
+    pub fn into_result(self, timeout: impl Into<Option<Duration>>) -> Result<T, FutureError>
+    where
+        T: Clone,
+    {
+        let word = self.wait_done(&Deadline::after(timeout.into()));
+        self.take_or_clone(word)
+    }
+
+    /// The outcome of a future whose state word (read with `Acquire`) is `word`: moved out if
+    /// this is the last handle, cloned otherwise.
+    fn take_or_clone(&self, word: u8) -> Result<T, FutureError>
+    where
+        T: Clone,
+    {
+        if word & STATUS_MASK != FINISHED {
+            return Err(self.no_value(word));
+        }
+        // Acquire: pairs with the `AcqRel` decrement of every handle dropped, so all their
+        // reads of the outcome happen before our move (see `take_outcome`).
+        if handle_count(self.inner.handles.load(Ordering::Acquire)) == 1 {
+            return self.take_outcome();
+        }
+        self.clone_outcome(word)
+    }
+
+    /// Waits for the result and moves it out, for any `T`: no clone, no `Sync` needed; the
+    /// task's error, if it failed, is handed out at once.
+    ///
+    /// Moving a value out is only sound once no other handle can reach it, so after the future
+    /// finishes with a value this also waits, within the same `timeout`, until this is the last
     /// handle. Executors drop their handle right after completing a future, so that wait is
     /// short; but a clone that *you* keep alive makes it last until the timeout (with `None`,
-    /// forever — as joining a thread from itself would). If the timeout passes first, the
-    /// result is [`FutureError::Timeout`] and the value stays with the other handles.
+    /// forever, as joining a thread from itself would). If the timeout passes first, the result
+    /// is [`FutureError::Timeout`] and the value stays with the other handles. For `Clone`
+    /// results, [`into_result`](Future::into_result) never waits for other handles.
     ///
     /// ```
     /// use concurrent_futures_core::Future;
@@ -404,14 +541,17 @@ impl<T> Future<T> {
     ///     tx.send("hello").unwrap();
     ///     worker.set_result(rx).unwrap();
     /// });
-    /// let rx: mpsc::Receiver<&str> = future.into_result(None).unwrap();
+    /// let rx: mpsc::Receiver<&str> = future.into_result_when_last(None).unwrap();
     /// assert_eq!(rx.recv().unwrap(), "hello");
     /// ```
-    pub fn into_result(self, timeout: impl Into<Option<Duration>>) -> Result<T, FutureError> {
+    pub fn into_result_when_last(
+        self,
+        timeout: impl Into<Option<Duration>>,
+    ) -> Result<T, FutureError> {
         let deadline = Deadline::after(timeout.into());
         let word = self.wait_done(&deadline);
-        if word & STATUS_MASK != FINISHED {
-            return Err(self.outcome(word).err().expect("not finished"));
+        if word & STATUS_MASK != FINISHED || word & FAILED != 0 {
+            return Err(self.no_value(word));
         }
         if handle_count(self.inner.handles.load(Ordering::Acquire)) == 1 {
             return self.take_outcome();
@@ -441,15 +581,20 @@ impl<T> Future<T> {
     }
 
     /// Moves the outcome out of a finished future; the caller has seen `handles == 1` with
-    /// `Acquire` (no lock is needed: no other handle exists to contend).
+    /// `Acquire` (no lock is needed: no other handle exists to contend). The caller's handle
+    /// must never read the outcome again.
     fn take_outcome(&self) -> Result<T, FutureError> {
         // SAFETY: the state is FINISHED and this is the only handle: every other handle has
         // finished dropping (its `AcqRel` decrement, which we read with `Acquire`, orders all
         // its accesses before this write), so no `&T` from `result_ref` can be alive and no
-        // other thread can start a read. The consumed handle is never read again.
+        // other thread can start a read; no new handle can appear but as a clone of this one,
+        // which the caller consumes. The caller's handle is never read again.
         match self.inner.outcome.with_mut(|p| unsafe { (*p).take() }) {
             Some(Outcome::Returned(v)) => Ok(v),
-            Some(Outcome::Raised(e)) => Err(FutureError::Failed(e)),
+            Some(Outcome::Raised(e)) => {
+                self.mark_retrieved();
+                Err(FutureError::Failed(e))
+            }
             None => unreachable!("a finished future holds an outcome"),
         }
     }
@@ -462,14 +607,10 @@ impl<T> Future<T> {
         T: Clone,
     {
         let word = self.wait_done(deadline);
-        if word & STATUS_MASK != FINISHED {
+        if !State::from_word(word).is_done() {
             self.cancel();
-            return Err(self.outcome(word).err().expect("not finished"));
         }
-        if handle_count(self.inner.handles.load(Ordering::Acquire)) == 1 {
-            return self.take_outcome();
-        }
-        self.result(Duration::ZERO)
+        self.take_or_clone(word)
     }
 
     /// Runs `callback` with this future once it is done: Python's `add_done_callback`.
@@ -738,6 +879,24 @@ impl<T> Future<T> {
 // a future may cross `catch_unwind`, as tasks' futures do.
 impl<T> std::panic::UnwindSafe for Future<T> {}
 impl<T> std::panic::RefUnwindSafe for Future<T> {}
+
+/// By identity, as Python futures compare: clones of one future are equal.
+impl<T> PartialEq for Future<T> {
+    #[inline]
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+}
+
+impl<T> Eq for Future<T> {}
+
+/// Hashes the future's [`FutureId`], as `FutureId`'s own `Hash` does.
+impl<T> Hash for Future<T> {
+    #[inline]
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.id().hash(state)
+    }
+}
 
 impl<T> Default for Future<T> {
     fn default() -> Self {
