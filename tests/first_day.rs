@@ -77,7 +77,7 @@ fn a_first_day_program_compiles_and_behaves_as_documented() {
         // A scope whose task panicked (and nobody looked): the panic comes back at its end.
         let scoped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             pool.scope(|s| {
-                s.submit(|| -> u8 { panic!("scoped boom") }).unwrap();
+                s.spawn(|| -> u8 { panic!("scoped boom") }).unwrap();
             })
         }));
         assert!(panic_message(&*scoped.unwrap_err()).contains("scoped boom"));

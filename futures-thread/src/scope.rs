@@ -25,7 +25,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 /// let words = vec!["alpha", "beta", "gamma"];
 /// let mut total = 0;
 /// pool.scope(|s| {
-///     let lengths: Vec<_> = words.iter().map(|w| s.submit(|| w.len()).unwrap()).collect();
+///     let lengths: Vec<_> = words.iter().map(|w| s.spawn(|| w.len()).unwrap()).collect();
 ///     total = lengths.iter().map(|f| f.result(None).unwrap()).sum();
 /// });
 /// assert_eq!(total, 14);
@@ -39,7 +39,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 /// let pool = ThreadPoolExecutor::new();
 /// pool.scope(|s| {
 ///     let local = vec![1, 2, 3];
-///     s.submit(|| local.len()).unwrap(); // error: `local` does not live long enough
+///     s.spawn(|| local.len()).unwrap(); // error: `local` does not live long enough
 /// });
 /// ```
 pub struct Scope<'scope, 'env: 'scope> {
@@ -195,14 +195,14 @@ impl ThreadPoolExecutor {
     /// let pool = ThreadPoolExecutor::new();
     /// // Retrieved: the scope returns normally.
     /// let failed = pool.scope(|s| {
-    ///     let f = s.submit(|| -> u8 { panic!("bad row") }).unwrap();
+    ///     let f = s.spawn(|| -> u8 { panic!("bad row") }).unwrap();
     ///     f.result(None).is_err()
     /// });
     /// assert!(failed);
     /// // Never looked at: the scope re-raises it.
     /// let outcome = catch_unwind(AssertUnwindSafe(|| {
     ///     pool.scope(|s| {
-    ///         s.submit(|| -> u8 { panic!("bad row") }).unwrap();
+    ///         s.spawn(|| -> u8 { panic!("bad row") }).unwrap();
     ///     })
     /// }));
     /// let payload = outcome.unwrap_err();
@@ -252,12 +252,14 @@ impl ThreadPoolExecutor {
 }
 
 impl<'scope> Scope<'scope, '_> {
-    /// Schedules `f`, which may borrow anything that outlives the scope, on the pool.
+    /// Schedules `f`, which may borrow anything that outlives the scope, on the pool. Named
+    /// after `std::thread::Scope::spawn`, as the pool's own closure method
+    /// ([`ThreadPoolExecutor::spawn`]) is.
     ///
     /// If `f` panics, its future fails with the panic's message; the scope resumes the panic
     /// when it ends unless that error was retrieved through the future (see
     /// [`ThreadPoolExecutor::scope`]).
-    pub fn submit<F, T>(&'scope self, f: F) -> Result<Future<T>, SubmitError>
+    pub fn spawn<F, T>(&'scope self, f: F) -> Result<Future<T>, SubmitError>
     where
         F: FnOnce() -> T + Send + 'scope,
         T: Send + 'scope,

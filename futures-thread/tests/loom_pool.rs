@@ -118,7 +118,7 @@ fn scope_returns_only_after_every_scoped_task_finished() {
         let ran = AtomicUsize::new(0);
         pool.scope(|s| {
             let ran = &ran;
-            s.submit(move || {
+            s.spawn(move || {
                 ran.fetch_add(1, Ordering::SeqCst);
             })
             .unwrap();
@@ -140,7 +140,7 @@ fn scope_inside_the_pools_only_worker_runs_its_tasks_itself_instead_of_deadlocki
                 let ran = AtomicUsize::new(0);
                 inner.scope(|s| {
                     let ran = &ran;
-                    s.submit(move || {
+                    s.spawn(move || {
                         ran.fetch_add(1, Ordering::SeqCst);
                     })
                     .unwrap();

@@ -139,7 +139,7 @@ fn a_scope_resumes_a_panicking_drop_only_after_every_task_finished() {
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             pool.scope(|s| {
                 let (g, f, st) = (gate.clone(), finished.clone(), started.clone());
-                s.submit(move || {
+                s.spawn(move || {
                     st.count_down();
                     g.wait();
                     f.store(true, Ordering::Release);
@@ -148,7 +148,7 @@ fn a_scope_resumes_a_panicking_drop_only_after_every_task_finished() {
                 started.wait();
                 // Queued behind the busy worker, so the scope runs it; its future is dropped,
                 // so the task's handle is the last and dropping the result panics there.
-                drop(s.submit(|| PanicOnDrop).unwrap());
+                drop(s.spawn(|| PanicOnDrop).unwrap());
                 joining.store(true, Ordering::Release);
             })
         }));

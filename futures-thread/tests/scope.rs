@@ -22,7 +22,7 @@ fn scoped_tasks_borrow_the_callers_stack_and_are_done_when_the_scope_returns() {
                 .chunks(100)
                 .map(|chunk| {
                     let counter = &counter;
-                    s.submit(move || {
+                    s.spawn(move || {
                         counter.fetch_add(1, Ordering::SeqCst);
                         chunk.iter().sum::<u64>()
                     })
@@ -63,7 +63,7 @@ fn scope_waits_for_its_tasks_even_when_its_body_panics() {
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             pool.scope(|s| {
                 let (finished, gate, started) = (&finished, &gate, &started);
-                s.submit(move || {
+                s.spawn(move || {
                     started.count_down();
                     gate.wait();
                     finished.store(true, Ordering::SeqCst);
@@ -99,7 +99,7 @@ fn scope_inside_the_pools_only_worker_does_not_deadlock() {
                 inner.scope(|s| {
                     let fs: Vec<_> = values
                         .iter()
-                        .map(|v| s.submit(move || v * 10).unwrap())
+                        .map(|v| s.spawn(move || v * 10).unwrap())
                         .collect();
                     drop(fs);
                 });
@@ -120,7 +120,7 @@ fn scope_on_a_shut_down_pool_refuses_tasks() {
     pool.shutdown(true, false);
     let data = [1, 2];
     pool.scope(|s| {
-        assert_eq!(s.submit(|| data.len()).unwrap_err(), SubmitError::Shutdown);
+        assert_eq!(s.spawn(|| data.len()).unwrap_err(), SubmitError::Shutdown);
     });
 }
 
@@ -156,7 +156,7 @@ fn a_task_panic_nobody_retrieved_is_resumed_after_every_task_finished() {
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             pool.scope(|s| {
                 let (gate, started, finished) = (&gate, &started, &finished);
-                s.submit(move || {
+                s.spawn(move || {
                     started.count_down();
                     gate.wait();
                     finished.store(true, Ordering::Release);
@@ -164,7 +164,7 @@ fn a_task_panic_nobody_retrieved_is_resumed_after_every_task_finished() {
                 .unwrap();
                 started.wait();
                 // Queued behind the busy worker: the scope itself runs it, at its end.
-                s.submit(|| -> u8 { std::panic::panic_any(RowError(7)) })
+                s.spawn(|| -> u8 { std::panic::panic_any(RowError(7)) })
                     .unwrap();
                 joining.store(true, Ordering::Release);
             })
@@ -198,7 +198,7 @@ fn a_task_panic_retrieved_through_its_future_is_not_resumed() {
         for (name, retrieve) in retrievals {
             let outcome = catch_unwind(AssertUnwindSafe(|| {
                 pool.scope(|s| {
-                    let f = s.submit(|| -> u8 { panic!("retrieved") }).unwrap();
+                    let f = s.spawn(|| -> u8 { panic!("retrieved") }).unwrap();
                     retrieve(f)
                 })
             }));
@@ -215,8 +215,8 @@ fn only_unretrieved_panics_are_resumed_and_the_bodys_own_panic_comes_first() {
         let pool = ThreadPoolExecutor::new();
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             pool.scope(|s| {
-                let seen = s.submit(|| -> u8 { panic!("seen") }).unwrap();
-                s.submit(|| -> u8 { panic!("unseen") }).unwrap();
+                let seen = s.spawn(|| -> u8 { panic!("seen") }).unwrap();
+                s.spawn(|| -> u8 { panic!("unseen") }).unwrap();
                 assert!(seen.exception(None).unwrap().is_some());
             })
         }));
@@ -225,7 +225,7 @@ fn only_unretrieved_panics_are_resumed_and_the_bodys_own_panic_comes_first() {
 
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             pool.scope(|s| {
-                let f = s.submit(|| -> u8 { panic!("task") }).unwrap();
+                let f = s.spawn(|| -> u8 { panic!("task") }).unwrap();
                 // Waits for the task without retrieving its error.
                 block_on(f.completed());
                 panic!("body");
