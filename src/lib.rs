@@ -40,8 +40,10 @@
 //! A task that waits for another future of its own pool (`result()`, [`wait`],
 //! [`as_completed`]) can wait forever when every worker is busy with such tasks, as in Python:
 //! the awaited task has no worker left to run on. Give the pool enough workers, or submit the
-//! inner work to another pool. (Scoped tasks of the thread pool are the exception: a scope
-//! runs the tasks no worker has started itself.)
+//! inner work to another pool. A thread pool's scope helps in one case: once its body has
+//! returned, the scope runs itself the scoped tasks no worker has started (and those they
+//! spawn), so a scope opened inside a task never waits for a busy pool; a body or a task
+//! that waits for another scoped task can still wait forever on a saturated pool.
 //!
 //! The core's internals (its std/loom switch and panic helpers, shared only with this
 //! workspace's engines) are not re-exported:

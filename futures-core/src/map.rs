@@ -237,7 +237,8 @@ impl From<SubmitError> for MapError {
 pub struct Map<'e, E: ?Sized, I, A, R> {
     executor: &'e E,
     f: fn(A) -> R,
-    inputs: I,
+    /// Fused: once the inputs end, `map` never asks them again (Python stops there too).
+    inputs: std::iter::Fuse<I>,
     chunksize: usize,
     buffered: bool,
     deadline: Deadline,
@@ -279,7 +280,7 @@ where
         let mut map = Map {
             executor,
             f,
-            inputs,
+            inputs: inputs.fuse(),
             chunksize: options.chunksize,
             buffered: buffersize.is_some(),
             deadline: Deadline::after(options.timeout),

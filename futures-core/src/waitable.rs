@@ -15,7 +15,8 @@ mod sealed {
 /// the promise that each watcher hears of each completion exactly once.
 ///
 /// A pair `(future, tag)` is waitable too, as its future: `wait` and `as_completed` hand back
-/// what they were given, so the tag comes back with its future. Iterating a
+/// what they were given, so the tag comes back with its future (several pairs of one future
+/// count as that future once: the first pair given is the one handed back). Iterating a
 /// `HashMap<Future<T>, V>` gives such pairs (Python's `{executor.submit(...): url}` idiom), and a
 /// tag saying which typed future a `&dyn Waitable` is brings mixed result types back to their
 /// types without matching ids by hand.

@@ -375,3 +375,44 @@ fn map_after_shutdown_fails_at_the_call() {
     ex.shutdown(true, false);
     assert_eq!(ex.map(stringify, 0..4).unwrap_err(), SubmitError::Shutdown);
 }
+
+/// Yields `Some(1)`, then `None`, then `Some(3)`, … — an iterator that is not fused.
+struct Unfused(u64);
+
+impl Iterator for Unfused {
+    type Item = u64;
+    fn next(&mut self) -> Option<u64> {
+        self.0 += 1;
+        (self.0 % 2 == 1).then_some(self.0)
+    }
+}
+
+/// Once the inputs end, `map` never asks them again (Python's loop stops there): an input that
+/// yields again after `None` is not submitted.
+#[test]
+fn map_with_buffersize_stops_at_the_first_end_of_the_inputs() {
+    watchdog(|| {
+        let ex = QueueExecutor::default();
+        let done = Arc::new(AtomicUsize::new(0));
+        let (runner, stop) = (ex.clone(), done.clone());
+        let worker = thread::spawn(move || {
+            while stop.load(Ordering::SeqCst) == 0 {
+                runner.run_all();
+                thread::yield_now();
+            }
+        });
+        let got: Vec<u64> = ex
+            .map_with(identity, Unfused(0), MapOptions::new().buffersize(1))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        done.store(1, Ordering::SeqCst);
+        worker.join().unwrap();
+        assert_eq!(got, [1]);
+        assert_eq!(ex.submitted(), 1);
+    });
+}
+
+fn identity(x: u64) -> u64 {
+    x
+}

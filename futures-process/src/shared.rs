@@ -386,9 +386,10 @@ impl Shared {
     /// Worker `pid`'s initializer failed; it is about to exit. The log gets the remote
     /// traceback, as Python's does; the pool's error, one line, gets the message.
     pub(crate) fn init_failed(&self, pid: i32, text: String, traceback: &str) {
+        let separator = if traceback.is_empty() { "" } else { "\n" };
         log::error!(
             target: "concurrent_futures",
-            "Exception in initializer of worker process {pid}: {text}\n{traceback}"
+            "Exception in initializer of worker process {pid}: {text}{separator}{traceback}"
         );
         let mut st = self.lock();
         if let Some(slot) = st.workers.iter_mut().find(|s| s.pid == pid) {

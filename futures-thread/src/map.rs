@@ -93,7 +93,8 @@ struct Pending<R> {
 pub struct Map<'e, I: Iterator, R> {
     pool: &'e ThreadPoolExecutor,
     f: Call<I::Item, R>,
-    inputs: I,
+    /// Fused: once the inputs end, `map` never asks them again (Python stops there too).
+    inputs: std::iter::Fuse<I>,
     /// `buffersize` was given: refill one task per `next()`.
     buffered: bool,
     deadline: Deadline,
@@ -129,7 +130,7 @@ where
         let mut map = Map {
             pool,
             f,
-            inputs,
+            inputs: inputs.fuse(),
             buffered: options.get_buffersize().is_some(),
             deadline: Deadline::after(options.get_timeout()),
             pending: VecDeque::new(),

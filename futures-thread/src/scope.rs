@@ -77,36 +77,55 @@ impl ScopeState {
         }
     }
 
-    /// Runs every task no worker has taken, then waits for the ones workers are running.
-    /// Returns the first panic that escaped a task run here (from a `Drop`: the closure's own
-    /// panic fails its future), to be resumed once nothing borrows the scope any more.
+    /// Runs every task no worker has taken, then waits for the ones workers are running —
+    /// running itself, as they come, the tasks those tasks spawn in the scope (on a busy pool
+    /// nobody else might). Returns the first panic that escaped a task run here (from a
+    /// `Drop`: the closure's own panic fails its future), to be resumed once nothing borrows
+    /// the scope any more.
     ///
     /// Never unwinds: a panic it cannot contain aborts the process, as returning while a task
     /// still runs would free what that task borrows.
     fn join(&self) -> Option<Box<dyn Any + Send>> {
         let abort = AbortOnUnwind("a scope unwound while one of its tasks may still run");
         let mut escaped = None;
-        let slots = std::mem::take(&mut *self.slots.lock());
-        for slot in slots {
-            let task = slot.lock().take();
-            if let Some(task) = task {
-                let finish = FinishOnDrop(self);
-                if let Err(panic) = catch_unwind(AssertUnwindSafe(move || task.run(&|| {}))) {
-                    match escaped {
-                        None => escaped = Some(panic),
-                        Some(_) => drop_payload(panic),
+        loop {
+            let slots = std::mem::take(&mut *self.slots.lock());
+            for slot in slots {
+                let task = slot.lock().take();
+                if let Some(task) = task {
+                    let finish = FinishOnDrop(self);
+                    if let Err(panic) = catch_unwind(AssertUnwindSafe(move || task.run(&|| {}))) {
+                        match escaped {
+                            None => escaped = Some(panic),
+                            Some(_) => drop_payload(panic),
+                        }
                     }
+                    drop(finish);
                 }
-                drop(finish);
+            }
+            // Wait until every task finished, or a running one spawned another: `spawn`
+            // pushes its slot, then notifies with `outstanding` locked, so a slot pushed after
+            // this check wakes the wait below.
+            let mut outstanding = self.outstanding.lock();
+            loop {
+                if *outstanding == 0 {
+                    drop(outstanding);
+                    abort.disarm();
+                    return escaped;
+                }
+                if !self.slots.lock().is_empty() {
+                    break;
+                }
+                outstanding = self.all_done.wait(outstanding);
             }
         }
-        let mut outstanding = self.outstanding.lock();
-        while *outstanding > 0 {
-            outstanding = self.all_done.wait(outstanding);
-        }
-        drop(outstanding);
-        abort.disarm();
-        escaped
+    }
+
+    /// A task was added to `slots`: wake a `join` waiting for the running tasks, so that it runs
+    /// the new one if no worker does.
+    fn task_added(&self) {
+        let _outstanding = self.outstanding.lock();
+        self.all_done.notify_all();
     }
 }
 
@@ -306,6 +325,7 @@ impl<'scope> Scope<'scope, '_> {
         match Shared::submit(self.pool.shared(), Box::new(queued)) {
             Ok(()) => {
                 self.state.slots.lock().push(slot);
+                self.state.task_added();
                 Ok(future)
             }
             Err(e) => {

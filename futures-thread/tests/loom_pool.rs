@@ -153,6 +153,58 @@ fn scope_inside_the_pools_only_worker_runs_its_tasks_itself_instead_of_deadlocki
     });
 }
 
+/// The same scope, whose task spawns another scoped task after the scope began waiting: the
+/// scope must run that one too (nobody else can), and it must hear of it while it waits —
+/// otherwise it waits forever (loom reports the deadlock).
+#[test]
+fn a_scoped_task_spawning_another_inside_the_pools_only_worker_never_deadlocks() {
+    loom::model(|| {
+        let pool = Arc::new(pool(1));
+        let inner = pool.clone();
+        let outer = pool
+            .spawn(move || {
+                let ran = AtomicUsize::new(0);
+                inner.scope(|s| {
+                    let ran = &ran;
+                    s.spawn(move || {
+                        s.spawn(move || {
+                            ran.fetch_add(1, Ordering::SeqCst);
+                        })
+                        .unwrap();
+                    })
+                    .unwrap();
+                });
+                ran.load(Ordering::SeqCst)
+            })
+            .unwrap();
+        assert_eq!(outer.result(None).unwrap(), 1);
+        pool.shutdown(true, false);
+    });
+}
+
+/// A scope on one of two workers; the other worker runs its first task, which spawns a second
+/// scoped task and waits for it. Only the scope's thread is free to run the second task, and
+/// it is already waiting for the running one: `spawn` must wake it (a lost wake-up is a
+/// deadlock loom reports).
+#[test]
+fn a_scope_waiting_for_its_running_tasks_wakes_to_run_a_task_they_spawn() {
+    loom::model(|| {
+        let pool = Arc::new(pool(2));
+        let inner = pool.clone();
+        let outer = pool
+            .spawn(move || {
+                inner.scope(|s| {
+                    s.spawn(move || s.spawn(|| 7u8).unwrap().result(None).unwrap())
+                        .unwrap()
+                })
+            })
+            .unwrap();
+        let first = outer.result(None).unwrap();
+        assert_eq!(first.result(None).unwrap(), 7);
+        pool.shutdown(true, false);
+    });
+}
+
 /// A failing initializer breaks the pool while another thread submits: that submit is refused
 /// with the broken-pool error, or its future fails with it — never left pending (a task
 /// reserved before the break but pushed after it must still be failed; `result(None)` on a

@@ -235,3 +235,24 @@ fn only_unretrieved_panics_are_resumed_and_the_bodys_own_panic_comes_first() {
         assert_eq!(payload.downcast_ref::<&str>(), Some(&"body"));
     });
 }
+
+/// A scope opened by a task on the pool's only worker, whose task spawns another scoped task:
+/// no worker is free, so the scope runs both itself. It used to take its task list once and
+/// then wait forever for the second task.
+#[test]
+fn a_scoped_task_spawning_another_on_a_busy_pool_is_run_by_the_scope() {
+    watchdog(|| {
+        let pool = std::sync::Arc::new(
+            ThreadPoolExecutor::builder()
+                .max_workers(1)
+                .build()
+                .unwrap(),
+        );
+        let inner = pool.clone();
+        let outer = pool
+            .spawn(move || inner.scope(|s| s.spawn(move || s.spawn(|| 21u32).unwrap()).unwrap()))
+            .unwrap();
+        let second = outer.result(None).unwrap().result(None).unwrap();
+        assert_eq!(second.result(None).unwrap(), 21);
+    });
+}
