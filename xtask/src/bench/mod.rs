@@ -109,3 +109,24 @@ fn group_by_workload(rows: &mut [report::Row]) {
 fn median_of(repeats: usize, mut measure: impl FnMut() -> f64) -> f64 {
     median(&mut (0..repeats).map(|_| measure()).collect::<Vec<_>>())
 }
+
+/// CPU time this process has used so far, all threads, user and system
+/// (`CLOCK_PROCESS_CPUTIME_ID`).
+fn process_cpu() -> std::time::Duration {
+    let t = nix::time::clock_gettime(nix::time::ClockId::CLOCK_PROCESS_CPUTIME_ID)
+        .expect("the process CPU clock");
+    std::time::Duration::new(t.tv_sec() as u64, t.tv_nsec() as u32)
+}
+
+/// As [`median_of`], also measuring the process's CPU time over each run: returns the median
+/// of `measure`'s results and the median CPU time per task in µs (`tasks` per run).
+fn median_with_cpu(repeats: usize, tasks: usize, mut measure: impl FnMut() -> f64) -> (f64, f64) {
+    let mut values = Vec::with_capacity(repeats);
+    let mut cpu = Vec::with_capacity(repeats);
+    for _ in 0..repeats {
+        let before = process_cpu();
+        values.push(measure());
+        cpu.push((process_cpu() - before).as_secs_f64() * 1e6 / tasks as f64);
+    }
+    (median(&mut values), median(&mut cpu))
+}

@@ -13,6 +13,9 @@ pub(crate) struct Row {
     pub(crate) n: usize,
     /// Whether this row measures our code (the others are peers).
     pub(crate) ours: bool,
+    /// CPU time (user + system, every thread of the process) per task over the timed region,
+    /// in µs, where it was measured: what the wall time cost, spinning included.
+    pub(crate) cpu_per_task: Option<f64>,
 }
 
 impl Row {
@@ -24,6 +27,7 @@ impl Row {
             unit,
             n,
             ours: true,
+            cpu_per_task: None,
         }
     }
 
@@ -41,7 +45,14 @@ impl Row {
             unit,
             n,
             ours: false,
+            cpu_per_task: None,
         }
+    }
+
+    /// The same row, with the CPU time per task measured beside it (µs).
+    pub(crate) fn with_cpu(mut self, cpu_per_task: f64) -> Row {
+        self.cpu_per_task = Some(cpu_per_task);
+        self
     }
 }
 
@@ -79,8 +90,8 @@ pub(crate) fn print(suite: &str, rows: &[Row], targets: &[Target]) {
         "\nbench suite `{suite}` (median of repeated runs; ratio = how many times better ours is)\n"
     );
     println!(
-        "{:<46} {:<26} {:>12} {:<11} {:>9} {:>9}",
-        "workload", "system", "median", "unit", "ratio", "n"
+        "{:<46} {:<28} {:>12} {:<11} {:>9} {:>13} {:>9}",
+        "workload", "system", "median", "unit", "ratio", "cpu us/task", "n"
     );
     let mut workloads: Vec<&str> = rows.iter().map(|r| r.workload).collect();
     workloads.dedup();
@@ -93,13 +104,17 @@ pub(crate) fn print(suite: &str, rows: &[Row], targets: &[Target]) {
                 Some(ours) => format!("{:.1}x", advantage(ours, row.median, row.unit)),
                 None => "-".to_owned(),
             };
+            let cpu = row
+                .cpu_per_task
+                .map_or_else(|| "-".to_owned(), format_value);
             println!(
-                "{:<46} {:<26} {:>12} {:<11} {:>9} {:>9}",
+                "{:<46} {:<28} {:>12} {:<11} {:>9} {:>13} {:>9}",
                 row.workload,
                 row.system,
                 format_value(row.median),
                 row.unit,
                 ratio,
+                cpu,
                 row.n
             );
         }
@@ -165,7 +180,8 @@ fn format_value(v: f64) -> String {
     }
 }
 
-/// Writes `target/bench/<suite>.json`: an array of `{workload, system, median, unit, n}`.
+/// Writes `target/bench/<suite>.json`: an array of
+/// `{workload, system, median, unit, n, cpu_us_per_task}`.
 pub(crate) fn write_json(suite: &str, rows: &[Row]) -> Result<PathBuf, String> {
     let dir = crate::workspace_root().join("target").join("bench");
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -173,12 +189,14 @@ pub(crate) fn write_json(suite: &str, rows: &[Row]) -> Result<PathBuf, String> {
     for (i, row) in rows.iter().enumerate() {
         let _ = write!(
             json,
-            "  {{\"workload\": {}, \"system\": {}, \"median\": {}, \"unit\": {}, \"n\": {}}}",
+            "  {{\"workload\": {}, \"system\": {}, \"median\": {}, \"unit\": {}, \"n\": {}, \"cpu_us_per_task\": {}}}",
             quote(row.workload),
             quote(&row.system),
             row.median,
             quote(row.unit),
-            row.n
+            row.n,
+            row.cpu_per_task
+                .map_or_else(|| "null".to_owned(), |c| c.to_string())
         );
         json.push_str(if i + 1 < rows.len() { ",\n" } else { "\n" });
     }

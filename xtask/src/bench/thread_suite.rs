@@ -1,8 +1,10 @@
 //! Suite `thread`: our `ThreadPoolExecutor` beside CPython's, rayon, the `threadpool` crate and
-//! Java's `ThreadPoolExecutor`, all with 2 workers, in one run.
+//! Java's `ThreadPoolExecutor` and `ForkJoinPool`, all with 2 workers, in one run. Every row
+//! also reports the CPU time per task (user + system of the whole process over the timed
+//! region), so a fast wall time bought by spinning shows its cost.
 
 use super::report::{Row, Target};
-use super::{group_by_workload, java, median, median_of, python};
+use super::{group_by_workload, java, median, median_with_cpu, process_cpu, python};
 use concurrent_futures_thread::ThreadPoolExecutor;
 use concurrent_futures_wait::as_completed;
 use rayon::prelude::*;
@@ -14,6 +16,7 @@ const SUBMIT_ALL: &str = "(a) submit no-op tasks, then wait for all";
 const ROUND_TRIP: &str = "(b) one submit -> result(), round trip";
 const AS_COMPLETED: &str = "(c) submit 10,000, drain as_completed";
 const MAP: &str = "(d) map over ints";
+const IDLE: &str = "(e) an idle pool for 1 s: CPU it used";
 
 const RUST_PEERS: &[&str] = &["rayon", "threadpool"];
 
@@ -26,7 +29,7 @@ pub(crate) const TARGETS: &[Target] = &[
     },
     Target::BetterThan {
         workload: SUBMIT_ALL,
-        peers: &["Java"],
+        peers: &["Java ThreadPoolExecutor"],
         min: 1.0,
     },
     Target::BetterThan {
@@ -45,10 +48,16 @@ pub(crate) const TARGETS: &[Target] = &[
         min: 50.0,
     },
     Target::BetterThan {
+        workload: AS_COMPLETED,
+        peers: &["rayon::spawn + crossbeam"],
+        min: 0.5,
+    },
+    Target::BetterThan {
         workload: MAP,
         peers: &["CPython"],
         min: 100.0,
     },
+    Target::AtMost(IDLE, 1.0),
 ];
 
 /// CPython's `ThreadPoolExecutor(2)` on the same workloads. argv: nA nB nC nD repeats.
@@ -59,21 +68,28 @@ nA, nB, nC, nD, reps = (int(a) for a in sys.argv[1:6])
 def noop(): pass
 def ident(x): return x
 def double(x): return x * 2
+cpu = time.process_time
 with ThreadPoolExecutor(2) as ex:
-    a, c, d = [], [], []
+    a, c, d, ac, cc, dc = [], [], [], [], [], []
     for _ in range(reps):
-        t = time.perf_counter(); fs = [ex.submit(noop) for _ in range(nA)]; wait(fs); a.append(nA / (time.perf_counter() - t))
-        t = time.perf_counter(); fs = [ex.submit(ident, i) for i in range(nC)]
+        u = cpu(); t = time.perf_counter(); fs = [ex.submit(noop) for _ in range(nA)]; wait(fs); a.append(nA / (time.perf_counter() - t)); ac.append((cpu() - u) / nA * 1e6)
+        u = cpu(); t = time.perf_counter(); fs = [ex.submit(ident, i) for i in range(nC)]
         for f in as_completed(fs): pass
-        c.append((time.perf_counter() - t) / nC * 1e6)
-        t = time.perf_counter(); list(ex.map(double, range(nD))); d.append(nD / (time.perf_counter() - t))
+        c.append((time.perf_counter() - t) / nC * 1e6); cc.append((cpu() - u) / nC * 1e6)
+        u = cpu(); t = time.perf_counter(); list(ex.map(double, range(nD))); d.append(nD / (time.perf_counter() - t)); dc.append((cpu() - u) / nD * 1e6)
     b = []
+    u = cpu()
     for i in range(nB):
         t = time.perf_counter(); ex.submit(ident, i).result(); b.append((time.perf_counter() - t) * 1e6)
+    bc = (cpu() - u) / nB * 1e6
 print("a", statistics.median(a), sep="\t")
 print("b", statistics.median(b), sep="\t")
 print("c", statistics.median(c), sep="\t")
 print("d", statistics.median(d), sep="\t")
+print("a_cpu", statistics.median(ac), sep="\t")
+print("b_cpu", bc, sep="\t")
+print("c_cpu", statistics.median(cc), sep="\t")
+print("d_cpu", statistics.median(dc), sep="\t")
 "#;
 
 struct Sizes {
@@ -118,7 +134,11 @@ pub(crate) fn run(quick: bool) -> Result<Vec<Row>, String> {
     ]
     .map(|n| n.to_string());
     match java::run(&args) {
-        Ok((system, values)) => rows.extend(peer_rows(&system, values, &s)),
+        Ok(peers) => {
+            for (system, values) in peers {
+                rows.extend(peer_rows(&system, values, &s));
+            }
+        }
         Err(why) => println!("peer Java skipped: {why}"),
     }
     match python::version() {
@@ -146,19 +166,33 @@ pub(crate) fn run(quick: bool) -> Result<Vec<Row>, String> {
     Ok(rows)
 }
 
+/// A peer's rows from its `key<TAB>value` lines: `a`..`d` the workloads, `a_cpu`..`d_cpu`
+/// their CPU time per task (µs).
 fn peer_rows(system: &str, values: Vec<(String, f64)>, s: &Sizes) -> Vec<Row> {
-    values
-        .into_iter()
+    let cpu = |key: &str| {
+        values
+            .iter()
+            .find(|(k, _)| k == &format!("{key}_cpu"))
+            .map(|(_, v)| *v)
+    };
+    let mut rows: Vec<Row> = values
+        .iter()
         .filter_map(|(key, v)| {
-            Some(match key.as_str() {
-                "a" => Row::peer(SUBMIT_ALL, system, v, "tasks/s", s.submit_all),
-                "b" => Row::peer(ROUND_TRIP, system, v, "us", s.round_trips),
-                "c" => Row::peer(AS_COMPLETED, system, v, "us/future", s.as_completed),
-                "d" => Row::peer(MAP, system, v, "items/s", s.map),
+            let row = match key.as_str() {
+                "a" => Row::peer(SUBMIT_ALL, system, *v, "tasks/s", s.submit_all),
+                "b" => Row::peer(ROUND_TRIP, system, *v, "us", s.round_trips),
+                "c" => Row::peer(AS_COMPLETED, system, *v, "us/future", s.as_completed),
+                "d" => Row::peer(MAP, system, *v, "items/s", s.map),
                 _ => return None,
+            };
+            Some(match cpu(key) {
+                Some(c) => row.with_cpu(c),
+                None => row,
             })
         })
-        .collect()
+        .collect();
+    rows.shrink_to_fit();
+    rows
 }
 
 fn per_second(n: usize, start: Instant) -> f64 {
@@ -169,11 +203,12 @@ fn micros_per(n: usize, start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1e6 / n as f64
 }
 
-/// Median of single round trips, in µs.
-fn round_trip_median(n: usize, mut once: impl FnMut(usize)) -> f64 {
+/// Median of single round trips, in µs, and the CPU time per round trip (µs) over them all.
+fn round_trip_median(n: usize, mut once: impl FnMut(usize)) -> (f64, f64) {
     for i in 0..n / 10 {
         once(i); // warm up
     }
+    let before = process_cpu();
     let mut samples: Vec<f64> = (0..n)
         .map(|i| {
             let t = Instant::now();
@@ -181,7 +216,8 @@ fn round_trip_median(n: usize, mut once: impl FnMut(usize)) -> f64 {
             t.elapsed().as_secs_f64() * 1e6
         })
         .collect();
-    median(&mut samples)
+    let cpu = (process_cpu() - before).as_secs_f64() * 1e6 / n as f64;
+    (median(&mut samples), cpu)
 }
 
 fn ours(s: &Sizes) -> Vec<Row> {
@@ -189,7 +225,7 @@ fn ours(s: &Sizes) -> Vec<Row> {
         .max_workers(2)
         .build()
         .expect("2 workers");
-    let a = median_of(s.repeats, || {
+    let a = median_with_cpu(s.repeats, s.submit_all, || {
         let t = Instant::now();
         let fs: Vec<_> = (0..s.submit_all)
             .map(|_| pool.spawn(|| ()).unwrap())
@@ -200,7 +236,7 @@ fn ours(s: &Sizes) -> Vec<Row> {
     let b = round_trip_median(s.round_trips, |i| {
         black_box(pool.spawn(move || i).unwrap().result(None).unwrap());
     });
-    let c = median_of(s.repeats, || {
+    let c = median_with_cpu(s.repeats, s.as_completed, || {
         let t = Instant::now();
         let fs: Vec<_> = (0..s.as_completed)
             .map(|i| pool.spawn(move || i).unwrap())
@@ -210,7 +246,7 @@ fn ours(s: &Sizes) -> Vec<Row> {
         }
         micros_per(s.as_completed, t)
     });
-    let d = median_of(s.repeats, || {
+    let d = median_with_cpu(s.repeats, s.map, || {
         let t = Instant::now();
         let n = pool
             .map(double, 0..s.map as u64)
@@ -220,12 +256,25 @@ fn ours(s: &Sizes) -> Vec<Row> {
         assert_eq!(n, s.map);
         per_second(s.map, t)
     });
+    let idle = idle_cpu_ms(&pool);
     vec![
-        Row::ours(SUBMIT_ALL, a, "tasks/s", s.submit_all),
-        Row::ours(ROUND_TRIP, b, "us", s.round_trips),
-        Row::ours(AS_COMPLETED, c, "us/future", s.as_completed),
-        Row::ours(MAP, d, "items/s", s.map),
+        Row::ours(SUBMIT_ALL, a.0, "tasks/s", s.submit_all).with_cpu(a.1),
+        Row::ours(ROUND_TRIP, b.0, "us", s.round_trips).with_cpu(b.1),
+        Row::ours(AS_COMPLETED, c.0, "us/future", s.as_completed).with_cpu(c.1),
+        Row::ours(MAP, d.0, "items/s", s.map).with_cpu(d.1),
+        Row::ours(IDLE, idle, "ms", 1),
     ]
+}
+
+/// The CPU time (ms) the process uses while `pool`, its workers started, has no work for a
+/// second: what the workers' spinning costs once it stops (this thread only sleeps).
+fn idle_cpu_ms(pool: &ThreadPoolExecutor) -> f64 {
+    pool.spawn(|| ()).unwrap().result(None).unwrap();
+    // Let the workers finish their short watch of the queue before counting.
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let before = process_cpu();
+    std::thread::sleep(std::time::Duration::from_secs(1));
+    (process_cpu() - before).as_secs_f64() * 1e3
 }
 
 fn rayon_rows(s: &Sizes) -> Vec<Row> {
@@ -233,7 +282,7 @@ fn rayon_rows(s: &Sizes) -> Vec<Row> {
         .num_threads(2)
         .build()
         .expect("rayon pool");
-    let a = median_of(s.repeats, || {
+    let a = median_with_cpu(s.repeats, s.submit_all, || {
         let t = Instant::now();
         let rxs: Vec<_> = (0..s.submit_all)
             .map(|_| {
@@ -255,7 +304,7 @@ fn rayon_rows(s: &Sizes) -> Vec<Row> {
         pool.spawn(move || tx.send(i).unwrap());
         black_box(rx.recv().unwrap());
     });
-    let c = median_of(s.repeats, || {
+    let c = median_with_cpu(s.repeats, s.as_completed, || {
         let t = Instant::now();
         let (tx, rx) = crossbeam_channel::unbounded();
         for i in 0..s.as_completed {
@@ -267,7 +316,7 @@ fn rayon_rows(s: &Sizes) -> Vec<Row> {
         }
         micros_per(s.as_completed, t)
     });
-    let d = median_of(s.repeats, || {
+    let d = median_with_cpu(s.repeats, s.map, || {
         let t = Instant::now();
         let out: Vec<u64> =
             pool.install(|| (0..s.map as u64).into_par_iter().map(double).collect());
@@ -278,38 +327,42 @@ fn rayon_rows(s: &Sizes) -> Vec<Row> {
         Row::peer(
             SUBMIT_ALL,
             "rayon::spawn + mpsc",
-            a,
+            a.0,
             "tasks/s",
             s.submit_all,
-        ),
+        )
+        .with_cpu(a.1),
         Row::peer(
             ROUND_TRIP,
             "rayon::spawn + mpsc",
-            b_mpsc,
+            b_mpsc.0,
             "us",
             s.round_trips,
-        ),
+        )
+        .with_cpu(b_mpsc.1),
         Row::peer(
             ROUND_TRIP,
             "rayon::spawn + crossbeam",
-            b_crossbeam,
+            b_crossbeam.0,
             "us",
             s.round_trips,
-        ),
+        )
+        .with_cpu(b_crossbeam.1),
         Row::peer(
             AS_COMPLETED,
             "rayon::spawn + crossbeam",
-            c,
+            c.0,
             "us/future",
             s.as_completed,
-        ),
-        Row::peer(MAP, "rayon par_iter (chunked)", d, "items/s", s.map),
+        )
+        .with_cpu(c.1),
+        Row::peer(MAP, "rayon par_iter (chunked)", d.0, "items/s", s.map).with_cpu(d.1),
     ]
 }
 
 fn threadpool_rows(s: &Sizes) -> Vec<Row> {
     let pool = threadpool::ThreadPool::new(2);
-    let a = median_of(s.repeats, || {
+    let a = median_with_cpu(s.repeats, s.submit_all, || {
         let t = Instant::now();
         let rxs: Vec<_> = (0..s.submit_all)
             .map(|_| {
@@ -326,7 +379,7 @@ fn threadpool_rows(s: &Sizes) -> Vec<Row> {
         pool.execute(move || tx.send(i).unwrap());
         black_box(rx.recv().unwrap());
     });
-    let c = median_of(s.repeats, || {
+    let c = median_with_cpu(s.repeats, s.as_completed, || {
         let t = Instant::now();
         let (tx, rx) = mpsc::channel();
         for i in 0..s.as_completed {
@@ -338,7 +391,7 @@ fn threadpool_rows(s: &Sizes) -> Vec<Row> {
         }
         micros_per(s.as_completed, t)
     });
-    let d = median_of(s.repeats, || {
+    let d = median_with_cpu(s.repeats, s.map, || {
         let t = Instant::now();
         let (tx, rx) = mpsc::channel();
         for i in 0..s.map as u64 {
@@ -352,15 +405,23 @@ fn threadpool_rows(s: &Sizes) -> Vec<Row> {
         per_second(s.map, t)
     });
     vec![
-        Row::peer(SUBMIT_ALL, "threadpool + mpsc", a, "tasks/s", s.submit_all),
-        Row::peer(ROUND_TRIP, "threadpool + mpsc", b, "us", s.round_trips),
+        Row::peer(
+            SUBMIT_ALL,
+            "threadpool + mpsc",
+            a.0,
+            "tasks/s",
+            s.submit_all,
+        )
+        .with_cpu(a.1),
+        Row::peer(ROUND_TRIP, "threadpool + mpsc", b.0, "us", s.round_trips).with_cpu(b.1),
         Row::peer(
             AS_COMPLETED,
             "threadpool + mpsc",
-            c,
+            c.0,
             "us/future",
             s.as_completed,
-        ),
-        Row::peer(MAP, "threadpool + mpsc (sorted)", d, "items/s", s.map),
+        )
+        .with_cpu(c.1),
+        Row::peer(MAP, "threadpool + mpsc (sorted)", d.0, "items/s", s.map).with_cpu(d.1),
     ]
 }
