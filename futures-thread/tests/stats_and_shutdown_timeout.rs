@@ -41,12 +41,18 @@ fn stats_count_pending_running_finished_and_live_workers() {
         let futures = gated(&pool, 5, &started, &gate);
         started.wait();
         let stats = pool.stats();
-        assert_eq!((stats.pending, stats.running, stats.finished, stats.workers), (3, 2, 0, 2));
+        assert_eq!(
+            (stats.pending, stats.running, stats.finished, stats.workers),
+            (3, 2, 0, 2)
+        );
         gate.open();
         futures.iter().for_each(|f| f.result(None).unwrap());
         pool.shutdown(true, false);
         let stats = pool.stats();
-        assert_eq!((stats.pending, stats.running, stats.finished, stats.workers), (0, 0, 5, 0));
+        assert_eq!(
+            (stats.pending, stats.running, stats.finished, stats.workers),
+            (0, 0, 5, 0)
+        );
     });
 }
 
@@ -55,7 +61,8 @@ fn shutdown_timeout_joins_every_worker_when_they_finish_in_time() {
     watchdog(|| {
         let pool = pool(2);
         let futures: Vec<_> = (0..4u32).map(|n| pool.spawn(move || n).unwrap()).collect();
-        futures.iter().for_each(|f| drop(f.result(None).unwrap()));
+        let sum: u32 = futures.iter().map(|f| f.result(None).unwrap()).sum();
+        assert_eq!(sum, 6);
         let report = pool.shutdown_timeout(Duration::from_secs(30));
         assert!(report.is_complete(), "{report:?}");
         assert_eq!(report.cancelled, 0);
