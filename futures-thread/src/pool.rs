@@ -111,6 +111,9 @@ use std::fmt;
 /// * A panic in a `Drop` that runs on a worker (a task's panic payload, a result nobody holds,
 ///   a cancelled closure's captures) is logged and contained: the worker lives on.
 /// * An idle worker spins briefly before sleeping (see the crate documentation).
+/// * Beyond Python, all off by default: a bounded submit queue
+///   ([`ThreadPoolBuilder::max_queue`]), counts ([`stats`](Self::stats)), and a shutdown with
+///   a time limit ([`shutdown_timeout`](Self::shutdown_timeout)).
 pub struct ThreadPoolExecutor {
     shared: Arc<Shared>,
 }

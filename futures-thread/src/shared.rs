@@ -451,6 +451,7 @@ impl fmt::Debug for Shared {
         let word = self.word.load(Ordering::Relaxed);
         f.debug_struct("ThreadPoolExecutor")
             .field("max_workers", &self.config.max_workers)
+            .field("max_queue", &self.config.max_queue.map(|b| b.limit))
             .field("threads", &self.threads.load(Ordering::Relaxed))
             .field("queued", &queued(word))
             .field("sleeping", &sleepers(word))
