@@ -58,8 +58,8 @@
 pub use concurrent_futures_core::{
     Batch, BrokenExecutor, BrokenKind, CancelledError, Completed, Completion, Deadline, Executor,
     Future, FutureAwait, FutureError, FutureId, InvalidStateError, Map, MapError, MapOptions,
-    Payload, PayloadError, PayloadStage, State, SubmitError, TaskError, TimeoutError, Waitable,
-    panic_message, waiter,
+    Payload, PayloadError, PayloadStage, PoolStats, QueueFullPolicy, State, SubmitError, TaskError,
+    TimeoutError, Waitable, panic_message, waiter,
 };
 pub use concurrent_futures_wait::{
     AsCompleted, AsCompletedAll, DoneAndNotDone, ReturnWhen, as_completed, as_completed_all, wait,

@@ -49,7 +49,10 @@ impl Deadline {
             .map(|at| at.saturating_duration_since(Instant::now()))
     }
 
-    pub(crate) fn instant(&self) -> Option<Instant> {
+    /// The instant itself, for the engines' timed condition waits (the shim's clock). Not
+    /// part of the public API.
+    #[doc(hidden)]
+    pub fn instant(&self) -> Option<Instant> {
         self.at
     }
 }

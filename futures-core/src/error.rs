@@ -550,6 +550,11 @@ impl From<TaskError> for FutureError {
 /// use concurrent_futures_core::SubmitError;
 ///
 /// assert_eq!(SubmitError::Shutdown.to_string(), "cannot schedule new futures after shutdown");
+/// assert_eq!(
+///     SubmitError::QueueFull { bound: 8 }.to_string(),
+///     "the submit queue is full (8 tasks waiting, its max_queue); retry later or use another \
+///      QueueFullPolicy"
+/// );
 /// ```
 ///
 /// # Differences from Python
@@ -566,6 +571,13 @@ pub enum SubmitError {
     Broken(BrokenExecutor),
     /// An argument was out of range (Python's `ValueError`), e.g. a `buffersize` of 0.
     InvalidArgument(&'static str),
+    /// The executor's bounded submit queue (`max_queue`) was full: refused by
+    /// [`QueueFullPolicy::Reject`](crate::QueueFullPolicy::Reject), or no room came before
+    /// [`QueueFullPolicy::Block`](crate::QueueFullPolicy::Block)'s timeout. Python has no bound.
+    QueueFull {
+        /// The pool's `max_queue`.
+        bound: usize,
+    },
 }
 
 impl fmt::Display for SubmitError {
@@ -574,6 +586,11 @@ impl fmt::Display for SubmitError {
             SubmitError::Shutdown => f.write_str("cannot schedule new futures after shutdown"),
             SubmitError::Broken(b) => b.fmt(f),
             SubmitError::InvalidArgument(msg) => f.write_str(msg),
+            SubmitError::QueueFull { bound } => write!(
+                f,
+                "the submit queue is full ({bound} tasks waiting, its max_queue); retry later or \
+                 use another QueueFullPolicy"
+            ),
         }
     }
 }

@@ -9,6 +9,8 @@
 //! * The errors — [`CancelledError`], [`TimeoutError`], [`InvalidStateError`],
 //!   [`BrokenExecutor`], [`TaskError`], [`PayloadError`] (with [`PayloadStage`]),
 //!   [`FutureError`], [`SubmitError`].
+//! * What the engines share: [`QueueFullPolicy`] (a bounded submit queue's policy) and
+//!   [`PoolStats`] (their counts).
 //! * [`waiter`] and [`Waitable`] — the hook that `wait` and `as_completed` (in
 //!   `concurrent-futures-wait`) install on futures of any result type.
 //!
@@ -62,7 +64,9 @@ mod error;
 mod executor;
 mod future;
 mod map;
+mod queue;
 mod state;
+mod stats;
 mod unwind;
 mod waitable;
 pub mod waiter;
@@ -75,7 +79,9 @@ pub use error::{
 pub use executor::{Batch, Executor, Payload};
 pub use future::{Completed, Future, FutureAwait};
 pub use map::{Map, MapError, MapOptions};
+pub use queue::QueueFullPolicy;
 pub use state::{Completion, State};
+pub use stats::PoolStats;
 pub use unwind::panic_message;
 #[doc(hidden)]
 pub use unwind::{contain_panic, drop_panic_payload};

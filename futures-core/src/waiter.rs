@@ -23,6 +23,13 @@ impl FutureId {
     pub fn as_usize(self) -> usize {
         self.0
     }
+
+    /// The id whose [`as_usize`](Self::as_usize) is `id`, for engines that keep ids in atomics.
+    /// Not part of the public API.
+    #[doc(hidden)]
+    pub fn from_usize(id: usize) -> FutureId {
+        FutureId(id)
+    }
 }
 
 /// When a [`Waiter`] fires: the `return_when` of `wait`, or `as_completed`.

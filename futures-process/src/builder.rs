@@ -7,7 +7,7 @@ use crate::pool::ProcessPoolExecutor;
 use crate::shared::{Config, Shared};
 use crate::wire::{self, Init};
 use crate::{forkserver, sys};
-use concurrent_futures_core::{Payload, PayloadError, PayloadStage};
+use concurrent_futures_core::{Payload, PayloadError, PayloadStage, QueueFullPolicy};
 use std::error::Error;
 use std::fmt;
 use std::time::Duration;
@@ -44,6 +44,8 @@ pub struct ProcessPoolBuilder {
     initializer: Option<Result<(CallSite, Vec<u8>), PayloadError>>,
     max_tasks_per_child: Option<usize>,
     handshake_timeout: Option<Duration>,
+    max_queue: Option<usize>,
+    queue_full_policy: QueueFullPolicy,
 }
 
 impl ProcessPoolBuilder {
@@ -96,6 +98,51 @@ impl ProcessPoolBuilder {
         self
     }
 
+    /// Bounds the submit queue: at most `n` submitted tasks wait that were not yet sent to a
+    /// worker (tasks sent to a worker do not count). A submit that finds `n` waiting follows
+    /// the [`queue_full_policy`](Self::queue_full_policy); `submit` and the [`Executor`]
+    /// trait's `map` (each chunk is one task) go through it. Zero is refused by
+    /// [`build`](Self::build). Default: unbounded, as in Python.
+    ///
+    /// ```
+    /// use concurrent_futures_core::{Executor, QueueFullPolicy};
+    /// use concurrent_futures_process::{ProcessPoolExecutor, StartMethod};
+    ///
+    /// fn square(x: u64) -> u64 {
+    ///     x * x
+    /// }
+    ///
+    /// let pool = ProcessPoolExecutor::builder()
+    ///     .max_workers(1)
+    ///     .start_method(StartMethod::Fork)
+    ///     .max_queue(2)
+    ///     .queue_full_policy(QueueFullPolicy::Block { timeout: None })
+    ///     .build()
+    ///     .unwrap();
+    /// let sum: u64 = pool.map(square, 1..=10).unwrap().map(Result::unwrap).sum();
+    /// assert_eq!(sum, 385);
+    /// assert_eq!(pool.max_queue(), Some(2));
+    /// ```
+    ///
+    /// [`Executor`]: concurrent_futures_core::Executor
+    pub fn max_queue(mut self, n: usize) -> Self {
+        self.max_queue = Some(n);
+        self
+    }
+
+    /// What a submit does when the queue bounded by [`max_queue`](Self::max_queue) is full
+    /// (default: wait for room, [`QueueFullPolicy::Block`] without a timeout). With
+    /// [`QueueFullPolicy::CallerRuns`] the submitting thread calls the function itself, in
+    /// this process: a panic then fails the future with [`TaskError::Panicked`] rather than
+    /// [`TaskError::Remote`], and nothing is serialized. Without `max_queue` it has no effect.
+    ///
+    /// [`TaskError::Panicked`]: concurrent_futures_core::TaskError::Panicked
+    /// [`TaskError::Remote`]: concurrent_futures_core::TaskError::Remote
+    pub fn queue_full_policy(mut self, policy: QueueFullPolicy) -> Self {
+        self.queue_full_policy = policy;
+        self
+    }
+
     /// Checks the settings and makes the pool. No process starts until the first submit.
     pub fn build(self) -> Result<ProcessPoolExecutor, BuildError> {
         let max_workers = match self.max_workers {
@@ -103,6 +150,9 @@ impl ProcessPoolBuilder {
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
+        if self.max_queue == Some(0) {
+            return Err(BuildError::MaxQueue);
+        }
         match self.max_tasks_per_child {
             Some(0) => return Err(BuildError::MaxTasksPerChild),
             Some(_) if self.method == StartMethod::Fork => {
@@ -152,6 +202,7 @@ impl ProcessPoolBuilder {
             handshake_timeout: self
                 .handshake_timeout
                 .unwrap_or(Self::DEFAULT_HANDSHAKE_TIMEOUT),
+            max_queue: self.max_queue.map(|n| (n, self.queue_full_policy)),
         })))
     }
 }
@@ -180,6 +231,8 @@ pub enum BuildError {
     MaxWorkers,
     /// `max_tasks_per_child(0)`.
     MaxTasksPerChild,
+    /// `max_queue(0)`.
+    MaxQueue,
     /// `max_tasks_per_child` with the `Fork` method.
     MaxTasksWithFork,
     /// The program never called [`bootstrap`](crate::bootstrap), which this start method needs.
@@ -201,6 +254,7 @@ impl fmt::Display for BuildError {
         match self {
             BuildError::MaxWorkers => f.write_str("max_workers must be greater than 0"),
             BuildError::MaxTasksPerChild => f.write_str("max_tasks_per_child must be >= 1"),
+            BuildError::MaxQueue => f.write_str("max_queue must be greater than 0"),
             BuildError::MaxTasksWithFork => f.write_str(
                 "max_tasks_per_child is incompatible with the 'fork' start method; supply a \
                  different start method",

@@ -10,7 +10,7 @@ use crate::launch::{LaunchError, StartMethod};
 use crate::shared::{Config, FutureSink, Job, Shared};
 use crate::sys::ExitCause;
 use crate::wire;
-use concurrent_futures_core::{Future, SubmitError};
+use concurrent_futures_core::{Future, QueueFullPolicy, SubmitError};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +21,8 @@ pub enum Launch {
     Fails,
     /// The worker never connected and was killed (`launch_failed` with a time-out).
     TimesOut,
+    /// The launch never reports (a worker still starting, for as long as the model runs).
+    Never,
 }
 
 /// A pool's bookkeeping whose couriers are stand-ins.
@@ -43,6 +45,8 @@ fn fails(shared: Arc<Shared>) {
     shared.launch_failed(LaunchError::Start("modelled start failure".into()));
 }
 
+fn never(_: Arc<Shared>) {}
+
 fn times_out(shared: Arc<Shared>) {
     shared.launch_failed(LaunchError::TimedOut {
         pid: i32::MAX,
@@ -55,6 +59,15 @@ impl Bookkeeping {
     /// Bookkeeping for at most `max_workers` workers; each launch it asks for runs a stand-in
     /// courier (a new loom thread) that reports `launch`.
     pub fn new(max_workers: usize, launch: Launch) -> Bookkeeping {
+        Bookkeeping::with_max_queue(max_workers, launch, None)
+    }
+
+    /// The same, with a bounded submit queue (`max_queue` and its policy).
+    pub fn with_max_queue(
+        max_workers: usize,
+        launch: Launch,
+        max_queue: Option<(usize, QueueFullPolicy)>,
+    ) -> Bookkeeping {
         let config = Config {
             max_workers,
             method: StartMethod::Fork,
@@ -62,10 +75,12 @@ impl Bookkeeping {
             init: Vec::new(),
             max_tasks: None,
             handshake_timeout: Duration::from_secs(1),
+            max_queue,
         };
         let courier = match launch {
             Launch::Fails => fails,
             Launch::TimesOut => times_out,
+            Launch::Never => never,
         };
         Bookkeeping(Shared::with_courier(config, courier))
     }

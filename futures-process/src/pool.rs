@@ -6,12 +6,13 @@ use crate::launch::StartMethod;
 use crate::shared::{FutureSink, Job, Shared};
 use crate::{sys, wire};
 use concurrent_futures_core::{
-    Batch, BrokenExecutor, Executor, Future, Payload, PayloadError, PayloadStage, SubmitError,
-    TaskError,
+    Batch, BrokenExecutor, Executor, Future, Payload, PayloadError, PayloadStage, PoolStats,
+    QueueFullPolicy, SubmitError, TaskError,
 };
 use nix::sys::signal::Signal;
 use serde::Serialize;
 use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 
 /// A pool of worker processes: Python's `ProcessPoolExecutor`.
@@ -80,13 +81,26 @@ impl ProcessPoolExecutor {
     ///
     /// Fails with [`SubmitError::Shutdown`] after `shutdown` and [`SubmitError::Broken`] once
     /// the pool is broken. An argument that cannot be serialized fails the returned future
-    /// with [`TaskError::Payload`].
+    /// with [`TaskError::Payload`]. On a pool with a bounded queue
+    /// ([`ProcessPoolBuilder::max_queue`]) a full queue makes it wait, fail with
+    /// [`SubmitError::QueueFull`], or call `f` in this thread, by the policy.
     pub fn submit<A: Payload, R: Payload>(
         &self,
         f: fn(A) -> R,
         arg: A,
     ) -> Result<Future<R>, SubmitError> {
-        self.submit_call(CallSite::of(f), &arg)
+        match self.submit_call(CallSite::of(f), &arg) {
+            Err(SubmitError::QueueFull { .. }) if self.caller_runs() => Ok(run_here(|| f(arg))),
+            submitted => submitted,
+        }
+    }
+
+    /// Whether a full queue runs the task in the caller.
+    fn caller_runs(&self) -> bool {
+        matches!(
+            self.shared.config.max_queue,
+            Some((_, QueueFullPolicy::CallerRuns))
+        )
     }
 
     fn submit_call<A: Serialize, R: Payload>(
@@ -157,6 +171,35 @@ impl ProcessPoolExecutor {
     pub fn broken(&self) -> Option<BrokenExecutor> {
         self.shared.broken()
     }
+
+    /// The pool's counts now: tasks pending (not yet sent to a worker), running (sent to a
+    /// worker and not yet answered: a worker holds at most its running task and the next),
+    /// finished (answered by a worker), and the live worker processes — the same names as the
+    /// thread pool's `stats()`. One short lock of the pool's bookkeeping. Tasks a full queue
+    /// ran in the caller are not counted.
+    ///
+    /// # Differences from Python
+    ///
+    /// Python has no counts (gh-66477).
+    pub fn stats(&self) -> PoolStats {
+        self.shared.stats()
+    }
+
+    /// The bound of the submit queue ([`ProcessPoolBuilder::max_queue`]); `None`: unbounded.
+    pub fn max_queue(&self) -> Option<usize> {
+        self.shared.config.max_queue.map(|(n, _)| n)
+    }
+}
+
+/// `CallerRuns`: the task, called in this thread; its future is done on return.
+fn run_here<R>(call: impl FnOnce() -> R) -> Future<R> {
+    let future = Future::new();
+    let _ = future.set_running_or_notify_cancel();
+    let _ = match catch_unwind(AssertUnwindSafe(call)) {
+        Ok(value) => future.set_result(value),
+        Err(panic) => future.set_exception(TaskError::from_panic(&*panic)),
+    };
+    future
 }
 
 impl Executor for ProcessPoolExecutor {
@@ -174,8 +217,12 @@ impl Executor for ProcessPoolExecutor {
         f: fn(A) -> R,
         args: Vec<A>,
     ) -> Result<Batch<R>, SubmitError> {
-        self.submit_call(CallSite::chunk_of(f), &args)
-            .map(Batch::Whole)
+        match self.submit_call(CallSite::chunk_of(f), &args) {
+            Err(SubmitError::QueueFull { .. }) if self.caller_runs() => {
+                Ok(Batch::Whole(run_here(|| args.into_iter().map(f).collect())))
+            }
+            submitted => submitted.map(Batch::Whole),
+        }
     }
 
     fn shutdown(&self, wait: bool, cancel_futures: bool) {

@@ -16,11 +16,12 @@ use concurrent_futures_core::shim::sync::atomic::{AtomicU8, AtomicU64, Ordering}
 use concurrent_futures_core::shim::sync::{Condvar, Mutex, MutexGuard};
 use concurrent_futures_core::shim::thread::{self as shim_thread, JoinHandle};
 use concurrent_futures_core::{
-    BrokenExecutor, BrokenKind, Future, Payload, PayloadError, PayloadStage, SubmitError,
-    TaskError, contain_panic,
+    BrokenExecutor, BrokenKind, Deadline, Future, Payload, PayloadError, PayloadStage, PoolStats,
+    QueueFullPolicy, SubmitError, TaskError, contain_panic,
 };
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// At most this many jobs are sent to one worker ahead of its results: the one it runs and the
 /// next, so it never waits for a round trip between tasks (Python's call queue holds
@@ -42,6 +43,8 @@ pub(crate) struct Config {
     pub(crate) max_tasks: Option<u64>,
     /// How long a spawned or fork-server worker may take to connect.
     pub(crate) handshake_timeout: std::time::Duration,
+    /// `max_queue` and its policy; `None`: unbounded.
+    pub(crate) max_queue: Option<(usize, QueueFullPolicy)>,
 }
 
 impl std::fmt::Debug for Config {
@@ -52,6 +55,7 @@ impl std::fmt::Debug for Config {
             .field("key", &self.key)
             .field("max_tasks", &self.max_tasks)
             .field("handshake_timeout", &self.handshake_timeout)
+            .field("max_queue", &self.max_queue)
             .finish_non_exhaustive()
     }
 }
@@ -136,6 +140,8 @@ struct State {
     /// `shutdown(wait)` calls joining the courier threads they took, now: the others wait for
     /// them, so that every waiting call returns after every courier has ended.
     joiners: usize,
+    /// Tasks whose outcome came back from a worker (for `stats`).
+    finished: u64,
 }
 
 /// A courier thread and whether it has finished (so that the list of handles stays short).
@@ -232,6 +238,9 @@ impl Shared {
         let (outbox, launches) = {
             let mut st = self.lock();
             refuse(&st)?;
+            if let Some((limit, policy)) = self.config.max_queue {
+                st = self.wait_for_room(st, limit, policy)?;
+            }
             st.queue.push_back(job);
             let outbox = self.dispatch(&mut st);
             (outbox, self.launches_needed(&mut st))
@@ -241,8 +250,50 @@ impl Shared {
         Ok(())
     }
 
+    /// With a bounded queue: returns once the queue has room (`Block`, waiting on `changed`
+    /// until then), or refuses with `QueueFull` (`Reject`, `CallerRuns` — the pool then runs the
+    /// task in the caller — or `Block`'s timeout), or with the pool's error once it shuts down or
+    /// breaks. Every step that shortens the queue or closes the pool does so under the lock and
+    /// notifies `changed` (`dispatch`, `shutdown`, and every caller of `break_pool`), so a
+    /// waiter, which checks under the same lock, cannot miss it.
+    #[cold]
+    fn wait_for_room<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        limit: usize,
+        policy: QueueFullPolicy,
+    ) -> Result<MutexGuard<'a, State>, SubmitError> {
+        let deadline = match policy {
+            QueueFullPolicy::Block { timeout } => Deadline::after(timeout),
+            QueueFullPolicy::Reject | QueueFullPolicy::CallerRuns => {
+                Deadline::after(Some(Duration::ZERO))
+            }
+        };
+        while st.queue.len() >= limit {
+            if deadline.is_past() {
+                return Err(SubmitError::QueueFull { bound: limit });
+            }
+            st = match deadline.instant() {
+                None => self.changed.wait(st),
+                Some(at) => self.changed.wait_until(st, at),
+            };
+            refuse(&st)?;
+        }
+        Ok(st)
+    }
+
     /// Moves queued jobs to workers with room, in order; a cancelled job is dropped here.
     fn dispatch(&self, st: &mut State) -> Outbox {
+        let queued = st.queue.len();
+        let outbox = self.dispatch_queued(st);
+        // Room in a bounded queue: wake the submitters waiting for it.
+        if self.config.max_queue.is_some() && st.queue.len() < queued {
+            self.changed.notify_all();
+        }
+        outbox
+    }
+
+    fn dispatch_queued(&self, st: &mut State) -> Outbox {
         let mut outbox = Outbox::new();
         let max_tasks = self.config.max_tasks;
         let no_more_workers = st.workers.len() >= self.config.max_workers;
@@ -373,6 +424,7 @@ impl Shared {
                     let at = slot.in_flight.iter().position(|(i, _)| *i == id)?;
                     Some(slot.in_flight.swap_remove(at).1)
                 });
+            st.finished += sink.is_some() as u64;
             (sink, self.dispatch(&mut st))
         };
         self.post(outbox);
@@ -448,6 +500,8 @@ impl Shared {
         let cancelled: Vec<Job> = {
             let mut st = self.lock();
             st.shutdown = true;
+            // Submitters waiting for room in a bounded queue leave with `Shutdown`.
+            self.changed.notify_all();
             let cancelled = if cancel_futures {
                 st.queue.drain(..).collect()
             } else {
@@ -526,6 +580,17 @@ impl Shared {
 
     pub(crate) fn broken(&self) -> Option<BrokenExecutor> {
         self.lock().broken.clone()
+    }
+
+    /// The counts of `stats()`, under one short lock.
+    pub(crate) fn stats(&self) -> PoolStats {
+        let st = self.lock();
+        PoolStats {
+            pending: st.queue.len(),
+            running: st.workers.iter().map(|s| s.in_flight.len()).sum(),
+            finished: st.finished,
+            workers: st.workers.len(),
+        }
     }
 
     pub(crate) fn worker_pids(&self) -> Vec<u32> {
@@ -658,6 +723,7 @@ mod tests {
             init: Vec::new(),
             max_tasks,
             handshake_timeout: std::time::Duration::from_secs(1),
+            max_queue: None,
         };
         let shared = Shared::with_courier(config, |_| {});
         // Accepted jobs, in submit order.

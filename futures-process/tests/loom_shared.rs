@@ -93,3 +93,43 @@ fn a_timed_out_handshake_breaks_the_pool_and_shutdown_with_cancel_returns() {
         }
     });
 }
+
+/// A bounded queue of one, full (the only launch never reports, so nothing is sent): a second
+/// submitter waits for room. `shutdown` must wake it with `SubmitError::Shutdown` — without
+/// the notification in `shutdown` it would sleep for ever (a deadlock loom reports).
+#[test]
+fn a_submitter_blocked_on_a_full_queue_is_refused_when_the_pool_shuts_down() {
+    use concurrent_futures_core::QueueFullPolicy;
+    loom::model(|| {
+        let block = QueueFullPolicy::Block { timeout: None };
+        let pool = Bookkeeping::with_max_queue(1, Launch::Never, Some((1, block)));
+        let queued = pool.submit().unwrap();
+        let p = pool.clone();
+        let submitter = thread::spawn(move || p.submit().map(|_| ()));
+        pool.shutdown(false, false);
+        assert_eq!(submitter.join().unwrap(), Err(SubmitError::Shutdown));
+        assert_eq!(
+            queued.state(),
+            State::Pending,
+            "still queued: nothing ran it"
+        );
+    });
+}
+
+/// The same full queue, whose only launch fails: the pool breaks (nothing left to run the
+/// queued job), and the waiting submitter must be woken and refused as broken — or, if it came
+/// before the break, find its future failed as broken.
+#[test]
+fn a_submitter_blocked_on_a_full_queue_is_released_when_the_pool_breaks() {
+    use concurrent_futures_core::QueueFullPolicy;
+    loom::model(|| {
+        let block = QueueFullPolicy::Block { timeout: None };
+        let pool = Bookkeeping::with_max_queue(1, Launch::Fails, Some((1, block)));
+        let first = pool.submit();
+        let p = pool.clone();
+        let submitter = thread::spawn(move || p.submit());
+        let second = submitter.join().unwrap();
+        assert!(refused_or_failed_broken(first));
+        assert!(refused_or_failed_broken(second));
+    });
+}

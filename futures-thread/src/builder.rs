@@ -2,7 +2,8 @@
 //! initializer, initargs)`.
 
 use crate::ThreadPoolExecutor;
-use crate::shared::{Config, Initializer, Shared};
+use crate::shared::{Bound, Config, Initializer, Shared};
+use concurrent_futures_core::QueueFullPolicy;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -38,13 +39,16 @@ static POOL_COUNTER: AtomicUsize = AtomicUsize::new(0);
 ///
 /// Python takes these as constructor arguments; `initializer` here is one closure (Python's
 /// `initargs` are its captures), and a failing initializer may return an error instead of
-/// raising.
+/// raising. `max_queue` and `queue_full_policy` have no Python counterpart (its queue is
+/// unbounded); they are Java's `ThreadPoolExecutor` bounded queue and rejection policies.
 #[derive(Default)]
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct ThreadPoolBuilder {
     max_workers: Option<usize>,
     thread_name_prefix: Option<String>,
     initializer: Option<Initializer>,
+    max_queue: Option<usize>,
+    queue_full_policy: QueueFullPolicy,
 }
 
 impl ThreadPoolBuilder {
@@ -92,11 +96,80 @@ impl ThreadPoolBuilder {
         self
     }
 
+    /// Bounds the submit queue: at most `n` submitted tasks wait that no worker has taken
+    /// (running tasks do not count). A submit that finds `n` waiting follows the
+    /// [`queue_full_policy`](Self::queue_full_policy). Every way of submitting goes through
+    /// it: `submit`, `spawn`, the pool's `map` and the [`Executor`] trait's `map` (which
+    /// submit one input at a time, so a `map` over more inputs than the bound blocks, runs
+    /// in the caller, or returns `SubmitError::QueueFull` by the policy) and scoped tasks
+    /// (which run in the caller when the queue is full, see [`Scope::spawn`]). Zero is refused
+    /// by [`build`](Self::build). Default: unbounded, as in Python.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures_core::{QueueFullPolicy, SubmitError};
+    /// use concurrent_futures_thread::ThreadPoolExecutor;
+    /// use std::sync::mpsc;
+    ///
+    /// let pool = ThreadPoolExecutor::builder()
+    ///     .max_workers(1)
+    ///     .max_queue(1)
+    ///     .queue_full_policy(QueueFullPolicy::Reject)
+    ///     .build()
+    ///     .unwrap();
+    /// let (started, running) = mpsc::channel();
+    /// let (release, gate) = mpsc::channel::<()>();
+    /// let busy = pool.spawn(move || { started.send(()).unwrap(); gate.recv().unwrap() }).unwrap();
+    /// running.recv().unwrap(); // the worker is busy
+    /// let queued = pool.spawn(|| 2).unwrap(); // waits in the queue: it is full now
+    /// assert_eq!(pool.spawn(|| 3).unwrap_err(), SubmitError::QueueFull { bound: 1 });
+    /// release.send(()).unwrap();
+    /// busy.result(None).unwrap();
+    /// assert_eq!(queued.result(None).unwrap(), 2);
+    /// ```
+    ///
+    /// [`Executor`]: concurrent_futures_core::Executor
+    /// [`Scope::spawn`]: crate::Scope::spawn
+    pub fn max_queue(mut self, n: usize) -> ThreadPoolBuilder {
+        self.max_queue = Some(n);
+        self
+    }
+
+    /// What a submit does when the queue bounded by [`max_queue`](Self::max_queue) is full:
+    /// wait for room (the default, [`QueueFullPolicy::Block`] without a timeout), refuse, or
+    /// run the task in the submitting thread. Without `max_queue` it has no effect.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures_core::QueueFullPolicy;
+    /// use concurrent_futures_thread::ThreadPoolExecutor;
+    ///
+    /// // A producer that outruns the workers runs the surplus itself.
+    /// let pool = ThreadPoolExecutor::builder()
+    ///     .max_workers(2)
+    ///     .max_queue(4)
+    ///     .queue_full_policy(QueueFullPolicy::CallerRuns)
+    ///     .build()
+    ///     .unwrap();
+    /// let futures: Vec<_> = (0..100u64).map(|n| pool.spawn(move || n * n).unwrap()).collect();
+    /// let total: u64 = futures.iter().map(|f| f.result(None).unwrap()).sum();
+    /// assert_eq!(total, 328_350);
+    /// ```
+    pub fn queue_full_policy(mut self, policy: QueueFullPolicy) -> ThreadPoolBuilder {
+        self.queue_full_policy = policy;
+        self
+    }
+
     /// Builds the pool. No thread starts until the first submit.
     pub fn build(self) -> Result<ThreadPoolExecutor, BuildError> {
         let max_workers = self.max_workers.unwrap_or_else(default_max_workers);
         if max_workers == 0 {
             return Err(BuildError("max_workers must be greater than 0"));
+        }
+        if self.max_queue == Some(0) {
+            return Err(BuildError("max_queue must be greater than 0"));
         }
         let name_prefix = self.thread_name_prefix.unwrap_or_else(|| {
             format!(
@@ -108,6 +181,10 @@ impl ThreadPoolBuilder {
             max_workers,
             name_prefix,
             initializer: self.initializer,
+            max_queue: self.max_queue.map(|limit| Bound {
+                limit,
+                policy: self.queue_full_policy,
+            }),
         };
         Ok(ThreadPoolExecutor::from_shared(Shared::new(config)))
     }
@@ -125,6 +202,8 @@ impl fmt::Debug for ThreadPoolBuilder {
             .field("max_workers", &self.max_workers)
             .field("thread_name_prefix", &self.thread_name_prefix)
             .field("initializer", &self.initializer.is_some())
+            .field("max_queue", &self.max_queue)
+            .field("queue_full_policy", &self.queue_full_policy)
             .finish()
     }
 }

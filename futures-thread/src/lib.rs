@@ -4,7 +4,9 @@
 //!   [`Executor`](concurrent_futures_core::Executor) trait; its own `submit`, `spawn` and
 //!   `map` take closures and values of any `Send` type.
 //! * [`Map`] — the iterator of the pool's own `map`.
-//! * [`ThreadPoolBuilder`] — `max_workers`, `thread_name_prefix`, `initializer`.
+//! * [`ThreadPoolBuilder`] — `max_workers`, `thread_name_prefix`, `initializer`, and a
+//!   bounded submit queue (`max_queue`, `queue_full_policy`).
+//! * [`ShutdownReport`] — what [`ThreadPoolExecutor::shutdown_timeout`] left running.
 //! * [`Scope`] — tasks that borrow from the caller's stack ([`ThreadPoolExecutor::scope`]).
 //!
 //! # Examples
@@ -54,3 +56,4 @@ pub use builder::{BuildError, ThreadPoolBuilder};
 pub use map::Map;
 pub use pool::ThreadPoolExecutor;
 pub use scope::Scope;
+pub use shared::ShutdownReport;

@@ -3,9 +3,12 @@
 use crate::builder::ThreadPoolBuilder;
 use crate::map::Map;
 use crate::shared::Shared;
+use crate::shared::ShutdownReport;
 use crate::task::FutureTask;
 use concurrent_futures_core::shim::sync::Arc;
-use concurrent_futures_core::{BrokenExecutor, Executor, Future, MapOptions, Payload, SubmitError};
+use concurrent_futures_core::{
+    BrokenExecutor, Executor, Future, MapOptions, Payload, PoolStats, SubmitError,
+};
 use std::fmt;
 
 /// A pool of threads that runs submitted calls: Python's `ThreadPoolExecutor`.
@@ -108,6 +111,9 @@ use std::fmt;
 /// * A panic in a `Drop` that runs on a worker (a task's panic payload, a result nobody holds,
 ///   a cancelled closure's captures) is logged and contained: the worker lives on.
 /// * An idle worker spins briefly before sleeping (see the crate documentation).
+/// * Beyond Python, all off by default: a bounded submit queue
+///   ([`ThreadPoolBuilder::max_queue`]), counts ([`stats`](Self::stats)), and a shutdown with
+///   a time limit ([`shutdown_timeout`](Self::shutdown_timeout)).
 pub struct ThreadPoolExecutor {
     shared: Arc<Shared>,
 }
@@ -136,7 +142,9 @@ impl ThreadPoolExecutor {
     /// [`spawn`](Self::spawn).
     ///
     /// Fails with [`SubmitError::Shutdown`] after `shutdown` ("cannot schedule new futures
-    /// after shutdown") and with [`SubmitError::Broken`] once an initializer has failed.
+    /// after shutdown") and with [`SubmitError::Broken`] once an initializer has failed. On a
+    /// pool with a bounded queue ([`ThreadPoolBuilder::max_queue`]) a full queue makes it
+    /// wait, fail with [`SubmitError::QueueFull`], or run `f` in this thread, by the policy.
     ///
     /// # Examples
     ///
@@ -267,6 +275,81 @@ impl ThreadPoolExecutor {
     /// thread')` there.)
     pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
         self.shared.shutdown(wait, cancel_futures);
+    }
+
+    /// Python's `shutdown` with a time limit: no new tasks; every task not started is
+    /// cancelled (and notified, as by `shutdown(wait, cancel_futures = true)`); then waits up
+    /// to `limit` for the workers to finish their running tasks and exit.
+    ///
+    /// If they all exit in time, they are joined and the report [`is_complete`]. Otherwise it
+    /// returns at the limit and reports the tasks still running ([`still_running`], by their
+    /// futures' [`id`](Future::id)s): threads cannot be killed, so those keep running, *detached*
+    /// — not joined, now or later: a later `shutdown(wait = true)` or dropping the pool does not
+    /// wait for them — and each exits once its task returns; their futures still complete.
+    /// Called from one of the pool's own tasks, it does not wait (as `shutdown(wait)`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures_thread::ThreadPoolExecutor;
+    /// use std::sync::mpsc;
+    /// use std::time::Duration;
+    ///
+    /// let pool = ThreadPoolExecutor::builder().max_workers(1).build().unwrap();
+    /// let (started, running) = mpsc::channel();
+    /// let (release, gate) = mpsc::channel::<()>();
+    /// let stuck = pool.spawn(move || { started.send(()).unwrap(); gate.recv().unwrap() }).unwrap();
+    /// let queued = pool.spawn(|| ()).unwrap();
+    /// running.recv().unwrap();
+    /// let report = pool.shutdown_timeout(Duration::from_millis(10));
+    /// assert_eq!(report.cancelled, 1);
+    /// assert!(queued.cancelled());
+    /// assert_eq!(report.still_running, [stuck.id()]);
+    /// assert!(!report.is_complete());
+    /// release.send(()).unwrap(); // the detached worker finishes its task, then exits
+    /// stuck.result(None).unwrap();
+    /// ```
+    ///
+    /// # Differences from Python
+    ///
+    /// Python's `shutdown` has no time limit (gh-72165): `shutdown(wait=True)` waits for ever
+    /// and `wait=False` does not wait at all.
+    ///
+    /// [`is_complete`]: ShutdownReport::is_complete
+    /// [`still_running`]: ShutdownReport::still_running
+    pub fn shutdown_timeout(&self, limit: std::time::Duration) -> ShutdownReport {
+        self.shared.shutdown_timeout(limit)
+    }
+
+    /// The pool's counts now: tasks pending (submitted, not taken by a worker), running,
+    /// finished by workers, and the live worker threads — the same names as the process
+    /// pool's `stats()`. Reads atomics and each worker's own counter; the submit and task
+    /// paths take no lock for them, so reading is cheap at any time. Tasks run in the
+    /// submitting thread (a full queue's `CallerRuns`, or a scope at its end) are not counted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures_thread::ThreadPoolExecutor;
+    ///
+    /// let pool = ThreadPoolExecutor::builder().max_workers(2).build().unwrap();
+    /// assert_eq!(pool.stats().workers, 0);
+    /// pool.spawn(|| ()).unwrap().result(None).unwrap();
+    /// pool.shutdown(true, false);
+    /// let stats = pool.stats();
+    /// assert_eq!((stats.pending, stats.running, stats.finished, stats.workers), (0, 0, 1, 0));
+    /// ```
+    ///
+    /// # Differences from Python
+    ///
+    /// Python has no counts (gh-66477).
+    pub fn stats(&self) -> PoolStats {
+        self.shared.stats()
+    }
+
+    /// The bound of the submit queue ([`ThreadPoolBuilder::max_queue`]); `None`: unbounded.
+    pub fn max_queue(&self) -> Option<usize> {
+        self.shared.config.max_queue.map(|b| b.limit)
     }
 
     /// The most threads this pool will start.

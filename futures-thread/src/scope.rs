@@ -6,7 +6,7 @@ use crate::shared::Shared;
 use crate::task::{FutureTask, Task};
 use crate::unwind::{AbortOnUnwind, drop_payload};
 use concurrent_futures_core::shim::sync::{Arc, Condvar, Mutex};
-use concurrent_futures_core::{BrokenExecutor, Future, SubmitError};
+use concurrent_futures_core::{BrokenExecutor, Future, FutureId, SubmitError};
 use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
@@ -150,6 +150,7 @@ impl Drop for FinishOnDrop<'_> {
 struct ScopedTask {
     slot: Arc<Slot>,
     scope: Arc<ScopeState>,
+    id: FutureId,
 }
 
 impl ScopedTask {
@@ -181,6 +182,10 @@ impl Task for ScopedTask {
             let _finish = FinishOnDrop(&self.scope);
             task.fail(error);
         }
+    }
+
+    fn id(&self) -> FutureId {
+        self.id
     }
 }
 
@@ -278,6 +283,15 @@ impl<'scope> Scope<'scope, '_> {
     /// If `f` panics, its future fails with the panic's message; the scope resumes the panic
     /// when it ends unless that error was retrieved through the future (see
     /// [`ThreadPoolExecutor::scope`]).
+    ///
+    /// On a pool with a bounded queue ([`ThreadPoolBuilder::max_queue`]) a scoped task counts
+    /// against the bound, but a full queue never blocks or refuses it, whatever the policy:
+    /// the spawning thread runs it at once, as [`QueueFullPolicy::CallerRuns`] does, and its
+    /// future is done when `spawn` returns. (A scope opened inside one of the pool's tasks
+    /// could otherwise wait for room that only its own worker would make.)
+    ///
+    /// [`ThreadPoolBuilder::max_queue`]: crate::ThreadPoolBuilder::max_queue
+    /// [`QueueFullPolicy::CallerRuns`]: concurrent_futures_core::QueueFullPolicy::CallerRuns
     pub fn spawn<F, T>(&'scope self, f: F) -> Result<Future<T>, SubmitError>
     where
         F: FnOnce() -> T + Send + 'scope,
@@ -321,8 +335,9 @@ impl<'scope> Scope<'scope, '_> {
         let queued = ScopedTask {
             slot: Arc::clone(&slot),
             scope: Arc::clone(&self.state),
+            id: future.id(),
         };
-        match Shared::submit(self.pool.shared(), Box::new(queued)) {
+        match Shared::submit_scoped(self.pool.shared(), Box::new(queued)) {
             Ok(()) => {
                 self.state.slots.lock().push(slot);
                 self.state.task_added();

@@ -27,6 +27,15 @@
 //!   waiting for the others could wait for a worker that is joining it. **Breakage** (a failed initializer) sets `BROKEN`: queued tasks fail.
 //!   Both flags change, and sleepers are woken, under `control`, which a worker holds from its
 //!   sleeper registration until it waits — so the wake-up cannot fall in between.
+//! * **The bounded queue** (`max_queue`, in `shared/bound.rs`) and **stopping** (`stats`,
+//!   `shutdown_timeout`, in `shared/stop.rs`) are described in their own files.
+
+mod bound;
+mod stop;
+
+pub(crate) use bound::Bound;
+pub use stop::ShutdownReport;
+pub(crate) use stop::WorkerSlot;
 
 use crate::task::Task;
 use crate::unwind::contain;
@@ -55,6 +64,8 @@ const QUEUED_ONE: u64 = 1;
 const QUEUED_MASK: u64 = (1 << 40) - 1;
 const SLEEPER_ONE: u64 = 1 << 40;
 const SLEEPERS_MASK: u64 = ((1 << 16) - 1) << 40;
+/// A submitter waits for room in the bounded queue (see `shared/bound.rs`).
+const ROOM_WAITED: u64 = 1 << 56;
 const SHUTDOWN: u64 = 1 << 62;
 const BROKEN: u64 = 1 << 63;
 const CLOSED: u64 = SHUTDOWN | BROKEN;
@@ -76,6 +87,8 @@ pub(crate) struct Config {
     pub(crate) max_workers: usize,
     pub(crate) name_prefix: String,
     pub(crate) initializer: Option<Initializer>,
+    /// `max_queue` and its policy; `None`: unbounded (no check on the submit path).
+    pub(crate) max_queue: Option<Bound>,
 }
 
 pub(crate) struct Shared {
@@ -95,6 +108,8 @@ pub(crate) struct Shared {
     joining: Mutex<Joining>,
     /// Woken when the last of the joiners has finished.
     all_joined: Condvar,
+    /// Where submitters wait for room in a bounded queue.
+    room: bound::Room,
     pub(crate) config: Config,
 }
 
@@ -110,6 +125,10 @@ struct Joining {
     workers: Vec<ThreadId>,
     /// `shutdown(wait)` calls joining the handles they took, now.
     joiners: usize,
+    /// Every worker's slot (its current task, its count), in start order.
+    slots: Vec<std::sync::Arc<WorkerSlot>>,
+    /// Workers whose thread has ended its loop.
+    exited: usize,
 }
 
 impl Shared {
@@ -126,8 +145,11 @@ impl Shared {
                 handles: Vec::new(),
                 workers: Vec::new(),
                 joiners: 0,
+                slots: Vec::new(),
+                exited: 0,
             }),
             all_joined: Condvar::new(),
+            room: bound::Room::new(),
             config,
         })
     }
@@ -135,24 +157,43 @@ impl Shared {
     /// Queues `task`, waking an idle worker or starting a new one. (An associated function:
     /// loom's `Arc` cannot be a method receiver.)
     pub(crate) fn submit(this: &Arc<Shared>, task: Box<dyn Task>) -> Result<(), SubmitError> {
+        if let Some(bound) = &this.config.max_queue {
+            return Shared::submit_bounded(this, task, bound.policy);
+        }
         let me: &Shared = this;
-        // Free workers, counted *before* the task is visible: once it is, a worker may take it
-        // and look busy, which would make this submit start a thread for nothing.
-        // (Only needed while the pool may still grow: a full pool skips the shared counter.)
-        let threads = me.threads.load(Ordering::Acquire);
-        let may_grow = threads < me.config.max_workers;
+        let (may_grow, free) = me.free_workers();
+        let prev = me.word.fetch_add(QUEUED_ONE, Ordering::AcqRel);
+        Shared::push_reserved(this, task, prev, may_grow, free)
+    }
+
+    /// Free workers, counted *before* the task is visible: once it is, a worker may take it
+    /// and look busy, which would make this submit start a thread for nothing. (Only needed
+    /// while the pool may still grow: a full pool skips the shared counter.)
+    #[inline(always)]
+    fn free_workers(&self) -> (bool, usize) {
+        let threads = self.threads.load(Ordering::Acquire);
+        let may_grow = threads < self.config.max_workers;
         let free = if may_grow {
-            threads - me.busy.load(Ordering::Acquire).min(threads)
+            threads - self.busy.load(Ordering::Acquire).min(threads)
         } else {
             0
         };
-        let prev = me.word.fetch_add(QUEUED_ONE, Ordering::AcqRel);
+        (may_grow, free)
+    }
+
+    /// The rest of a submit, once its place is reserved in the word (`prev` is the word before).
+    #[inline(always)]
+    fn push_reserved(
+        this: &Arc<Shared>,
+        task: Box<dyn Task>,
+        prev: u64,
+        may_grow: bool,
+        free: usize,
+    ) -> Result<(), SubmitError> {
+        let me: &Shared = this;
         if prev & CLOSED != 0 {
             me.word.fetch_sub(QUEUED_ONE, Ordering::AcqRel);
-            return Err(match me.broken() {
-                Some(broken) => SubmitError::Broken(broken),
-                None => SubmitError::Shutdown,
-            });
+            return Err(me.refusal());
         }
         me.queue.push(task);
         if sleepers(prev) > 0 && me.searching.load(Ordering::Acquire) == 0 {
@@ -176,10 +217,13 @@ impl Shared {
         }
         let name = format!("{}_{}", this.config.name_prefix, threads);
         let shared = Arc::clone(this);
-        match thread::spawn_named(name, move || worker::run(&shared)) {
+        let slot = std::sync::Arc::new(WorkerSlot::new());
+        let mine = std::sync::Arc::clone(&slot);
+        match thread::spawn_named(name, move || worker::run(&shared, &mine)) {
             Ok(handle) => {
                 this.threads.store(threads + 1, Ordering::Release);
                 let mut joining = this.joining.lock();
+                joining.slots.push(slot);
                 joining.workers.push(handle.thread().id());
                 joining.handles.push(handle);
             }
@@ -269,6 +313,9 @@ impl Shared {
     /// the task if the pool broke meanwhile (`None`).
     fn took(&self, task: Box<dyn Task>) -> Option<Box<dyn Task>> {
         let prev = self.word.fetch_sub(QUEUED_ONE, Ordering::AcqRel);
+        if prev & ROOM_WAITED != 0 {
+            self.room_made();
+        }
         if prev & BROKEN != 0 {
             contain("failing a task", || self.fail(task));
             return None;
@@ -296,16 +343,21 @@ impl Shared {
 
     /// Sets `flag` and wakes every sleeper (under `control`, see the module docs).
     fn close(&self, flag: u64) {
-        let _control = self.control.lock();
+        let control = self.control.lock();
         self.word.fetch_or(flag, Ordering::AcqRel);
         self.work_ready.notify_all();
+        drop(control);
+        // Submitters waiting for room leave with the error (after the flag, see bound.rs).
+        self.room_made();
     }
 
     /// Pops every queued task (releasing its reservation).
     fn drain(&self) -> Vec<Box<dyn Task>> {
         let mut drained = Vec::new();
         while let Some(task) = self.queue.pop() {
-            self.word.fetch_sub(QUEUED_ONE, Ordering::AcqRel);
+            if self.word.fetch_sub(QUEUED_ONE, Ordering::AcqRel) & ROOM_WAITED != 0 {
+                self.room_made();
+            }
             drained.push(task);
         }
         drained
@@ -399,6 +451,7 @@ impl fmt::Debug for Shared {
         let word = self.word.load(Ordering::Relaxed);
         f.debug_struct("ThreadPoolExecutor")
             .field("max_workers", &self.config.max_workers)
+            .field("max_queue", &self.config.max_queue.map(|b| b.limit))
             .field("threads", &self.threads.load(Ordering::Relaxed))
             .field("queued", &queued(word))
             .field("sleeping", &sleepers(word))

@@ -1,6 +1,6 @@
 //! A queued unit of work: a closure and the future it completes, behind one trait object.
 
-use concurrent_futures_core::{BrokenExecutor, Future, TaskError};
+use concurrent_futures_core::{BrokenExecutor, Future, FutureId, TaskError};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// What the pool can do with a queued task without knowing its types.
@@ -15,6 +15,9 @@ pub(crate) trait Task: Send {
 
     /// Fails the future with `error`, unless it was cancelled (then only notifies).
     fn fail(self: Box<Self>, error: &BrokenExecutor);
+
+    /// The id of the future this task completes (for `shutdown_timeout`'s report).
+    fn id(&self) -> FutureId;
 }
 
 /// A closure and its future.
@@ -59,5 +62,9 @@ where
         if self.future.set_running_or_notify_cancel() == Ok(true) {
             let _ = self.future.set_exception(TaskError::Broken(error.clone()));
         }
+    }
+
+    fn id(&self) -> FutureId {
+        self.future.id()
     }
 }

@@ -1,6 +1,6 @@
 //! The worker loop (Python's `_worker`).
 
-use crate::shared::Shared;
+use crate::shared::{Shared, WorkerSlot};
 use crate::unwind::contain;
 use concurrent_futures_core::panic_message;
 use std::cell::Cell;
@@ -8,14 +8,16 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// Runs the initializer, then tasks until the pool is shut down and drained (or broken).
 /// Its start and its end are logged at debug level (target `concurrent_futures`).
-pub(crate) fn run(shared: &Shared) {
+/// `slot` tells `stats` and `shutdown_timeout` what this worker runs.
+pub(crate) fn run(shared: &Shared, slot: &WorkerSlot) {
     let name = std::thread::current().name().unwrap_or("").to_owned();
     log::debug!(target: "concurrent_futures", "worker thread {name} started");
-    serve(shared);
+    serve(shared, slot);
     log::debug!(target: "concurrent_futures", "worker thread {name} exited");
+    shared.worker_exited();
 }
 
-fn serve(shared: &Shared) {
+fn serve(shared: &Shared, slot: &WorkerSlot) {
     if let Some(initializer) = &shared.config.initializer {
         let failure = match catch_unwind(AssertUnwindSafe(|| initializer())) {
             Ok(Ok(())) => None,
@@ -36,6 +38,7 @@ fn serve(shared: &Shared) {
         // The task catches its closure's panic; a panic in a `Drop` (the panic payload's, a
         // result's, the closure's) escapes it and is contained here, so this thread lives on
         // and leaves `busy` exactly once.
+        slot.running(&*task);
         let released = Cell::new(false);
         let finished_running = || {
             if !released.replace(true) {
@@ -45,5 +48,6 @@ fn serve(shared: &Shared) {
         if !contain("a task", || task.run(&finished_running)) {
             finished_running();
         }
+        slot.ran();
     }
 }
