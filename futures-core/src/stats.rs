@@ -8,6 +8,13 @@
 /// exactly to the number of tasks ever submitted at any one instant; each is exact on its own
 /// at the moment it was read, and an idle pool reads exactly.
 ///
+/// What each pool counts, where they differ: the process pool's `running` includes the one
+/// task it sends ahead to a busy worker (so that the worker never waits for a round trip), and
+/// its `finished` leaves out tasks cancelled while queued; the thread pool counts a cancelled
+/// task as finished when a worker skips it, and a scoped task that its scope ran itself as
+/// pending until a worker discards the queue's entry for it. Tasks run by their submitter
+/// (`QueueFullPolicy::CallerRuns`) are not counted by either.
+///
 /// # Examples
 ///
 /// ```

@@ -263,13 +263,30 @@ impl Shared {
         limit: usize,
         policy: QueueFullPolicy,
     ) -> Result<MutexGuard<'a, State>, SubmitError> {
+        // A done-callback runs on one of this pool's couriers, the only threads that make
+        // room: a submit from there never waits (nor is refused); it is queued beyond the
+        // bound, as a scope's task is on the thread pool.
+        if courier::is_courier_of(self) {
+            return Ok(st);
+        }
         let deadline = match policy {
             QueueFullPolicy::Block { timeout } => Deadline::after(timeout),
             QueueFullPolicy::Reject | QueueFullPolicy::CallerRuns => {
                 Deadline::after(Some(Duration::ZERO))
             }
         };
-        while st.queue.len() >= limit {
+        // Jobs that a worker can start at once (an idle worker, or one the pool may still
+        // start) do not count against the bound: the bound is for jobs that must wait (Java's
+        // pool, too, starts a thread before it refuses).
+        let bound = |st: &State| {
+            let busy = st
+                .workers
+                .iter()
+                .filter(|w| !w.in_flight.is_empty())
+                .count();
+            limit.saturating_add(self.config.max_workers.saturating_sub(busy))
+        };
+        while st.queue.len() >= bound(&st) {
             if deadline.is_past() {
                 return Err(SubmitError::QueueFull { bound: limit });
             }

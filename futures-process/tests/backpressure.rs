@@ -134,3 +134,64 @@ fn max_queue_zero_is_refused() {
         .unwrap_err();
     assert_eq!(err.to_string(), "max_queue must be greater than 0");
 }
+
+/// A done-callback runs on one of the pool's own courier threads, the only threads that make
+/// room: a blocking submit from there must not wait for room it alone could make (it is queued
+/// beyond the bound). This hung before.
+#[test]
+fn a_done_callback_submitting_to_its_full_bounded_pool_does_not_deadlock() {
+    watchdog(|| {
+        let pool = Arc::new(bounded(QueueFullPolicy::Block { timeout: None }));
+        let (tx, rx) = mpsc::channel();
+        let p = pool.clone();
+        let first = pool.submit(pid, ()).unwrap();
+        first.add_done_callback(move |_| {
+            for _ in 0..4 {
+                tx.send(p.submit(pid, ()).unwrap()).unwrap();
+            }
+        });
+        first.result(None).unwrap();
+        for _ in 0..4 {
+            rx.recv().unwrap().result(None).unwrap();
+        }
+    });
+}
+
+/// On a pool that may still start workers, the jobs those workers will take at once do not
+/// count against the bound: a fresh pool of four with `max_queue(1)` takes five jobs (four
+/// running, one waiting) before it refuses. It refused the second before.
+#[test]
+fn reject_counts_only_the_jobs_that_must_wait() {
+    watchdog(|| {
+        let pool = ProcessPoolExecutor::builder()
+            .max_workers(4)
+            .start_method(StartMethod::Fork)
+            .max_queue(1)
+            .queue_full_policy(QueueFullPolicy::Reject)
+            .build()
+            .unwrap();
+        let blockers = Blockers::new();
+        let accepted = blockers.submit(&pool, 4);
+        blockers.arrivals.wait_for(4);
+        let waiting = pool.submit(pid, ()).unwrap();
+        // Four running, one more already sent to a worker (`DEPTH`) or queued: the next ones
+        // are refused once the queue holds one.
+        let mut refused = 0;
+        let mut extra = Vec::new();
+        for _ in 0..8 {
+            match pool.submit(pid, ()) {
+                Ok(f) => extra.push(f),
+                Err(e) => {
+                    assert_eq!(e, SubmitError::QueueFull { bound: 1 });
+                    refused += 1;
+                }
+            }
+        }
+        assert!(refused > 0, "a full pool refused nothing");
+        blockers.gate.open();
+        for f in accepted.into_iter().chain(extra) {
+            f.result(None).unwrap();
+        }
+        waiting.result(None).unwrap();
+    });
+}

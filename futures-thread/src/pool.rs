@@ -286,7 +286,12 @@ impl ThreadPoolExecutor {
     /// futures' [`id`](Future::id)s): threads cannot be killed, so those keep running, *detached*
     /// — not joined, now or later: a later `shutdown(wait = true)` or dropping the pool does not
     /// wait for them — and each exits once its task returns; their futures still complete.
-    /// Called from one of the pool's own tasks, it does not wait (as `shutdown(wait)`).
+    /// Called from one of the pool's own tasks, it does not wait (as `shutdown(wait)`) and
+    /// detaches nothing: the owner's later `shutdown(wait)` still joins every worker.
+    ///
+    /// The limit bounds the wait for the workers' tasks; joining workers that have left their
+    /// loop also waits for their threads' thread-local destructors, which the limit does not
+    /// bound.
     ///
     /// # Examples
     ///

@@ -169,12 +169,15 @@ fn a_blocked_submitter_is_refused_when_the_pool_breaks() {
                 .build()
                 .unwrap(),
         );
-        let queued = pool.spawn(|| 1).unwrap();
+        // One task for the (initializing) worker, one waiting: the queue is full.
+        let first = pool.spawn(|| 1).unwrap();
+        let queued = pool.spawn(|| 2).unwrap();
         let p = pool.clone();
-        let submitter = blocked_submitter(move || p.spawn(|| 2));
+        let submitter = blocked_submitter(move || p.spawn(|| 3));
         gate.open();
         let refused = submitter.join().unwrap().unwrap_err();
         assert!(matches!(refused, SubmitError::Broken(_)), "{refused:?}");
+        assert!(first.result(None).is_err());
         assert!(queued.result(None).is_err());
     });
 }
@@ -278,4 +281,42 @@ fn max_queue_zero_is_refused_and_the_default_is_unbounded() {
     assert_eq!(err.to_string(), "max_queue must be greater than 0");
     assert_eq!(ThreadPoolExecutor::new().max_queue(), None);
     assert_eq!(pool(QueueFullPolicy::Reject).max_queue(), Some(1));
+}
+
+/// Tasks that a worker can start at once (free workers, or workers the pool may still start)
+/// do not count against the bound: a fresh pool of four with `max_queue(1)` takes five tasks
+/// (four running, one waiting), then refuses. It refused the second before.
+#[test]
+fn reject_counts_only_the_tasks_that_must_wait() {
+    watchdog(|| {
+        let pool = ThreadPoolExecutor::builder()
+            .max_workers(4)
+            .max_queue(1)
+            .queue_full_policy(QueueFullPolicy::Reject)
+            .build()
+            .unwrap();
+        let gate = Gate::new();
+        let started = Latch::new(4);
+        let running: Vec<_> = (0..4)
+            .map(|_| {
+                let (g, s) = (gate.clone(), started.clone());
+                pool.spawn(move || {
+                    s.count_down();
+                    g.wait();
+                })
+                .unwrap()
+            })
+            .collect();
+        let waiting = pool.spawn(|| ()).unwrap();
+        started.wait();
+        assert_eq!(
+            pool.spawn(|| ()).unwrap_err(),
+            SubmitError::QueueFull { bound: 1 }
+        );
+        gate.open();
+        for f in running {
+            f.result(None).unwrap();
+        }
+        waiting.result(None).unwrap();
+    });
 }

@@ -113,3 +113,54 @@ fn shutdown_timeout_from_one_of_the_pools_own_tasks_does_not_wait_for_its_own_th
         assert_eq!(report.still_running.len(), 1, "its own task");
     });
 }
+
+/// Counts, from a thread-local's destructor, the pool threads that have fully exited.
+fn count_exit_of_this_thread(exited: &std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    struct OnExit(Option<std::sync::Arc<std::sync::atomic::AtomicUsize>>);
+    impl Drop for OnExit {
+        fn drop(&mut self) {
+            if let Some(exited) = &self.0 {
+                exited.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+    }
+    thread_local!(static ON_EXIT: std::cell::RefCell<OnExit> = const { std::cell::RefCell::new(OnExit(None)) });
+    ON_EXIT.with(|cell| cell.borrow_mut().0 = Some(exited.clone()));
+}
+
+/// `shutdown_timeout` from a task waits for nothing, so it must not detach the other workers
+/// either: the owner's later `shutdown(wait)` still joins them. (It dropped every join handle
+/// before, so that `shutdown(wait)` returned while another worker still ran its task.)
+#[test]
+fn shutdown_timeout_from_a_task_leaves_the_other_workers_to_the_owners_shutdown() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    watchdog(|| {
+        let pool = std::sync::Arc::new(pool(2));
+        let gate = Gate::new();
+        let started = Latch::new(1);
+        let exited = std::sync::Arc::new(AtomicUsize::new(0));
+        let (g, s, e) = (gate.clone(), started.clone(), exited.clone());
+        let other = pool
+            .spawn(move || {
+                count_exit_of_this_thread(&e);
+                s.count_down();
+                g.wait();
+            })
+            .unwrap();
+        started.wait();
+        let (p, e) = (pool.clone(), exited.clone());
+        let report = pool
+            .spawn(move || {
+                count_exit_of_this_thread(&e);
+                p.shutdown_timeout(Duration::from_secs(3600))
+            })
+            .unwrap()
+            .result(None)
+            .unwrap();
+        assert_eq!(report.threads_left, 2, "{report:?}");
+        gate.open();
+        pool.shutdown(true, false);
+        assert!(other.done());
+        assert_eq!(exited.load(Ordering::SeqCst), 2, "a worker was not joined");
+    });
+}

@@ -66,7 +66,14 @@ impl Shared {
             if word & CLOSED != 0 {
                 return Err(me.refusal());
             }
-            if queued(word) < limit {
+            // Tasks that a worker can start at once (a free worker, or one the pool may still
+            // start) do not count against the bound: the bound is for tasks that must wait
+            // (Java's pool, too, starts a thread before it refuses).
+            let idle_capacity =
+                me.config
+                    .max_workers
+                    .saturating_sub(me.busy.load(Ordering::Acquire)) as u64;
+            if queued(word) < limit.saturating_add(idle_capacity) {
                 let (may_grow, free) = me.free_workers();
                 match me.word.compare_exchange(
                     word,

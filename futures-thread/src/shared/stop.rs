@@ -132,7 +132,13 @@ impl Shared {
             };
         }
         let threads_left = joining.workers.len() - joining.exited;
-        let handles = std::mem::take(&mut joining.handles);
+        // From a task, nothing was waited for: leave the handles, so that the owner's later
+        // `shutdown(wait)` or drop still joins the other workers.
+        let handles = if waits {
+            std::mem::take(&mut joining.handles)
+        } else {
+            Vec::new()
+        };
         let still_running = joining
             .slots
             .iter()
@@ -142,7 +148,8 @@ impl Shared {
             .collect();
         drop(joining);
         if threads_left == 0 {
-            // Every worker has left its loop: these joins return at once.
+            // Every worker has left its loop: these joins return as soon as the threads'
+            // thread-local destructors have run (not bounded by `limit`: documented).
             for handle in handles {
                 let _ = handle.join();
             }
