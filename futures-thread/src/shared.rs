@@ -312,15 +312,19 @@ impl Shared {
     /// Books a popped task: releases its reservation and counts this worker busy — or fails
     /// the task if the pool broke meanwhile (`None`).
     fn took(&self, task: Box<dyn Task>) -> Option<Box<dyn Task>> {
+        // Busy *before* the reservation is released: a bounded submit counts the tasks that
+        // must wait as `queued` beyond what free workers (`max_workers - busy`) can take, so a
+        // popped task must never be counted in neither.
+        self.busy.fetch_add(1, Ordering::AcqRel);
         let prev = self.word.fetch_sub(QUEUED_ONE, Ordering::AcqRel);
         if prev & ROOM_WAITED != 0 {
             self.room_made();
         }
         if prev & BROKEN != 0 {
+            self.busy.fetch_sub(1, Ordering::AcqRel);
             contain("failing a task", || self.fail(task));
             return None;
         }
-        self.busy.fetch_add(1, Ordering::AcqRel);
         // More work and nobody looking for it: pass the baton to a sleeper.
         if queued(prev) > 1 && sleepers(prev) > 0 && self.searching.load(Ordering::Acquire) == 0 {
             let _control = self.control.lock();
