@@ -94,25 +94,29 @@ fn a_timed_out_handshake_breaks_the_pool_and_shutdown_with_cancel_returns() {
     });
 }
 
-/// A bounded queue of one, full (the only launch never reports, so nothing is sent): a second
-/// submitter waits for room. `shutdown` must wake it with `SubmitError::Shutdown` — without
-/// the notification in `shutdown` it would sleep for ever (a deadlock loom reports).
+/// A bounded queue of one, full (the only launch never reports, so nothing is sent; one job
+/// for the worker being started, one waiting): a third submitter waits for room. `shutdown`
+/// must wake it with `SubmitError::Shutdown` — without the notification in `shutdown` it would
+/// sleep for ever (a deadlock loom reports).
 #[test]
 fn a_submitter_blocked_on_a_full_queue_is_refused_when_the_pool_shuts_down() {
     use concurrent_futures_core::QueueFullPolicy;
     loom::model(|| {
         let block = QueueFullPolicy::Block { timeout: None };
         let pool = Bookkeeping::with_max_queue(1, Launch::Never, Some((1, block)));
+        let for_the_worker = pool.submit().unwrap();
         let queued = pool.submit().unwrap();
         let p = pool.clone();
         let submitter = thread::spawn(move || p.submit().map(|_| ()));
         pool.shutdown(false, false);
         assert_eq!(submitter.join().unwrap(), Err(SubmitError::Shutdown));
-        assert_eq!(
-            queued.state(),
-            State::Pending,
-            "still queued: nothing ran it"
-        );
+        for future in [for_the_worker, queued] {
+            assert_eq!(
+                future.state(),
+                State::Pending,
+                "still queued: nothing ran it"
+            );
+        }
     });
 }
 
@@ -125,11 +129,14 @@ fn a_submitter_blocked_on_a_full_queue_is_released_when_the_pool_breaks() {
     loom::model(|| {
         let block = QueueFullPolicy::Block { timeout: None };
         let pool = Bookkeeping::with_max_queue(1, Launch::Fails, Some((1, block)));
+        // One job for the worker being started, one waiting: the queue is full.
         let first = pool.submit();
+        let second = pool.submit();
         let p = pool.clone();
         let submitter = thread::spawn(move || p.submit());
-        let second = submitter.join().unwrap();
+        let third = submitter.join().unwrap();
         assert!(refused_or_failed_broken(first));
         assert!(refused_or_failed_broken(second));
+        assert!(refused_or_failed_broken(third));
     });
 }
