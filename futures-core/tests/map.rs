@@ -5,6 +5,7 @@
 use concurrent_futures_core::{
     Executor, Future, FutureError, MapError, MapOptions, Payload, State, SubmitError, TaskError,
 };
+use concurrent_futures_testkit::fixtures::Unfused;
 use concurrent_futures_testkit::watchdog;
 use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -376,17 +377,6 @@ fn map_after_shutdown_fails_at_the_call() {
     assert_eq!(ex.map(stringify, 0..4).unwrap_err(), SubmitError::Shutdown);
 }
 
-/// Yields `Some(1)`, then `None`, then `Some(3)`, … — an iterator that is not fused.
-struct Unfused(u64);
-
-impl Iterator for Unfused {
-    type Item = u64;
-    fn next(&mut self) -> Option<u64> {
-        self.0 += 1;
-        (self.0 % 2 == 1).then_some(self.0)
-    }
-}
-
 /// Once the inputs end, `map` never asks them again (Python's loop stops there): an input that
 /// yields again after `None` is not submitted.
 #[test]
@@ -402,7 +392,11 @@ fn map_with_buffersize_stops_at_the_first_end_of_the_inputs() {
             }
         });
         let got: Vec<u64> = ex
-            .map_with(identity, Unfused(0), MapOptions::new().buffersize(1))
+            .map_with(
+                identity,
+                Unfused::default(),
+                MapOptions::new().buffersize(1),
+            )
             .unwrap()
             .map(Result::unwrap)
             .collect();

@@ -125,3 +125,25 @@ pub fn abs(x: i64) -> i64 {
 pub fn add((x, y): (i64, i64)) -> i64 {
     x + y
 }
+
+/// An iterator that is not fused: `Some(1)`, `None`, `Some(3)`, `None`, … — for checking that
+/// a consumer stops at the first `None`, as Python's loops do.
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures_testkit::fixtures::Unfused;
+///
+/// let mut it = Unfused::default();
+/// assert_eq!((it.next(), it.next(), it.next()), (Some(1), None, Some(3)));
+/// ```
+#[derive(Debug, Default)]
+pub struct Unfused(u64);
+
+impl Iterator for Unfused {
+    type Item = u64;
+    fn next(&mut self) -> Option<u64> {
+        self.0 += 1;
+        (self.0 % 2 == 1).then_some(self.0)
+    }
+}

@@ -5,6 +5,7 @@
 #![cfg(not(loom))]
 
 use concurrent_futures_core::{FutureError, MapError, MapOptions, SubmitError, TaskError};
+use concurrent_futures_testkit::fixtures::Unfused;
 use concurrent_futures_testkit::{Gate, ThreadProbe, watchdog};
 use concurrent_futures_thread::ThreadPoolExecutor;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -357,24 +358,13 @@ fn the_iterator_keeps_no_result_it_yielded() {
     });
 }
 
-/// Yields `Some(1)`, then `None`, then `Some(3)`, … — an iterator that is not fused.
-struct Unfused(u64);
-
-impl Iterator for Unfused {
-    type Item = u64;
-    fn next(&mut self) -> Option<u64> {
-        self.0 += 1;
-        (self.0 % 2 == 1).then_some(self.0)
-    }
-}
-
 /// Once the inputs end, `map` never asks them again (Python's loop stops there).
 #[test]
 fn with_a_buffersize_the_map_stops_at_the_first_end_of_the_inputs() {
     watchdog(|| {
         let pool = pool(2);
         let got: Vec<u64> = pool
-            .map_with(|x| x, Unfused(0), MapOptions::new().buffersize(1))
+            .map_with(|x| x, Unfused::default(), MapOptions::new().buffersize(1))
             .unwrap()
             .map(Result::unwrap)
             .collect();
