@@ -13,6 +13,7 @@ use crate::State;
 use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// The future was cancelled (Python's `CancelledError`).
 ///
@@ -264,6 +265,11 @@ pub enum TaskError {
     /// The argument or the result could not cross the process boundary (Python's
     /// `PicklingError`): only this task failed, the executor is still healthy.
     Payload(PayloadError),
+    /// The executor stopped the task, or lost it with the process that ran it: see
+    /// [`TaskStopped`]. Only pools that opted in to supervising their workers say this (a
+    /// process pool with crash isolation, task time limits, a shutdown time limit or the
+    /// interrupt handler); the others break instead, as Python's do.
+    Stopped(TaskStopped),
     /// Any other error, set by a hand-written executor.
     Custom(Arc<dyn Error + Send + Sync + 'static>),
 }
@@ -330,6 +336,7 @@ impl TaskError {
             TaskError::Remote { .. } => "RemoteError",
             TaskError::Broken(b) => b.kind().name(),
             TaskError::Payload(_) => "PayloadError",
+            TaskError::Stopped(s) => s.reason.kind_name(),
             TaskError::Custom(_) => "Error",
         }
     }
@@ -348,6 +355,7 @@ impl fmt::Display for TaskError {
             }
             TaskError::Broken(b) => b.fmt(f),
             TaskError::Payload(p) => p.fmt(f),
+            TaskError::Stopped(s) => s.fmt(f),
             TaskError::Custom(e) => e.fmt(f),
         }
     }
@@ -365,6 +373,139 @@ impl Error for TaskError {
         }
     }
 }
+
+impl From<TaskStopped> for TaskError {
+    fn from(s: TaskStopped) -> TaskError {
+        TaskError::Stopped(s)
+    }
+}
+
+/// Why an executor stopped a task (see [`TaskStopped`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StopReason {
+    /// The worker process running it ended in the middle of it (a crash, a signal, `exit`),
+    /// with crash isolation on: only this task failed, and a new worker took the old one's
+    /// place.
+    WorkerDied,
+    /// It ran past its time limit (the argument): its worker was stopped and replaced.
+    TimedOut(Duration),
+    /// It was still running when a shutdown's time limit (the argument) passed.
+    ShutdownTimedOut(Duration),
+    /// An interrupt (`SIGINT`, Ctrl-C) stopped the pool's work.
+    Interrupted,
+}
+
+impl StopReason {
+    /// The name a Python repr would show for it.
+    fn kind_name(self) -> &'static str {
+        match self {
+            StopReason::WorkerDied => "WorkerDied",
+            StopReason::TimedOut(_) => "TimeoutError",
+            StopReason::ShutdownTimedOut(_) => "ShutdownTimedOut",
+            StopReason::Interrupted => "KeyboardInterrupt",
+        }
+    }
+}
+
+/// A task that its executor stopped, or lost with the process that ran it: which task, why, and
+/// how its worker process ended. Only that task's future fails with it; the executor stays
+/// healthy.
+///
+/// # Examples
+///
+/// ```
+/// use concurrent_futures_core::{StopReason, TaskError, TaskStopped};
+/// use std::time::Duration;
+///
+/// let stopped = TaskStopped::new(
+///     StopReason::TimedOut(Duration::from_secs(2)),
+///     17,
+///     4242,
+///     "was killed by signal 15 (SIGTERM)",
+/// );
+/// assert_eq!(
+///     TaskError::from(stopped).to_string(),
+///     "task 17 ran past its time limit of 2s and was stopped: worker process 4242 was \
+///      killed by signal 15 (SIGTERM)"
+/// );
+/// ```
+///
+/// # Differences from Python
+///
+/// Python has no such error: its `result(timeout)` leaves the task running, and a worker that
+/// dies breaks the whole pool (`BrokenProcessPool`). It is closest to pebble's
+/// `ProcessExpired` and, for [`StopReason::TimedOut`], its `TimeoutError`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskStopped {
+    reason: StopReason,
+    task: u64,
+    pid: u32,
+    ended: Arc<str>,
+}
+
+impl TaskStopped {
+    /// Task number `task` (its executor's count of submits, from 0) stopped for `reason`;
+    /// worker process `pid` ended as `ended` says ("was killed by signal 9 (SIGKILL)").
+    pub fn new(reason: StopReason, task: u64, pid: u32, ended: impl Into<Arc<str>>) -> Self {
+        TaskStopped {
+            reason,
+            task,
+            pid,
+            ended: ended.into(),
+        }
+    }
+
+    /// Why the task was stopped.
+    pub fn reason(&self) -> StopReason {
+        self.reason
+    }
+
+    /// The task's number: its executor counts submits from 0 (the process pool's worker exit
+    /// history uses the same numbers).
+    pub fn task(&self) -> u64 {
+        self.task
+    }
+
+    /// The worker process that ran it.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
+    /// How that process ended, in words: "exited with code 3", "was killed by signal 9
+    /// (SIGKILL)".
+    pub fn ended(&self) -> &str {
+        &self.ended
+    }
+}
+
+impl fmt::Display for TaskStopped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (task, pid, ended) = (self.task, self.pid, &self.ended);
+        match self.reason {
+            StopReason::WorkerDied => write!(
+                f,
+                "task {task} was lost with its worker: worker process {pid} {ended} while running it"
+            ),
+            StopReason::TimedOut(limit) => write!(
+                f,
+                "task {task} ran past its time limit of {limit:?} and was stopped: worker process \
+                 {pid} {ended}"
+            ),
+            StopReason::ShutdownTimedOut(limit) => write!(
+                f,
+                "task {task} was still running when the shutdown's time limit of {limit:?} passed, \
+                 and was stopped: worker process {pid} {ended}"
+            ),
+            StopReason::Interrupted => write!(
+                f,
+                "task {task} was stopped by an interrupt (SIGINT): worker process {pid} {ended}"
+            ),
+        }
+    }
+}
+
+impl Error for TaskStopped {}
 
 impl From<BrokenExecutor> for TaskError {
     fn from(b: BrokenExecutor) -> TaskError {

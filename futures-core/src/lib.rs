@@ -74,7 +74,7 @@ pub mod waiter;
 pub use deadline::Deadline;
 pub use error::{
     BrokenExecutor, BrokenKind, CancelledError, FutureError, InvalidStateError, PayloadError,
-    PayloadStage, SubmitError, TaskError, TimeoutError,
+    PayloadStage, StopReason, SubmitError, TaskError, TaskStopped, TimeoutError,
 };
 pub use executor::{Batch, Executor, Payload};
 pub use future::{Completed, Future, FutureAwait};

@@ -4,7 +4,7 @@ use crate::auth::{CallKey, Version};
 use crate::call::CallSite;
 use crate::launch::{self, StartMethod};
 use crate::pool::ProcessPoolExecutor;
-use crate::shared::{Config, Shared};
+use crate::shared::{Config, Shared, Supervision};
 use crate::wire::{self, Init};
 use crate::{forkserver, sys};
 use concurrent_futures_core::{Payload, PayloadError, PayloadStage, QueueFullPolicy};
@@ -46,6 +46,7 @@ pub struct ProcessPoolBuilder {
     handshake_timeout: Option<Duration>,
     max_queue: Option<usize>,
     queue_full_policy: QueueFullPolicy,
+    supervision: Supervision,
 }
 
 impl ProcessPoolBuilder {
@@ -81,8 +82,15 @@ impl ProcessPoolBuilder {
         self
     }
 
-    /// Replaces a worker after it has run this many tasks (Python's `max_tasks_per_child`).
-    /// Refused with [`StartMethod::Fork`], as in Python.
+    /// Replaces a worker after it has run this many tasks (Python's `max_tasks_per_child`),
+    /// with every start method.
+    ///
+    /// # Differences from Python
+    ///
+    /// Python refuses it with the `fork` method, since a replacement is forked from a process
+    /// that has threads by then. Here every `Fork` worker is forked from the pool's
+    /// multi-threaded process anyway (with the hazard documented on [`StartMethod::Fork`]),
+    /// so a replacement is no different.
     pub fn max_tasks_per_child(mut self, n: usize) -> Self {
         self.max_tasks_per_child = Some(n);
         self
@@ -143,6 +151,150 @@ impl ProcessPoolBuilder {
         self
     }
 
+    /// Crash isolation (default off, as in Python): a worker that dies in the middle of a
+    /// task — a segfault, an abort, an out-of-memory kill, `exit` — fails only that task's
+    /// future, with [`TaskError::Stopped`] ([`StopReason::WorkerDied`], naming the task, the
+    /// pid and how the process ended), and a new worker takes its place; every other future
+    /// and the pool stay healthy. A worker that dies in its initializer still breaks the pool,
+    /// and so does a restart storm (see [`max_restarts`](Self::max_restarts)). With isolation
+    /// each worker holds only the task it runs (no task waits in a worker behind another).
+    ///
+    /// ```
+    /// use concurrent_futures_core::{StopReason, TaskError};
+    /// use concurrent_futures_process::{ProcessPoolExecutor, StartMethod};
+    ///
+    /// fn crash(code: i32) -> i32 {
+    ///     std::process::exit(code)
+    /// }
+    ///
+    /// fn double(x: i32) -> i32 {
+    ///     2 * x
+    /// }
+    ///
+    /// let pool = ProcessPoolExecutor::builder()
+    ///     .max_workers(1)
+    ///     .start_method(StartMethod::Fork)
+    ///     .isolate_crashes(true)
+    ///     .build()
+    ///     .unwrap();
+    /// let error = pool.submit(crash, 3).unwrap().exception(None).unwrap().unwrap();
+    /// let TaskError::Stopped(stopped) = error else { panic!("{error}") };
+    /// assert_eq!(stopped.reason(), StopReason::WorkerDied);
+    /// assert_eq!(stopped.ended(), "exited with code 3");
+    /// assert_eq!(pool.submit(double, 21).unwrap().result(None).unwrap(), 42);
+    /// assert!(pool.broken().is_none());
+    /// ```
+    ///
+    /// # Differences from Python
+    ///
+    /// Python always breaks the pool (`BrokenProcessPool` for every pending future); that stays
+    /// the default here.
+    ///
+    /// [`TaskError::Stopped`]: concurrent_futures_core::TaskError::Stopped
+    /// [`StopReason::WorkerDied`]: concurrent_futures_core::StopReason::WorkerDied
+    pub fn isolate_crashes(mut self, on: bool) -> Self {
+        self.supervision.isolate_crashes = on;
+        self
+    }
+
+    /// The restart-storm guard of [`isolate_crashes`](Self::isolate_crashes): when more than
+    /// `deaths` workers die unasked within `window`, the pool breaks with
+    /// `BrokenProcessPool`, saying so, instead of starting workers forever for a task (or a
+    /// machine) that kills every worker it touches. Default: more than 16 within a minute.
+    /// Deaths the pool caused (time limits, cancels) do not count.
+    pub fn max_restarts(mut self, deaths: usize, window: Duration) -> Self {
+        self.supervision.max_restarts = (deaths, window);
+        self
+    }
+
+    /// Every task's time limit (default none; a submit can give its own with
+    /// [`submit_with_timeout`](ProcessPoolExecutor::submit_with_timeout)). A task still running
+    /// when its limit passes is stopped: its worker's process group gets `SIGTERM`, then
+    /// `SIGKILL` after the [`grace_period`](Self::grace_period); the future fails with
+    /// [`TaskError::Stopped`] ([`StopReason::TimedOut`]) and a new worker takes the old one's
+    /// place. The clock starts when the task is sent to a worker; a task with a limit never
+    /// waits in a worker behind another.
+    ///
+    /// # Differences from Python
+    ///
+    /// Python's `result(timeout)` only stops waiting; the task runs on.
+    ///
+    /// [`TaskError::Stopped`]: concurrent_futures_core::TaskError::Stopped
+    /// [`StopReason::TimedOut`]: concurrent_futures_core::StopReason::TimedOut
+    pub fn task_timeout(mut self, limit: Duration) -> Self {
+        self.supervision.task_timeout = Some(limit);
+        self
+    }
+
+    /// How long a worker that is being stopped (a time limit, a cancel, a shutdown's limit,
+    /// an interrupt) has between `SIGTERM` and `SIGKILL` (default 1 s). `SIGTERM` goes to the
+    /// worker's whole process group, with `SIGCONT` so that a stopped (`SIGSTOP`) worker acts
+    /// on it; a worker that ignores it is killed when the grace period ends. Zero sends
+    /// `SIGKILL` at once.
+    pub fn grace_period(mut self, grace: Duration) -> Self {
+        self.supervision.grace = grace;
+        self
+    }
+
+    /// Lets [`Future::cancel`](concurrent_futures_core::Future::cancel) stop a running task
+    /// (default off, as in Python): the future is cancelled at once (`wait` and `as_completed`
+    /// see it), and the worker running the task is stopped as a time limit stops it, then
+    /// replaced. Each worker then holds only the task it runs.
+    ///
+    /// ```
+    /// use concurrent_futures_process::{ProcessPoolExecutor, StartMethod};
+    ///
+    /// fn forever(_: ()) {
+    ///     loop {
+    ///         std::thread::park();
+    ///     }
+    /// }
+    ///
+    /// let pool = ProcessPoolExecutor::builder()
+    ///     .max_workers(1)
+    ///     .start_method(StartMethod::Fork)
+    ///     .cancel_running(true)
+    ///     .build()
+    ///     .unwrap();
+    /// let future = pool.submit(forever, ()).unwrap();
+    /// while !future.running() {
+    ///     std::thread::yield_now();
+    /// }
+    /// assert!(future.cancel());
+    /// assert!(future.cancelled());
+    /// ```
+    ///
+    /// # Differences from Python
+    ///
+    /// Python's `cancel()` fails on a running task.
+    pub fn cancel_running(mut self, on: bool) -> Self {
+        self.supervision.cancel_running = on;
+        self
+    }
+
+    /// Recycles a worker whose resident memory is above `bytes` after a task (default: no
+    /// limit): it takes no new task and leaves once idle; a new worker starts when work needs
+    /// one. The memory is read from `/proc/<pid>/statm` after each task.
+    ///
+    /// # Differences from Python
+    ///
+    /// Python recycles by task count only (`max_tasks_per_child`); loky recycles by memory.
+    pub fn max_worker_memory(mut self, bytes: u64) -> Self {
+        self.supervision.max_memory = Some(bytes);
+        self
+    }
+
+    /// Recycles a worker idle for `limit` (default: never): the pool shrinks to no process at
+    /// all when it has no work, and grows again on demand.
+    ///
+    /// # Differences from Python
+    ///
+    /// Python keeps its workers until shutdown; loky has the same option.
+    pub fn idle_timeout(mut self, limit: Duration) -> Self {
+        self.supervision.idle_timeout = Some(limit);
+        self
+    }
+
     /// Checks the settings and makes the pool. No process starts until the first submit.
     pub fn build(self) -> Result<ProcessPoolExecutor, BuildError> {
         let max_workers = match self.max_workers {
@@ -153,12 +305,8 @@ impl ProcessPoolBuilder {
         if self.max_queue == Some(0) {
             return Err(BuildError::MaxQueue);
         }
-        match self.max_tasks_per_child {
-            Some(0) => return Err(BuildError::MaxTasksPerChild),
-            Some(_) if self.method == StartMethod::Fork => {
-                return Err(BuildError::MaxTasksWithFork);
-            }
-            _ => {}
+        if self.max_tasks_per_child == Some(0) {
+            return Err(BuildError::MaxTasksPerChild);
         }
         match self.method {
             // A spawned worker runs `main` again up to `bootstrap()`: that call must exist and
@@ -203,6 +351,7 @@ impl ProcessPoolBuilder {
                 .handshake_timeout
                 .unwrap_or(Self::DEFAULT_HANDSHAKE_TIMEOUT),
             max_queue: self.max_queue.map(|n| (n, self.queue_full_policy)),
+            supervision: self.supervision,
         })))
     }
 }
@@ -233,8 +382,6 @@ pub enum BuildError {
     MaxTasksPerChild,
     /// `max_queue(0)`.
     MaxQueue,
-    /// `max_tasks_per_child` with the `Fork` method.
-    MaxTasksWithFork,
     /// The program never called [`bootstrap`](crate::bootstrap), which this start method needs.
     NotBootstrapped(StartMethod),
     /// [`bootstrap`](crate::bootstrap) ran but could not prepare the program, most often
@@ -255,10 +402,6 @@ impl fmt::Display for BuildError {
             BuildError::MaxWorkers => f.write_str("max_workers must be greater than 0"),
             BuildError::MaxTasksPerChild => f.write_str("max_tasks_per_child must be >= 1"),
             BuildError::MaxQueue => f.write_str("max_queue must be greater than 0"),
-            BuildError::MaxTasksWithFork => f.write_str(
-                "max_tasks_per_child is incompatible with the 'fork' start method; supply a \
-                 different start method",
-            ),
             BuildError::NotBootstrapped(method) => write!(
                 f,
                 "the '{}' start method needs `concurrent_futures::process::bootstrap();` as the \

@@ -97,6 +97,8 @@ pub(crate) fn run(shared: Arc<Shared>) {
         shared.fail_pool(format!("the pool {why}"));
     }
     let cause = child.reap();
+    // No orphans: what the worker's tasks started goes with it.
+    sys::kill_group_of_reaped(child.pid);
     log::debug!(target: "concurrent_futures", "worker process {} {cause}", child.pid);
     shared.worker_exited(child.pid, cause);
 }

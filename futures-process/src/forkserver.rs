@@ -101,10 +101,11 @@ pub(crate) fn serve(mut control: UnixStream, parent: i32) -> ! {
                 // as the program's own code may still use those.
                 drop(children);
                 drop(control);
-                sys::die_with_parent(server_pid);
+                sys::become_worker(server_pid);
                 crate::worker::serve(&request.server, request.token)
             }
             Ok(nix::unistd::ForkResult::Parent { child }) => {
+                let _ = nix::unistd::setpgid(child, child);
                 let pid = child.as_raw();
                 match sys::pidfd_open(pid) {
                     Ok(fd) => children.push((pid, fd)),

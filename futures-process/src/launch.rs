@@ -299,11 +299,12 @@ fn spawn_worker(server: &str, token: u64) -> io::Result<i32> {
     }
     command.env(WORKER_ENV, format!("{server}\t{token}"));
     // SAFETY: the closure runs in the child between `fork` and `exec` and calls only
-    // async-signal-safe functions (`prctl`, `getppid`, `_exit`, `close_range`, `fcntl`); it
+    // async-signal-safe functions (`setpgid`, `prctl`, `getppid`, `_exit`, `close_range`,
+    // `fcntl`); it
     // allocates nothing and takes no lock.
     unsafe {
         command.pre_exec(move || {
-            sys::die_with_parent(parent);
+            sys::become_worker(parent);
             sys::close_on_exec_from_3();
             Ok(())
         });
@@ -399,10 +400,12 @@ fn fork_worker() -> Result<(Child, Connected), LaunchError> {
     match unsafe { nix::unistd::fork() }.map_err(|e| described(io::Error::from(e)))? {
         nix::unistd::ForkResult::Child => {
             drop((tasks, results));
-            sys::die_with_parent(parent);
+            sys::become_worker(parent);
             crate::worker::serve_channels(tasks_rx, results_tx)
         }
         nix::unistd::ForkResult::Parent { child } => {
+            // Also from this side, so that the group exists before any task is sent.
+            let _ = nix::unistd::setpgid(child, child);
             drop((tasks_rx, results_tx));
             drop((stdout, stderr, forking));
             let child = Child {
@@ -511,7 +514,6 @@ mod tests {
         vec![
             Box::new(BuildError::MaxWorkers),
             Box::new(BuildError::MaxTasksPerChild),
-            Box::new(BuildError::MaxTasksWithFork),
             Box::new(BuildError::NotBootstrapped(StartMethod::Spawn)),
             Box::new(BuildError::Bootstrap("3 threads".into())),
             Box::new(BuildError::Initializer(PayloadError::new(

@@ -69,6 +69,7 @@ mod shared;
 mod sys;
 mod wire;
 mod worker;
+mod workers;
 
 #[cfg(feature = "test-support")]
 #[doc(hidden)]
@@ -79,3 +80,4 @@ pub use builder::{BuildError, ProcessPoolBuilder};
 pub use launch::StartMethod;
 pub use pool::ProcessPoolExecutor;
 pub use refused::{CallRefused, RefusalReason};
+pub use workers::{ExitReason, ShutdownReport, WorkerExit, WorkerInfo, WorkerState};

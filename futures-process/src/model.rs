@@ -76,6 +76,7 @@ impl Bookkeeping {
             max_tasks: None,
             handshake_timeout: Duration::from_secs(1),
             max_queue,
+            supervision: Default::default(),
         };
         let courier = match launch {
             Launch::Fails => fails,
@@ -92,7 +93,12 @@ impl Bookkeeping {
         let message = wire::encode_task(id, self.0.config.key.seal(CallSite::of(identity)), &id)
             .expect("a u64 always encodes");
         let sink = Box::new(FutureSink(future.clone()));
-        self.0.enqueue(Job { id, message, sink })?;
+        self.0.enqueue(Job {
+            id,
+            message,
+            sink,
+            timeout: None,
+        })?;
         Ok(future)
     }
 

@@ -4,6 +4,7 @@ use crate::builder::{BuildError, ProcessPoolBuilder};
 use crate::call::CallSite;
 use crate::launch::StartMethod;
 use crate::shared::{FutureSink, Job, Shared};
+use crate::workers::{ShutdownReport, WorkerExit, WorkerInfo};
 use crate::{sys, wire};
 use concurrent_futures_core::{
     Batch, BrokenExecutor, Executor, Future, Payload, PayloadError, PayloadStage, PoolStats,
@@ -14,6 +15,7 @@ use serde::Serialize;
 use std::fmt;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
+use std::time::Duration;
 
 /// A pool of worker processes: Python's `ProcessPoolExecutor`.
 ///
@@ -89,7 +91,63 @@ impl ProcessPoolExecutor {
         f: fn(A) -> R,
         arg: A,
     ) -> Result<Future<R>, SubmitError> {
-        match self.submit_call(CallSite::of(f), &arg) {
+        let timeout = self.shared.config.supervision.task_timeout;
+        match self.submit_call(CallSite::of(f), &arg, timeout) {
+            Err(SubmitError::QueueFull { .. }) if self.caller_runs() => Ok(run_here(|| f(arg))),
+            submitted => submitted,
+        }
+    }
+
+    /// [`submit`](Self::submit) with a time limit for this task (instead of the pool's
+    /// [`task_timeout`](ProcessPoolBuilder::task_timeout)). If the task still runs `limit`
+    /// after it was sent to a worker, the pool stops that worker (`SIGTERM` to its process
+    /// group, then `SIGKILL` after the [`grace_period`](ProcessPoolBuilder::grace_period)),
+    /// fails the future with [`TaskError::Stopped`] ([`StopReason::TimedOut`], naming the task
+    /// and the worker) and starts a new worker in its place. The rest of the pool carries on.
+    ///
+    /// A task that a full queue runs in the caller ([`QueueFullPolicy::CallerRuns`]) has no
+    /// limit.
+    ///
+    /// ```
+    /// use concurrent_futures_core::{StopReason, TaskError};
+    /// use concurrent_futures_process::{ProcessPoolExecutor, StartMethod};
+    /// use std::time::Duration;
+    ///
+    /// fn forever(_: ()) {
+    ///     loop {
+    ///         std::thread::park();
+    ///     }
+    /// }
+    ///
+    /// let pool = ProcessPoolExecutor::builder()
+    ///     .max_workers(1)
+    ///     .start_method(StartMethod::Fork)
+    ///     .build()
+    ///     .unwrap();
+    /// let future = pool
+    ///     .submit_with_timeout(forever, (), Duration::from_millis(100))
+    ///     .unwrap();
+    /// match future.exception(None).unwrap() {
+    ///     Some(TaskError::Stopped(s)) => {
+    ///         assert_eq!(s.reason(), StopReason::TimedOut(Duration::from_millis(100)))
+    ///     }
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// ```
+    ///
+    /// # Differences from Python
+    ///
+    /// Python has no way to stop a task: `result(timeout)` only stops waiting for it.
+    ///
+    /// [`TaskError::Stopped`]: concurrent_futures_core::TaskError::Stopped
+    /// [`StopReason::TimedOut`]: concurrent_futures_core::StopReason::TimedOut
+    pub fn submit_with_timeout<A: Payload, R: Payload>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+        limit: Duration,
+    ) -> Result<Future<R>, SubmitError> {
+        match self.submit_call(CallSite::of(f), &arg, Some(limit)) {
             Err(SubmitError::QueueFull { .. }) if self.caller_runs() => Ok(run_here(|| f(arg))),
             submitted => submitted,
         }
@@ -107,6 +165,7 @@ impl ProcessPoolExecutor {
         &self,
         site: CallSite,
         arg: &A,
+        timeout: Option<Duration>,
     ) -> Result<Future<R>, SubmitError> {
         let id = self.shared.next_id();
         let future = Future::new();
@@ -114,7 +173,12 @@ impl ProcessPoolExecutor {
         match wire::encode_task(id, site, arg) {
             Ok(message) => {
                 let sink = Box::new(FutureSink(future.clone()));
-                self.shared.enqueue(Job { id, message, sink })?;
+                self.shared.enqueue(Job {
+                    id,
+                    message,
+                    sink,
+                    timeout,
+                })?;
             }
             Err(e) => {
                 self.shared.check_open()?;
@@ -130,6 +194,52 @@ impl ProcessPoolExecutor {
     /// finished its work, exited and been reaped.
     pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
         self.shared.shutdown(wait, cancel_futures);
+    }
+
+    /// `shutdown` with a time limit: no new tasks, every queued task is cancelled, and the
+    /// tasks already running get until `limit` to finish; then the workers still running one
+    /// are stopped (`SIGTERM` to each worker's process group, `SIGKILL` after the
+    /// [`grace_period`](ProcessPoolBuilder::grace_period)) and their futures fail with
+    /// [`TaskError::Stopped`] ([`StopReason::ShutdownTimedOut`]). Returns once every worker
+    /// has ended and been reaped, within `limit` plus the grace period (plus the time a worker
+    /// being started may take to connect), with what it cancelled and stopped.
+    ///
+    /// ```
+    /// use concurrent_futures_process::{ProcessPoolExecutor, StartMethod};
+    /// use std::time::Duration;
+    ///
+    /// fn forever(_: ()) {
+    ///     loop {
+    ///         std::thread::park();
+    ///     }
+    /// }
+    ///
+    /// let pool = ProcessPoolExecutor::builder()
+    ///     .max_workers(1)
+    ///     .start_method(StartMethod::Fork)
+    ///     .build()
+    ///     .unwrap();
+    /// let running = pool.submit(forever, ()).unwrap();
+    /// let queued = pool.submit(forever, ()).unwrap();
+    /// while !running.running() {
+    ///     std::thread::yield_now();
+    /// }
+    /// let report = pool.shutdown_timeout(Duration::from_millis(50));
+    /// assert_eq!(report.cancelled, 1);
+    /// assert_eq!(report.stopped.len(), 1);
+    /// assert!(queued.cancelled());
+    /// assert!(running.exception(None).unwrap().is_some());
+    /// assert!(pool.worker_pids().is_empty());
+    /// ```
+    ///
+    /// # Differences from Python
+    ///
+    /// Python's `shutdown` has no time limit (gh-72165).
+    ///
+    /// [`TaskError::Stopped`]: concurrent_futures_core::TaskError::Stopped
+    /// [`StopReason::ShutdownTimedOut`]: concurrent_futures_core::StopReason::ShutdownTimedOut
+    pub fn shutdown_timeout(&self, limit: Duration) -> ShutdownReport {
+        self.shared.shutdown_timeout(limit)
     }
 
     /// Python 3.14's `terminate_workers()`: `shutdown(false, true)`, then `SIGTERM` to every
@@ -185,6 +295,36 @@ impl ProcessPoolExecutor {
         self.shared.stats()
     }
 
+    /// Each live worker process: its pid, what it is doing, how many tasks it ran, its
+    /// resident memory. One short lock, then one small `/proc` read per worker.
+    ///
+    /// # Differences from Python
+    ///
+    /// Python has only the pids (`_processes`).
+    pub fn workers(&self) -> Vec<WorkerInfo> {
+        let mut workers = self.shared.workers();
+        for worker in &mut workers {
+            worker.resident_memory = sys::resident_memory(worker.pid as i32);
+        }
+        workers
+    }
+
+    /// The last 256 worker processes that ended, oldest first: pid, why (asked to leave,
+    /// crashed, timed out, recycled, …), how (exit code or signal), when, and the task it
+    /// was running.
+    ///
+    /// # Differences from Python
+    ///
+    /// Python keeps no history.
+    pub fn exit_history(&self) -> Vec<WorkerExit> {
+        self.shared.exit_history()
+    }
+
+    /// How many worker processes this pool has started (that connected), ever.
+    pub fn workers_started(&self) -> u64 {
+        self.shared.workers_started()
+    }
+
     /// The bound of the submit queue ([`ProcessPoolBuilder::max_queue`]); `None`: unbounded.
     pub fn max_queue(&self) -> Option<usize> {
         self.shared.config.max_queue.map(|(n, _)| n)
@@ -217,7 +357,8 @@ impl Executor for ProcessPoolExecutor {
         f: fn(A) -> R,
         args: Vec<A>,
     ) -> Result<Batch<R>, SubmitError> {
-        match self.submit_call(CallSite::chunk_of(f), &args) {
+        let timeout = self.shared.config.supervision.task_timeout;
+        match self.submit_call(CallSite::chunk_of(f), &args, timeout) {
             Err(SubmitError::QueueFull { .. }) if self.caller_runs() => {
                 Ok(Batch::Whole(run_here(|| args.into_iter().map(f).collect())))
             }

@@ -12,16 +12,22 @@ use crate::courier;
 use crate::launch::{self, LaunchError, StartMethod};
 use crate::sys;
 use crate::wire;
+use crate::workers::{ExitReason, WorkerExit, WorkerInfo, WorkerState};
 use concurrent_futures_core::shim::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use concurrent_futures_core::shim::sync::{Condvar, Mutex, MutexGuard};
 use concurrent_futures_core::shim::thread::{self as shim_thread, JoinHandle};
+use concurrent_futures_core::shim::time::Instant;
 use concurrent_futures_core::{
     BrokenExecutor, BrokenKind, Deadline, Future, Payload, PayloadError, PayloadStage, PoolStats,
     QueueFullPolicy, SubmitError, TaskError, contain_panic,
 };
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
+
+mod supervise;
+
+pub(crate) use supervise::Supervision;
 
 /// At most this many jobs are sent to one worker ahead of its results: the one it runs and the
 /// next, so it never waits for a round trip between tasks (Python's call queue holds
@@ -45,6 +51,8 @@ pub(crate) struct Config {
     pub(crate) handshake_timeout: std::time::Duration,
     /// `max_queue` and its policy; `None`: unbounded.
     pub(crate) max_queue: Option<(usize, QueueFullPolicy)>,
+    /// What the pool does beyond Python's: crash isolation, time limits, recycling.
+    pub(crate) supervision: Supervision,
 }
 
 impl std::fmt::Debug for Config {
@@ -56,6 +64,7 @@ impl std::fmt::Debug for Config {
             .field("max_tasks", &self.max_tasks)
             .field("handshake_timeout", &self.handshake_timeout)
             .field("max_queue", &self.max_queue)
+            .field("supervision", &self.supervision)
             .finish_non_exhaustive()
     }
 }
@@ -68,6 +77,8 @@ pub(crate) trait Sink: Send {
     fn cancel(&self);
     /// Completes the future with the result bytes or the error.
     fn finish(self: Box<Self>, outcome: Result<&[u8], TaskError>);
+    /// Lets `cancel()` of the running future call `stop`.
+    fn allow_stop(&self, stop: Box<dyn FnOnce() + Send>);
 }
 
 pub(crate) struct FutureSink<R>(pub(crate) Future<R>);
@@ -79,6 +90,10 @@ impl<R: Payload> Sink for FutureSink<R> {
 
     fn cancel(&self) {
         self.0.cancel();
+    }
+
+    fn allow_stop(&self, stop: Box<dyn FnOnce() + Send>) {
+        self.0.allow_cancel_while_running(stop);
     }
 
     fn finish(self: Box<Self>, outcome: Result<&[u8], TaskError>) {
@@ -110,6 +125,15 @@ pub(crate) struct Job {
     pub(crate) id: u64,
     pub(crate) message: Vec<u8>,
     pub(crate) sink: Box<dyn Sink>,
+    /// How long it may run before the pool stops it (`None`: no limit).
+    pub(crate) timeout: Option<Duration>,
+}
+
+/// A job sent to a worker and not yet answered.
+struct Flight {
+    id: u64,
+    sink: Box<dyn Sink>,
+    timeout: Option<Duration>,
 }
 
 /// A live worker.
@@ -117,14 +141,29 @@ struct Slot {
     pid: i32,
     /// `None` once the pool closed it (shutdown, break): the worker exits when it sees that.
     tasks: Option<Arc<wire::Sender>>,
-    in_flight: Vec<(u64, Box<dyn Sink>)>,
+    /// What it was sent and has not answered, oldest (the one it runs) first.
+    in_flight: VecDeque<Flight>,
     sent: u64,
+    /// Tasks it answered.
+    finished: u64,
     init_failure: Option<String>,
+    /// When its oldest job in flight started (about: when it was sent, or when the one before
+    /// it was answered), or when it became idle.
+    since: Instant,
+    /// The pool is stopping it (`supervise.rs`); no job is sent to it any more.
+    stop: Option<supervise::Stop>,
+    /// The pool retires it once it is idle (too much memory, idle too long).
+    recycle: Option<ExitReason>,
 }
 
 impl Slot {
     fn retiring(&self, max_tasks: Option<u64>) -> bool {
-        max_tasks.is_some_and(|max| self.sent >= max)
+        self.recycle.is_some() || max_tasks.is_some_and(|max| self.sent >= max)
+    }
+
+    /// Whether it may be sent another job.
+    fn open(&self, max_tasks: Option<u64>) -> bool {
+        self.tasks.is_some() && !self.retiring(max_tasks) && self.stop.is_none()
     }
 }
 
@@ -142,7 +181,20 @@ struct State {
     joiners: usize,
     /// Tasks whose outcome came back from a worker (for `stats`).
     finished: u64,
+    /// Why the restart-storm guard broke the pool, if it is about to.
+    storm: Option<String>,
+    /// Worker processes that connected, ever.
+    started: u64,
+    /// The last [`HISTORY`] worker exits, oldest first.
+    history: VecDeque<WorkerExit>,
+    /// When the recent unexpected worker deaths happened (the restart-storm guard's window).
+    deaths: VecDeque<Instant>,
+    /// The timer thread (`supervise.rs`), once one is needed.
+    timer: Option<JoinHandle<()>>,
 }
+
+/// How many worker exits the history keeps.
+const HISTORY: usize = 256;
 
 /// A courier thread and whether it has finished (so that the list of handles stays short).
 struct Courier {
@@ -196,6 +248,10 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     state: Mutex<State>,
     changed: Condvar,
+    /// Wakes the timer thread (`supervise.rs`) when a deadline is added or the pool ends.
+    tick: Condvar,
+    /// This pool, for the stops that a cancelled future calls later.
+    me: Weak<Shared>,
     next_id: AtomicU64,
     /// What a new courier thread runs: [`courier::run`] (a test puts a stand-in here to play
     /// the workers' part itself).
@@ -210,10 +266,12 @@ impl Shared {
     /// Bookkeeping whose launches run `courier` (the loom models and the unit tests put a
     /// stand-in here).
     pub(crate) fn with_courier(config: Config, courier: fn(Arc<Shared>)) -> Arc<Shared> {
-        Arc::new(Shared {
+        Arc::new_cyclic(|me| Shared {
             config,
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
+            tick: Condvar::new(),
+            me: me.clone(),
             next_id: AtomicU64::new(0),
             courier,
         })
@@ -282,7 +340,7 @@ impl Shared {
             let busy = st
                 .workers
                 .iter()
-                .filter(|w| !w.in_flight.is_empty())
+                .filter(|w| !w.in_flight.is_empty() || w.stop.is_some())
                 .count();
             limit.saturating_add(self.config.max_workers.saturating_sub(busy))
         };
@@ -314,18 +372,26 @@ impl Shared {
         let mut outbox = Outbox::new();
         let max_tasks = self.config.max_tasks;
         let no_more_workers = st.workers.len() >= self.config.max_workers;
-        while !st.queue.is_empty() {
-            let open = |s: &Slot| s.tasks.is_some() && !s.retiring(max_tasks);
+        // A job is sent behind another only if neither has a time limit (whose clock starts
+        // when the job starts) and no supervision needs to know which job a worker runs.
+        let pipelining = !self.config.supervision.one_job_per_worker();
+        while let Some(next) = st.queue.front() {
+            let behind = |s: &Slot| {
+                pipelining
+                    && next.timeout.is_none()
+                    && s.in_flight.len() < DEPTH
+                    && s.in_flight.iter().all(|f| f.timeout.is_none())
+            };
             let chosen = st
                 .workers
                 .iter()
-                .position(|s| open(s) && s.in_flight.is_empty())
+                .position(|s| s.open(max_tasks) && s.in_flight.is_empty())
                 .or_else(|| {
                     no_more_workers
                         .then(|| {
                             st.workers
                                 .iter()
-                                .position(|s| open(s) && s.in_flight.len() < DEPTH)
+                                .position(|s| s.open(max_tasks) && behind(s))
                         })
                         .flatten()
                 });
@@ -334,9 +400,22 @@ impl Shared {
             if !job.sink.start() {
                 continue;
             }
+            if self.config.supervision.cancel_running {
+                job.sink.allow_stop(self.stop_on_cancel(job.id));
+            }
+            if job.timeout.is_some() {
+                self.need_timer(st);
+            }
             let slot = &mut st.workers[index];
             slot.sent += 1;
-            slot.in_flight.push((job.id, job.sink));
+            if slot.in_flight.is_empty() {
+                slot.since = Instant::now();
+            }
+            slot.in_flight.push_back(Flight {
+                id: job.id,
+                sink: job.sink,
+                timeout: job.timeout,
+            });
             let tasks = slot.tasks.clone().expect("chosen slots are open");
             outbox.push((slot.pid, tasks, job.message));
         }
@@ -413,15 +492,23 @@ impl Shared {
         let outbox = {
             let mut st = self.lock();
             st.launching -= 1;
+            st.started += 1;
             st.workers.push(Slot {
                 pid,
                 tasks: Some(tasks),
-                in_flight: Vec::new(),
+                in_flight: VecDeque::new(),
                 sent: 0,
+                finished: 0,
                 init_failure: None,
+                since: Instant::now(),
+                stop: None,
+                recycle: None,
             });
             if st.broken.is_some() {
                 st.workers.last_mut().expect("just pushed").tasks = None;
+            }
+            if self.config.supervision.idle_timeout.is_some() {
+                self.need_timer(&mut st);
             }
             self.changed.notify_all();
             self.dispatch(&mut st)
@@ -431,6 +518,12 @@ impl Shared {
 
     /// Task `id` of worker `pid` finished.
     pub(crate) fn task_done(&self, pid: i32, id: u64, outcome: Result<&[u8], TaskError>) {
+        // Read before locking: a file read is too slow to hold the lock for.
+        let memory = self
+            .config
+            .supervision
+            .max_memory
+            .and_then(|limit| Some((limit, sys::resident_memory(pid)?)));
         let (sink, outbox) = {
             let mut st = self.lock();
             let sink = st
@@ -438,10 +531,24 @@ impl Shared {
                 .iter_mut()
                 .find(|s| s.pid == pid)
                 .and_then(|slot| {
-                    let at = slot.in_flight.iter().position(|(i, _)| *i == id)?;
-                    Some(slot.in_flight.swap_remove(at).1)
+                    let at = slot.in_flight.iter().position(|f| f.id == id)?;
+                    let flight = slot.in_flight.remove(at)?;
+                    slot.finished += 1;
+                    // The next job in flight starts now, or the worker is idle from now.
+                    slot.since = Instant::now();
+                    if let Some((limit, used)) = memory
+                        && used > limit
+                        && slot.recycle.is_none()
+                    {
+                        slot.recycle = Some(ExitReason::RecycledForMemory { resident: used });
+                    }
+                    Some(flight.sink)
                 });
             st.finished += sink.is_some() as u64;
+            if st.timer.is_some() {
+                // A new idle deadline, or the time limit of the job that starts next.
+                self.tick.notify_one();
+            }
             (sink, self.dispatch(&mut st))
         };
         self.post(outbox);
@@ -467,52 +574,94 @@ impl Shared {
     }
 
     /// Worker `pid` is gone (its channel closed and it was reaped). If the pool did not ask it
-    /// to leave, the pool breaks; otherwise a replacement starts if work is waiting.
+    /// to leave, the pool breaks, unless the pool stopped it on purpose or isolates crashes
+    /// (`supervise.rs`): then only its task fails and a new worker takes its place. Otherwise a
+    /// replacement starts if work is waiting.
     pub(crate) fn worker_exited(self: &Arc<Self>, pid: i32, cause: sys::ExitCause) {
-        let (victims, launches) = {
+        let (victims, stopped, launches) = {
             let mut st = self.lock();
             let Some(at) = st.workers.iter().position(|s| s.pid == pid) else {
                 return;
             };
-            let slot = st.workers.swap_remove(at);
+            let mut slot = st.workers.swap_remove(at);
             let asked_to_leave = slot.tasks.is_none() || slot.retiring(self.config.max_tasks);
-            let expected =
-                asked_to_leave && slot.in_flight.is_empty() && slot.init_failure.is_none();
+            let expected = asked_to_leave
+                && slot.in_flight.is_empty()
+                && slot.init_failure.is_none()
+                && slot.stop.is_none();
+            let task = slot.in_flight.front().map(|f| f.id);
             let mut launches = 0;
-            let victims = if st.broken.is_some() {
-                Victims {
-                    sinks: slot.in_flight.into_iter().map(|(_, s)| s).collect(),
+            let mut stopped = Vec::new();
+            let (victims, reason) = if st.broken.is_some() {
+                let victims = Victims {
+                    sinks: slot.in_flight.drain(..).map(|f| f.sink).collect(),
                     lead: TERMINATED,
                     reason: format!("worker process {pid} {cause}"),
-                }
-            } else if !expected {
-                let reason = match (&slot.init_failure, st.forced) {
-                    (Some(text), _) => format!(
-                        "worker process {pid} failed in its initializer and {cause}: {text}"
-                    ),
-                    (None, true) => format!(
-                        "worker process {pid} {cause} while the pool was being forcefully shut down"
-                    ),
-                    (None, false) => format!("worker process {pid} {cause}"),
                 };
-                let mut victims = break_pool(&mut st, reason);
-                victims
-                    .sinks
-                    .extend(slot.in_flight.into_iter().map(|(_, s)| s));
-                victims
+                (victims, ExitReason::Crashed)
+            } else if let Some(stop) = slot.stop.take() {
+                // The pool stopped it: only its own jobs fail, and the pool carries on.
+                stopped = supervise::fail_stopped(&mut slot, &stop, cause);
+                launches = self.replace_worker(&mut st);
+                (Victims::none(), stop.exit_reason())
+            } else if !expected {
+                match self.isolate_death(&mut st, &mut slot, cause) {
+                    Some(lost) => {
+                        stopped = lost;
+                        launches = self.replace_worker(&mut st);
+                        (Victims::none(), ExitReason::Crashed)
+                    }
+                    None => {
+                        let reason = match (&slot.init_failure, st.forced) {
+                            (Some(text), _) => format!(
+                                "worker process {pid} failed in its initializer and {cause}: {text}"
+                            ),
+                            (None, true) => format!(
+                                "worker process {pid} {cause} while the pool was being forcefully \
+                                 shut down"
+                            ),
+                            (None, false) => format!("worker process {pid} {cause}"),
+                        };
+                        let storm = std::mem::take(&mut st.storm);
+                        let reason = match storm {
+                            Some(storm) => format!("{reason}; {storm}"),
+                            None => reason,
+                        };
+                        let mut victims = break_pool(&mut st, reason);
+                        victims
+                            .sinks
+                            .extend(slot.in_flight.drain(..).map(|f| f.sink));
+                        let why = if slot.init_failure.is_some() {
+                            ExitReason::InitializerFailed
+                        } else {
+                            ExitReason::Crashed
+                        };
+                        (victims, why)
+                    }
+                }
             } else {
                 launches = self.launches_needed(&mut st);
-                Victims::none()
+                let why = slot.recycle.take().unwrap_or(ExitReason::Retired);
+                (Victims::none(), why)
             };
+            supervise::record_exit(&mut st, pid, cause, reason, task);
             self.changed.notify_all();
-            (victims, launches)
+            self.tick.notify_one();
+            (victims, stopped, launches)
         };
         victims.fail();
+        supervise::fail_sinks(stopped);
         self.start_couriers(launches);
     }
 
-    /// Python's `shutdown(wait, cancel_futures)`.
-    pub(crate) fn shutdown(&self, wait: bool, cancel_futures: bool) {
+    /// `shutdown(false, true)` that says how many queued jobs it cancelled.
+    pub(crate) fn shutdown_cancelling(&self) -> usize {
+        self.close(true)
+    }
+
+    /// No new jobs; idle workers are asked to leave; with `cancel_futures`, every queued job
+    /// is cancelled (returns how many).
+    fn close(&self, cancel_futures: bool) -> usize {
         let mut outbox = Outbox::new();
         let cancelled: Vec<Job> = {
             let mut st = self.lock();
@@ -528,9 +677,16 @@ impl Shared {
             cancelled
         };
         self.post(outbox);
+        let count = cancelled.len();
         for job in cancelled {
             contain_panic("cancelling a future", || job.sink.cancel());
         }
+        count
+    }
+
+    /// Python's `shutdown(wait, cancel_futures)`.
+    pub(crate) fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        self.close(cancel_futures);
         // A done-callback running on one of this pool's couriers cannot wait for that courier.
         if !wait || courier::is_courier_of(self) {
             return;
@@ -540,10 +696,15 @@ impl Shared {
             st = self.changed.wait(st);
         }
         let couriers = std::mem::take(&mut st.couriers);
+        let timer = st.timer.take();
         st.joiners += 1;
+        self.tick.notify_one();
         drop(st);
         for courier in couriers {
             let _ = courier.handle.join();
+        }
+        if let Some(timer) = timer {
+            let _ = timer.join();
         }
         let mut st = self.lock();
         st.joiners -= 1;
@@ -610,6 +771,40 @@ impl Shared {
         }
     }
 
+    /// Each worker's state now (its memory is read by the caller, outside the lock).
+    pub(crate) fn workers(&self) -> Vec<WorkerInfo> {
+        let st = self.lock();
+        let now = Instant::now();
+        st.workers
+            .iter()
+            .map(|slot| {
+                let state = match slot.in_flight.front() {
+                    _ if slot.stop.is_some() => WorkerState::Stopping,
+                    Some(flight) => WorkerState::Running {
+                        task: flight.id,
+                        elapsed: now.saturating_duration_since(slot.since),
+                    },
+                    None if !slot.open(self.config.max_tasks) => WorkerState::Leaving,
+                    None => WorkerState::Idle,
+                };
+                WorkerInfo {
+                    pid: slot.pid as u32,
+                    state,
+                    tasks_run: slot.finished,
+                    resident_memory: None,
+                }
+            })
+            .collect()
+    }
+
+    pub(crate) fn exit_history(&self) -> Vec<WorkerExit> {
+        self.lock().history.iter().cloned().collect()
+    }
+
+    pub(crate) fn workers_started(&self) -> u64 {
+        self.lock().started
+    }
+
     pub(crate) fn worker_pids(&self) -> Vec<u32> {
         self.lock().workers.iter().map(|s| s.pid as u32).collect()
     }
@@ -649,7 +844,7 @@ fn break_pool(st: &mut State, reason: String) -> Victims {
     st.shutdown = true;
     let mut sinks: Vec<Box<dyn Sink>> = st.queue.drain(..).map(|job| job.sink).collect();
     for slot in &mut st.workers {
-        sinks.extend(slot.in_flight.drain(..).map(|(_, sink)| sink));
+        sinks.extend(slot.in_flight.drain(..).map(|f| f.sink));
         slot.tasks = None;
         sys::signal(slot.pid, nix::sys::signal::Signal::SIGKILL);
     }
@@ -716,7 +911,7 @@ mod tests {
                 .workers
                 .iter()
                 .map(|s| {
-                    let ids = s.in_flight.iter().map(|(id, _)| *id).collect();
+                    let ids = s.in_flight.iter().map(|f| f.id).collect();
                     (
                         s.pid,
                         s.tasks.is_some(),
@@ -741,6 +936,7 @@ mod tests {
             max_tasks,
             handshake_timeout: std::time::Duration::from_secs(1),
             max_queue: None,
+            supervision: Default::default(),
         };
         let shared = Shared::with_courier(config, |_| {});
         // Accepted jobs, in submit order.
@@ -759,6 +955,7 @@ mod tests {
                         id,
                         message,
                         sink: Box::new(FutureSink(future.clone())),
+                        timeout: None,
                     };
                     let refused = shared.enqueue(job).is_err();
                     prop_assert_eq!(refused, before.shutdown || before.broken);

@@ -99,14 +99,90 @@ pub(crate) fn close_on_exec_from_3() {
 /// Asks the kernel to `SIGKILL` this process when its parent thread ends; exits at once if the
 /// parent is already gone. Async-signal-safe: usable between `fork` and `exec`.
 pub(crate) fn die_with_parent(parent: i32) {
+    die_with_parent_by(parent, libc::SIGKILL);
+}
+
+fn die_with_parent_by(parent: i32, signal: i32) {
     // SAFETY: `prctl(PR_SET_PDEATHSIG)`, `getppid` and `_exit` take and return plain
     // integers and touch no memory of ours (`_exit` ends the process, running no destructor).
     unsafe {
-        libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+        libc::prctl(libc::PR_SET_PDEATHSIG, signal);
         if libc::getppid() != parent {
             libc::_exit(1);
         }
     }
+}
+
+/// The signal a worker gets when its parent dies. Its default action ends the worker, as
+/// `SIGKILL` would; once the worker is serving, [`take_group_down_with_worker`] makes it end
+/// the worker's whole process group instead, so that what its tasks started dies too.
+fn parent_gone_signal() -> i32 {
+    // A real-time signal nothing else here uses (glibc keeps the first few for itself and
+    // `SIGRTMIN()` already counts them).
+    libc::SIGRTMIN() + 2
+}
+
+/// The first steps of a new worker process, in the child between `fork` and `exec` (or
+/// instead of `exec`): it leads a new process group, so that the pool can stop it together
+/// with every process its tasks start ([`signal_group`]), and dies when `parent` dies.
+/// Async-signal-safe.
+pub(crate) fn become_worker(parent: i32) {
+    // SAFETY: `setpgid` takes plain integers; on failure (it cannot fail for a process making
+    // itself a leader, short of already leading a session) the worker stays in its parent's
+    // group and only its grandchildren's clean-up is lost.
+    unsafe { libc::setpgid(0, 0) };
+    die_with_parent_by(parent, parent_gone_signal());
+}
+
+/// In a serving worker: its parent's death ends the worker's whole process group (the worker
+/// and every process its tasks started that stayed in the group), not only the worker; and
+/// `SIGINT` is ignored, so that the pool's program decides what a Ctrl-C stops (as Python's
+/// workers do: a terminal's Ctrl-C does not reach them anyway, since they lead their own
+/// process groups).
+pub(crate) fn take_group_down_with_worker() {
+    extern "C" fn parent_gone(_: libc::c_int) {
+        // SAFETY: `kill` is async-signal-safe and takes plain integers; 0 is this process's
+        // own group, which this process leads.
+        unsafe { libc::kill(0, libc::SIGKILL) };
+    }
+    // SAFETY: `sigaction` reads the fully initialized struct we pass; the handler only calls
+    // `kill`, which is async-signal-safe; `signal(SIGINT, SIG_IGN)` takes plain integers.
+    unsafe {
+        let mut action: libc::sigaction = std::mem::zeroed();
+        action.sa_sigaction = parent_gone as extern "C" fn(libc::c_int) as usize;
+        libc::sigemptyset(&mut action.sa_mask);
+        libc::sigaction(parent_gone_signal(), &action, std::ptr::null_mut());
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+    }
+}
+
+/// Sends `signal` to worker `pid`'s whole process group (the worker and what its tasks started
+/// in it), and to the worker itself in case it does not lead a group. A group that no longer
+/// exists is ignored. A group outlives its leader while any member lives, and its id is not
+/// reused meanwhile, so this is also right after the worker was reaped.
+pub(crate) fn signal_group(pid: i32, signal: nix::sys::signal::Signal) {
+    let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), signal);
+    self::signal(pid, signal);
+}
+
+/// Kills what is left of the process group of worker `pid`, once the worker itself has been
+/// reaped: the processes its tasks started that stayed in its group. (Not `pid` itself: that
+/// number may belong to another process by now.)
+pub(crate) fn kill_group_of_reaped(pid: i32) {
+    let _ = nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+}
+
+/// Process `pid`'s resident memory in bytes, from `/proc/<pid>/statm`; `None` if it cannot be
+/// read (the process is gone).
+pub(crate) fn resident_memory(pid: i32) -> Option<u64> {
+    let statm = std::fs::read_to_string(format!("/proc/{pid}/statm")).ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: `sysconf` takes a plain integer.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * page.max(1) as u64)
 }
 
 /// What `ps`, `top` and `/proc/<pid>/comm` show for a worker process.

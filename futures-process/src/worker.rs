@@ -59,6 +59,7 @@ pub(crate) fn serve(server: &str, token: u64) -> ! {
 /// The worker's loop, on channels it already holds.
 pub(crate) fn serve_channels(tasks: wire::Receiver, results: wire::Sender) -> ! {
     sys::set_process_name(sys::WORKER_NAME);
+    sys::take_group_down_with_worker();
     install_panic_capture();
     IS_WORKER.store(true, Ordering::Relaxed);
     // The pool's key, from the first settings message; until then no task runs.

@@ -166,10 +166,6 @@ fn max_tasks_per_child(method: StartMethod) {
             .max_tasks_per_child(3)
             .build()
     };
-    if method == StartMethod::Fork {
-        assert_eq!(build().unwrap_err(), BuildError::MaxTasksWithFork);
-        return;
-    }
     let ex = build().unwrap();
     let pids: Vec<u32> = (0..3)
         .map(|_| ex.submit(pid, ()).unwrap().result(None).unwrap())
@@ -182,9 +178,6 @@ fn max_tasks_per_child(method: StartMethod) {
 
 /// `test_max_tasks_early_shutdown`: replacements keep coming during shutdown.
 fn max_tasks_early_shutdown(method: StartMethod) {
-    if method == StartMethod::Fork {
-        return; // refused at build, as above
-    }
     let ex = ProcessPoolExecutor::builder()
         .max_workers(3)
         .start_method(method)
@@ -200,9 +193,6 @@ fn max_tasks_early_shutdown(method: StartMethod) {
 
 /// `test_max_tasks_per_child_pending_tasks_gh115634`: CPython 3.14.0 hangs on (1, 2, 6).
 fn max_tasks_per_child_pending_tasks_gh115634(method: StartMethod) {
-    if method == StartMethod::Fork {
-        return;
-    }
     for (workers, max_tasks, n) in [(1, 2, 6), (2, 2, 8)] {
         let ex = ProcessPoolExecutor::builder()
             .max_workers(workers)

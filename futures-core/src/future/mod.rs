@@ -125,6 +125,9 @@ struct Watchers<T> {
     wakers: Vec<(u64, Waker)>,
     /// `.await`s waiting to become the last handle (see `TAKER_ONE`), by awaiter id.
     taker_wakers: Vec<(u64, Waker)>,
+    /// What stops the running task, if its executor can ([`Future::allow_cancel_while_running`]):
+    /// taken by the `cancel()` that cancels it while running.
+    stop_running: Option<Box<dyn FnOnce() + Send>>,
 }
 
 impl<T> Default for Watchers<T> {
@@ -134,6 +137,7 @@ impl<T> Default for Watchers<T> {
             waiters: Vec::new(),
             wakers: Vec::new(),
             taker_wakers: Vec::new(),
+            stop_running: None,
         }
     }
 }
@@ -248,6 +252,10 @@ impl<T> Future<T> {
     /// the done-callbacks in this thread. `wait` and `as_completed` see the cancellation only
     /// once the executor calls `set_running_or_notify_cancel`, as in Python.
     ///
+    /// A running task is cancelled too when its executor allowed it
+    /// ([`allow_cancel_while_running`](Future::allow_cancel_while_running): a process pool
+    /// built with `cancel_running(true)`); `wait` and `as_completed` then see it at once.
+    ///
     /// ```
     /// use concurrent_futures_core::Future;
     ///
@@ -268,10 +276,68 @@ impl<T> Future<T> {
         ) {
             Ok(_) => {}
             Err(word) if State::from_word(word).is_cancelled() => return true,
+            Err(word) if word & STATUS_MASK == RUNNING => return self.cancel_running(shared),
             Err(_) => return false,
         }
         self.announce_done(shared);
         true
+    }
+
+    /// `cancel()` of a running future: succeeds only if its executor left a way to stop the
+    /// task. The future goes straight to `CANCELLED_AND_NOTIFIED` (nobody else will notify it:
+    /// the executor has already started the task), then the executor is told to stop the task.
+    #[cold]
+    fn cancel_running(&self, mut shared: MutexGuard<'_, Shared<T>>) -> bool {
+        let Some(stop) = shared.watchers.as_mut().and_then(|w| w.stop_running.take()) else {
+            return false;
+        };
+        // Under the lock, RUNNING can only move to FINISHED by `complete`, which takes it too.
+        if self.inner.state.load(Ordering::Relaxed) & STATUS_MASK != RUNNING {
+            return false;
+        }
+        self.inner
+            .state
+            .store(CANCELLED_AND_NOTIFIED, Ordering::Release);
+        for waiter in shared.waiters() {
+            waiter.notify(self.id(), Completion::Cancelled);
+        }
+        self.announce_done(shared);
+        // The executor's outcome, if it comes, is refused (`set_result` sees a done future).
+        crate::unwind::contain_panic("stopping a cancelled task", stop);
+        true
+    }
+
+    /// Lets [`cancel`](Future::cancel) succeed while the task runs: the first such `cancel()`
+    /// cancels the future (notifying its waiters and running its callbacks, as a cancel while
+    /// pending does) and then calls `stop`, in the cancelling thread, for the executor to stop
+    /// the task. For executors that can stop a running task (a process pool kills the task's
+    /// worker); the others never call it. Has no effect unless the future is running; a second
+    /// call replaces the first `stop`. `stop` is dropped uncalled if the task finishes first.
+    ///
+    /// ```
+    /// use concurrent_futures_core::Future;
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    ///
+    /// let f = Future::<u32>::new();
+    /// assert!(f.set_running_or_notify_cancel().unwrap());
+    /// assert!(!f.cancel(), "a running future refuses cancel() by default");
+    /// let stopped = Arc::new(AtomicBool::new(false));
+    /// let flag = stopped.clone();
+    /// f.allow_cancel_while_running(move || flag.store(true, Ordering::SeqCst));
+    /// assert!(f.cancel());
+    /// assert!(f.cancelled() && stopped.load(Ordering::SeqCst));
+    /// assert!(f.set_result(1).is_err(), "the executor's late result is refused");
+    /// ```
+    ///
+    /// # Differences from Python
+    ///
+    /// Python's `cancel()` always fails on a running future.
+    pub fn allow_cancel_while_running(&self, stop: impl FnOnce() + Send + 'static) {
+        let mut shared = self.inner.shared.lock();
+        if self.inner.state.load(Ordering::Relaxed) & STATUS_MASK == RUNNING {
+            shared.watchers().stop_running = Some(Box::new(stop));
+        }
     }
 
     /// Blocks until the future is done or `deadline` passes; returns the state word then.
@@ -777,14 +843,20 @@ impl<T> Future<T> {
     /// tasks, then run the callbacks in this thread.
     fn announce_done(&self, mut shared: MutexGuard<'_, Shared<T>>) {
         self.inner.done.notify_all();
-        let (wakers, callbacks) = match shared.watchers.as_mut() {
+        let (wakers, callbacks, stop_running) = match shared.watchers.as_mut() {
             Some(w) => (
                 std::mem::take(&mut w.wakers),
                 std::mem::take(&mut w.callbacks),
+                w.stop_running.take(),
             ),
-            None => (Vec::new(), Vec::new()),
+            None => (Vec::new(), Vec::new(), None),
         };
         drop(shared);
+        // The task is over: its executor's way to stop it goes (outside the lock: it may own
+        // the executor's last reference).
+        if let Some(stop) = stop_running {
+            crate::unwind::contain_panic("dropping a task's stop", || drop(stop));
+        }
         wakers.into_iter().for_each(|(_, waker)| waker.wake());
         self.run_callbacks(callbacks);
     }
