@@ -47,6 +47,7 @@ pub struct ProcessPoolBuilder {
     max_queue: Option<usize>,
     queue_full_policy: QueueFullPolicy,
     supervision: Supervision,
+    stop_on_interrupt: bool,
 }
 
 impl ProcessPoolBuilder {
@@ -295,6 +296,31 @@ impl ProcessPoolBuilder {
         self
     }
 
+    /// Ctrl-C stops the pool's work (default off: as in Python, workers ignore `SIGINT` and
+    /// the program decides). On, the first `SIGINT` the program gets shuts the pool down
+    /// (`shutdown(false, true)`: queued tasks are cancelled) and stops every worker running a
+    /// task (`SIGTERM` to its process group, `SIGKILL` after the
+    /// [`grace_period`](Self::grace_period)); those futures fail with
+    /// [`TaskError::Stopped`] ([`StopReason::Interrupted`]).
+    ///
+    /// The program's own `SIGINT` handler still runs: the pool's handler, installed by the
+    /// first such pool, calls the one that was there before it. Install yours before building
+    /// the pool (a handler installed later replaces the pool's). If `SIGINT` was left at its
+    /// default, the program then ends as Ctrl-C would have ended it, once the pools' workers
+    /// are gone.
+    ///
+    /// # Differences from Python
+    ///
+    /// Python has no such option (gh-125886): its workers ignore `SIGINT`, and a
+    /// `KeyboardInterrupt` in the main thread leaves queued and running work to finish.
+    ///
+    /// [`TaskError::Stopped`]: concurrent_futures_core::TaskError::Stopped
+    /// [`StopReason::Interrupted`]: concurrent_futures_core::StopReason::Interrupted
+    pub fn stop_on_interrupt(mut self, on: bool) -> Self {
+        self.stop_on_interrupt = on;
+        self
+    }
+
     /// Checks the settings and makes the pool. No process starts until the first submit.
     pub fn build(self) -> Result<ProcessPoolExecutor, BuildError> {
         let max_workers = match self.max_workers {
@@ -341,7 +367,7 @@ impl ProcessPoolBuilder {
             initializer: initializer.map(|(site, args)| (key.seal(site), args)),
             max_tasks,
         });
-        Ok(ProcessPoolExecutor::from_shared(Shared::new(Config {
+        let shared = Shared::new(Config {
             max_workers,
             method: self.method,
             key,
@@ -352,7 +378,12 @@ impl ProcessPoolBuilder {
                 .unwrap_or(Self::DEFAULT_HANDSHAKE_TIMEOUT),
             max_queue: self.max_queue.map(|n| (n, self.queue_full_policy)),
             supervision: self.supervision,
-        })))
+        });
+        if self.stop_on_interrupt {
+            crate::interrupt::watch(std::sync::Arc::downgrade(&shared))
+                .map_err(BuildError::InterruptHandler)?;
+        }
+        Ok(ProcessPoolExecutor::from_shared(shared))
     }
 }
 
@@ -394,6 +425,9 @@ pub enum BuildError {
     /// The operating system's random number generator failed, so the pool could not draw the
     /// key that its workers check every call with.
     Randomness(std::io::ErrorKind),
+    /// [`stop_on_interrupt`](ProcessPoolBuilder::stop_on_interrupt) could not install its
+    /// `SIGINT` handler (the reason is given).
+    InterruptHandler(String),
 }
 
 impl fmt::Display for BuildError {
@@ -414,6 +448,9 @@ impl fmt::Display for BuildError {
             }
             BuildError::Initializer(_) => {
                 f.write_str("the initializer cannot be sent to the workers")
+            }
+            BuildError::InterruptHandler(why) => {
+                write!(f, "stop_on_interrupt could not be set up: {why}")
             }
             BuildError::Randomness(kind) => write!(
                 f,

@@ -516,6 +516,7 @@ mod tests {
             Box::new(BuildError::MaxTasksPerChild),
             Box::new(BuildError::NotBootstrapped(StartMethod::Spawn)),
             Box::new(BuildError::Bootstrap("3 threads".into())),
+            Box::new(BuildError::InterruptHandler("no pipe".into())),
             Box::new(BuildError::Initializer(PayloadError::new(
                 PayloadStage::EncodeArgument,
                 "unsupported type",

@@ -59,6 +59,7 @@ mod builder;
 mod call;
 mod courier;
 mod forkserver;
+mod interrupt;
 mod launch;
 #[cfg(loom)]
 #[doc(hidden)]

@@ -338,6 +338,24 @@ impl Shared {
         Some(failures(slot, StopReason::WorkerDied, cause))
     }
 
+    /// A `SIGINT` reached a pool built with `stop_on_interrupt` (`interrupt.rs`): shut down,
+    /// cancelling what is queued, and stop every worker running a task.
+    pub(crate) fn interrupt(&self) {
+        self.close(true);
+        let mut st = self.lock();
+        let now = Instant::now();
+        let mut stopping = false;
+        for slot in &mut st.workers {
+            if slot.stop.is_none() && !slot.in_flight.is_empty() {
+                self.begin_stop(slot, StopCause::Interrupt, now);
+                stopping = true;
+            }
+        }
+        if stopping {
+            self.need_timer(&mut st);
+        }
+    }
+
     /// `shutdown_timeout(limit)`: Python's `shutdown(wait=True, cancel_futures=True)` that
     /// waits at most `limit`, then stops the workers still running tasks, and returns once
     /// every worker has ended (within the grace period after the limit).
