@@ -6,6 +6,7 @@
 mod core_suite;
 mod java;
 mod process_suite;
+mod process_supervision;
 mod python;
 mod report;
 mod thread_suite;

@@ -1,14 +1,17 @@
 //! Suite `process`: our `ProcessPoolExecutor` per start method, CPython's per start method,
 //! and the raw floor (a one-byte ping-pong over a Unix socket pair between two processes), all
-//! with 2 workers, in one run.
+//! with 2 workers, in one run; then the supervision rows (f)–(h) (`process_supervision.rs`),
+//! and row (a) (and (b)) on pools with supervision turned on beside the default pool's, to see
+//! what supervision costs the hot path.
 
+use super::process_supervision::{self as supervision, SHUTDOWN, SHUTDOWN_TARGET_MS};
 use super::report::{Row, Target};
 use super::{group_by_workload, median, median_of, python};
 use concurrent_futures_core::{Executor, MapOptions};
 use concurrent_futures_process::{ProcessPoolExecutor, StartMethod};
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// How long a busy worker's death takes to reach its future (the issue asks for under a second).
 const DEATH: [&str; 3] = [
@@ -45,11 +48,12 @@ const FIRST_RESULT: [&str; 3] = [
     "(d) pool creation -> first result [fork]",
 ];
 
-const fn targets() -> [Target; 18] {
-    let mut t = [Target::AtMost("", 0.0); 18];
+const fn targets() -> [Target; 21] {
+    let mut t = [Target::AtMost("", 0.0); 21];
     let mut i = 0;
     while i < 3 {
         t[15 + i] = Target::AtMost(DEATH[i], 1000.0);
+        t[18 + i] = Target::AtMost(SHUTDOWN[i], SHUTDOWN_TARGET_MS);
         t[5 * i] = Target::BetterThan {
             workload: ROUND_TRIP[i],
             peers: &["raw"],
@@ -81,8 +85,9 @@ const fn targets() -> [Target; 18] {
 }
 
 /// The issue's targets: (a) ≤ 2× the raw floor and ≤ 1/4 of CPython; (b) ≥ 15× CPython;
-/// (c) ≥ 10× CPython; (d) ≥ 10× faster than CPython's same start method; and a worker's death
-/// seen in under a second (e).
+/// (c) ≥ 10× CPython; (d) ≥ 10× faster than CPython's same start method; a worker's death
+/// seen in under a second (e); `shutdown_timeout` with 100 queued one-second tasks back in
+/// under 5 s (h).
 pub(crate) const TARGETS: &[Target] = &targets();
 
 /// CPython's `ProcessPoolExecutor(2, mp_context=get_context(method))`.
@@ -137,6 +142,10 @@ struct Sizes {
     first_results: usize,
     /// Runs of (b) and (c), whose median is reported.
     repeats: usize,
+    /// Runs of (f) and (g), whose median is reported.
+    stops: usize,
+    /// The time limit given to `shutdown_timeout` in (h).
+    shutdown_limit: Duration,
 }
 
 fn ident(x: u64) -> u64 {
@@ -187,6 +196,8 @@ pub(crate) fn run(quick: bool) -> Result<Vec<Row>, String> {
             map_chunked: 100_000,
             first_results: 3,
             repeats: 1,
+            stops: 1,
+            shutdown_limit: Duration::from_millis(100),
         }
     } else {
         Sizes {
@@ -195,12 +206,15 @@ pub(crate) fn run(quick: bool) -> Result<Vec<Row>, String> {
             map_chunked: 1_000_000,
             first_results: 11,
             repeats: 5,
+            stops: 7,
+            shutdown_limit: Duration::from_millis(500),
         }
     };
     let mut rows = Vec::new();
     let floor = raw_floor(s.round_trips * 2)?;
     for (i, method) in METHODS.into_iter().enumerate() {
         rows.extend(ours(i, method, &s)?);
+        rows.extend(supervision::rows(i, method, s.stops, s.shutdown_limit)?);
         rows.push(Row::peer(
             ROUND_TRIP[i],
             "raw socket ping-pong",
@@ -217,6 +231,7 @@ pub(crate) fn run(quick: bool) -> Result<Vec<Row>, String> {
                 map_chunked: s.map_chunked,
                 first_results: s.first_results.min(5),
                 repeats: s.repeats.min(3),
+                ..s
             };
             for (i, method) in METHODS.into_iter().enumerate() {
                 let args = [
@@ -251,12 +266,19 @@ pub(crate) fn run(quick: bool) -> Result<Vec<Row>, String> {
     Ok(rows)
 }
 
-fn pool(method: StartMethod) -> Result<ProcessPoolExecutor, String> {
+/// Systems of the rows of (a) and (b) on pools with supervision on (ours too; the ratio says
+/// how many times faster the default pool is).
+const ISOLATED: &str = "ours, isolate_crashes(true)";
+const LIMITED: &str = "ours, task_timeout(1 h)";
+
+fn builder(method: StartMethod) -> concurrent_futures_process::ProcessPoolBuilder {
     ProcessPoolExecutor::builder()
         .max_workers(2)
         .start_method(method)
-        .build()
-        .map_err(|e| e.to_string())
+}
+
+fn pool(method: StartMethod) -> Result<ProcessPoolExecutor, String> {
+    builder(method).build().map_err(|e| e.to_string())
 }
 
 fn ours(i: usize, method: StartMethod, s: &Sizes) -> Result<Vec<Row>, String> {
@@ -268,29 +290,67 @@ fn ours(i: usize, method: StartMethod, s: &Sizes) -> Result<Vec<Row>, String> {
         drop(ex);
         ms
     });
-    let ex = pool(method)?;
-    // Both workers started before anything is measured.
-    let warm: Vec<_> = (0..4).map(|i| ex.submit(ident, i).unwrap()).collect();
-    for f in &warm {
-        f.result(None).unwrap();
+    // Row (a) on the default pool and, beside it, on a pool with crash isolation on and on one
+    // with a pool-wide time limit that never passes: supervision's cost on the hot path. The
+    // three pools' round trips are interleaved (rotating which goes first), so that drift of
+    // the machine's speed hits all three alike.
+    let pools = [
+        pool(method)?,
+        builder(method)
+            .isolate_crashes(true)
+            .build()
+            .map_err(|e| e.to_string())?,
+        builder(method)
+            .task_timeout(Duration::from_secs(3600))
+            .build()
+            .map_err(|e| e.to_string())?,
+    ];
+    for ex in &pools {
+        // Both workers started before anything is measured.
+        let warm: Vec<_> = (0..4).map(|i| ex.submit(ident, i).unwrap()).collect();
+        for f in &warm {
+            f.result(None).unwrap();
+        }
     }
-    let mut samples: Vec<f64> = (0..s.round_trips)
-        .map(|i| {
+    let mut samples: [Vec<f64>; 3] = Default::default();
+    for i in 0..s.round_trips {
+        for k in 0..3 {
+            let p = (i + k) % 3;
             let t = Instant::now();
-            ex.submit(ident, i as u64).unwrap().result(None).unwrap();
-            t.elapsed().as_secs_f64() * 1e6
+            pools[p]
+                .submit(ident, i as u64)
+                .unwrap()
+                .result(None)
+                .unwrap();
+            samples[p].push(t.elapsed().as_secs_f64() * 1e6);
+        }
+    }
+    let [a, a_isolated, a_limited] = samples.map(|mut v| median(&mut v));
+    let map_small = |ex: &ProcessPoolExecutor| {
+        median_of(s.repeats, || {
+            let t = Instant::now();
+            let n = ex
+                .map(square, 0..s.map_small as u64)
+                .unwrap()
+                .map(Result::unwrap)
+                .count();
+            n as f64 / t.elapsed().as_secs_f64()
         })
-        .collect();
-    let a = median(&mut samples);
-    let b = median_of(s.repeats, || {
-        let t = Instant::now();
-        let n = ex
-            .map(square, 0..s.map_small as u64)
-            .unwrap()
-            .map(Result::unwrap)
-            .count();
-        n as f64 / t.elapsed().as_secs_f64()
-    });
+    };
+    // (b) too: with isolation or a time limit a worker holds only the task it runs (no second
+    // task queued in it behind the first), which a map of tiny tasks feels.
+    let [b, b_isolated, b_limited] = [0, 1, 2].map(|p| map_small(&pools[p]));
+    println!(
+        "supervision's cost on the hot path [{}]: (a) isolate_crashes {:.3}x, task_timeout \
+         {:.3}x of the default pool's time; (b) {:.3}x, {:.3}x of its rate",
+        method.name(),
+        a_isolated / a,
+        a_limited / a,
+        b_isolated / b,
+        b_limited / b
+    );
+    let [ex, isolated, limited] = pools;
+    drop((isolated, limited));
     let c = median_of(s.repeats, || {
         let t = Instant::now();
         let chunked = MapOptions::new().chunksize(1000);
@@ -305,7 +365,11 @@ fn ours(i: usize, method: StartMethod, s: &Sizes) -> Result<Vec<Row>, String> {
     Ok(vec![
         Row::ours(DEATH[i], e, "ms", s.first_results),
         Row::ours(ROUND_TRIP[i], a, "us", s.round_trips),
+        Row::peer(ROUND_TRIP[i], ISOLATED, a_isolated, "us", s.round_trips),
+        Row::peer(ROUND_TRIP[i], LIMITED, a_limited, "us", s.round_trips),
         Row::ours(MAP_SMALL[i], b, "items/s", s.map_small),
+        Row::peer(MAP_SMALL[i], ISOLATED, b_isolated, "items/s", s.map_small),
+        Row::peer(MAP_SMALL[i], LIMITED, b_limited, "items/s", s.map_small),
         Row::ours(MAP_CHUNKED[i], c, "items/s", s.map_chunked),
         Row::ours(FIRST_RESULT[i], d, "ms", s.first_results),
     ])
