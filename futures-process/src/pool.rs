@@ -219,16 +219,16 @@ impl ProcessPoolExecutor {
     ///     .start_method(StartMethod::Fork)
     ///     .build()
     ///     .unwrap();
-    /// let running = pool.submit(forever, ()).unwrap();
-    /// let queued = pool.submit(forever, ()).unwrap();
-    /// while !running.running() {
+    /// let futures: Vec<_> = (0..10).map(|_| pool.submit(forever, ()).unwrap()).collect();
+    /// while !futures[0].running() {
     ///     std::thread::yield_now();
     /// }
     /// let report = pool.shutdown_timeout(Duration::from_millis(50));
-    /// assert_eq!(report.cancelled, 1);
-    /// assert_eq!(report.stopped.len(), 1);
-    /// assert!(queued.cancelled());
-    /// assert!(running.exception(None).unwrap().is_some());
+    /// // The running task, and the one its worker held next, were stopped; the rest cancelled.
+    /// assert_eq!(report.stopped, [0, 1]);
+    /// assert_eq!(report.cancelled, 8);
+    /// assert!(futures[0].exception(None).unwrap().is_some());
+    /// assert!(futures[9].cancelled());
     /// assert!(pool.worker_pids().is_empty());
     /// ```
     ///

@@ -191,6 +191,11 @@ struct State {
     deaths: VecDeque<Instant>,
     /// The timer thread (`supervise.rs`), once one is needed.
     timer: Option<JoinHandle<()>>,
+    /// Until when the timer thread sleeps (`None`: it is awake, or sleeps with no deadline
+    /// when `timer_idle`): a new deadline wakes it only if it is earlier.
+    timer_wake: Option<Instant>,
+    /// The timer thread sleeps with no deadline ahead.
+    timer_idle: bool,
 }
 
 /// How many worker exits the history keeps.
@@ -403,14 +408,15 @@ impl Shared {
             if self.config.supervision.cancel_running {
                 job.sink.allow_stop(self.stop_on_cancel(job.id));
             }
-            if job.timeout.is_some() {
-                self.need_timer(st);
-            }
             let slot = &mut st.workers[index];
             slot.sent += 1;
             if slot.in_flight.is_empty() {
                 slot.since = Instant::now();
             }
+            if let Some(due) = job.timeout.and_then(|limit| slot.since.checked_add(limit)) {
+                self.need_timer(st, due);
+            }
+            let slot = &mut st.workers[index];
             slot.in_flight.push_back(Flight {
                 id: job.id,
                 sink: job.sink,
@@ -507,8 +513,10 @@ impl Shared {
             if st.broken.is_some() {
                 st.workers.last_mut().expect("just pushed").tasks = None;
             }
-            if self.config.supervision.idle_timeout.is_some() {
-                self.need_timer(&mut st);
+            if let Some(idle) = self.config.supervision.idle_timeout
+                && let Some(due) = Instant::now().checked_add(idle)
+            {
+                self.need_timer(&mut st, due);
             }
             self.changed.notify_all();
             self.dispatch(&mut st)
@@ -542,13 +550,19 @@ impl Shared {
                     {
                         slot.recycle = Some(ExitReason::RecycledForMemory { resident: used });
                     }
-                    Some(flight.sink)
+                    Some((flight.sink, slot.since))
                 });
+            let sink = sink.map(|(sink, since)| {
+                // A worker that became idle now has an idle deadline (the job that starts next
+                // in a worker was sent without a time limit).
+                if let Some(idle) = self.config.supervision.idle_timeout
+                    && let Some(due) = since.checked_add(idle)
+                {
+                    self.need_timer(&mut st, due);
+                }
+                sink
+            });
             st.finished += sink.is_some() as u64;
-            if st.timer.is_some() {
-                // A new idle deadline, or the time limit of the job that starts next.
-                self.tick.notify_one();
-            }
             (sink, self.dispatch(&mut st))
         };
         self.post(outbox);
@@ -646,7 +660,10 @@ impl Shared {
             };
             supervise::record_exit(&mut st, pid, cause, reason, task);
             self.changed.notify_all();
-            self.tick.notify_one();
+            if st.shutdown {
+                // The timer ends with the last worker.
+                self.tick.notify_one();
+            }
             (victims, stopped, launches)
         };
         victims.fail();

@@ -114,8 +114,8 @@ pub enum ExitReason {
 pub struct ShutdownReport {
     /// Queued tasks that had not started: cancelled.
     pub cancelled: usize,
-    /// The tasks (by number) still running when the limit passed: their workers were stopped
-    /// and their futures failed with [`StopReason::ShutdownTimedOut`](concurrent_futures_core::StopReason::ShutdownTimedOut).
+    /// The tasks (by number) still running when the limit passed, and any sent to their
+    /// workers behind them: those workers were stopped and these futures failed with [`StopReason::ShutdownTimedOut`](concurrent_futures_core::StopReason::ShutdownTimedOut).
     pub stopped: Vec<u64>,
 }
 

@@ -9,6 +9,7 @@
 
 use concurrent_futures_core::{FutureError, StopReason, TaskError};
 use concurrent_futures_process::{ProcessPoolExecutor, StartMethod, WorkerState};
+use concurrent_futures_testkit::procfs::{children_of, is_gone, wait_until};
 use concurrent_futures_testkit::{ArrivalKey, Arrivals};
 use nix::libc;
 use std::process::Command;
@@ -42,37 +43,6 @@ fn method() -> Option<StartMethod> {
         "forkserver" => Some(StartMethod::ForkServer),
         "spawn" => Some(StartMethod::Spawn),
         other => panic!("unknown method {other}"),
-    }
-}
-
-/// Whether process `pid` is gone (or a zombie).
-fn dead(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
-    }
-}
-
-/// The children of `pid`.
-fn children_of(pid: u32) -> Vec<u32> {
-    std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(|p| p.parse().unwrap())
-        .collect()
-}
-
-/// Polls (under a watchdog) until `done()` holds.
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let start = std::time::Instant::now();
-    while !done() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "still waiting until {what}"
-        );
-        std::thread::sleep(Duration::from_millis(1));
     }
 }
 
@@ -140,7 +110,7 @@ fn scenario_program_with_its_own_handler() {
         // (and fail with it).
         assert!((8..=10).contains(&cancelled), "{cancelled}");
         for pid in pids {
-            wait_until("every worker and its child are gone", || dead(pid));
+            wait_until("every worker and its child are gone", || is_gone(pid));
         }
         assert!(OWN_HANDLER_RAN.load(Ordering::SeqCst));
         assert!(pool.submit(|x: u8| x, 1).is_err(), "the pool is shut down");
@@ -207,7 +177,7 @@ fn ctrl_c_with_the_default_action_ends_the_program_and_leaves_no_process() {
                 .collect();
             assert_eq!(pids.len(), 4, "two workers, two children: {stdout}");
             for pid in pids {
-                wait_until("every worker and its child are gone", || dead(pid));
+                wait_until("every worker and its child are gone", || is_gone(pid));
             }
         }
     });

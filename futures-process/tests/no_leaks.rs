@@ -4,7 +4,7 @@
 //! One test in its own binary, so no other test opens anything meanwhile.
 
 use concurrent_futures_process::{ProcessPoolExecutor, StartMethod};
-use std::collections::HashMap;
+use concurrent_futures_testkit::procfs::{descendants, open_fds};
 
 concurrent_futures_process::bootstrap_before_main!();
 
@@ -18,47 +18,6 @@ fn crash(_: ()) -> u8 {
 
 fn failing_init(_: ()) {
     panic!("error in initializer")
-}
-
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
-
-/// Every process descended from this one, with its state letter (`Z` for a zombie).
-fn descendants() -> Vec<(u32, char)> {
-    let mut parent_of = HashMap::new();
-    let mut state_of = HashMap::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-            continue;
-        };
-        // `pid (comm) state ppid ...`; comm may hold spaces, so split after the last ')'.
-        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
-            continue;
-        };
-        let mut fields = rest.split_whitespace();
-        let state = fields.next().and_then(|s| s.chars().next()).unwrap_or('?');
-        let ppid: u32 = fields.next().and_then(|p| p.parse().ok()).unwrap_or(0);
-        parent_of.insert(pid, ppid);
-        state_of.insert(pid, state);
-    }
-    let me = std::process::id();
-    let mut found = Vec::new();
-    for &pid in parent_of.keys() {
-        let mut p = pid;
-        while let Some(&parent) = parent_of.get(&p) {
-            if parent == me {
-                found.push((pid, state_of[&pid]));
-                break;
-            }
-            p = parent;
-        }
-    }
-    found.sort();
-    found
 }
 
 fn one_pool(i: usize) {

@@ -10,23 +10,11 @@ use concurrent_futures_core::{FutureError, StopReason, TaskError, TaskStopped};
 use concurrent_futures_process::{
     ExitReason, ProcessPoolBuilder, ProcessPoolExecutor, WorkerState,
 };
+use concurrent_futures_testkit::procfs::{children_of, is_gone, wait_until};
 use concurrent_futures_testkit::{ArrivalKey, Arrivals};
 use std::time::Duration;
 
 concurrent_futures_process::bootstrap_before_main!();
-
-/// Waits (yielding, under the test's watchdog) until `done()` holds: for outcomes that the
-/// kernel delivers on its own time, such as a reparented process being killed.
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let start = std::time::Instant::now();
-    while !done() {
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "still waiting until {what}"
-        );
-        std::thread::sleep(Duration::from_millis(1));
-    }
-}
 
 fn builder(method: StartMethod, workers: usize) -> ProcessPoolBuilder {
     ProcessPoolExecutor::builder()
@@ -117,36 +105,6 @@ fn worker_running(pool: &ProcessPoolExecutor, task: u64) -> u32 {
         pid.is_some()
     });
     pid.unwrap()
-}
-
-/// The children of process `pid`, from `/proc`.
-fn children_of(pid: u32) -> Vec<u32> {
-    let mut found = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(child) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
-            continue;
-        };
-        let Some((_, rest)) = stat.rsplit_once(')') else {
-            continue;
-        };
-        if rest.split_whitespace().nth(1) == Some(&pid.to_string()) {
-            found.push(child);
-        }
-    }
-    found
-}
-
-/// Whether process `pid` is gone (or a zombie waiting for its new parent to reap it).
-fn dead(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
-    }
 }
 
 /// With isolation, a worker that aborts or calls `exit(0)` mid-task fails only its task,
@@ -332,7 +290,7 @@ fn grandchildren_die_with_their_worker(method: StartMethod) {
         nix::sys::signal::Signal::SIGKILL,
     )
     .unwrap();
-    wait_until("the killed worker's child is gone", || dead(grandchild));
+    wait_until("the killed worker's child is gone", || is_gone(grandchild));
     // Shut down with a time limit.
     let _running = pool
         .submit(spawn_grandchild_then_block, arrivals.key())
@@ -341,7 +299,7 @@ fn grandchildren_die_with_their_worker(method: StartMethod) {
     let (_, grandchild) = grandchild_of(1);
     let report = pool.shutdown_timeout(Duration::from_millis(10));
     assert_eq!(report.stopped, [1]);
-    wait_until("the stopped worker's child is gone", || dead(grandchild));
+    wait_until("the stopped worker's child is gone", || is_gone(grandchild));
 }
 
 /// A timed-out worker's child dies with it.
@@ -363,7 +321,9 @@ fn a_timed_out_workers_child_dies_too(method: StartMethod) {
         !children.is_empty()
     });
     stopped(future.result(None));
-    wait_until("the timed-out worker's child is gone", || dead(children[0]));
+    wait_until("the timed-out worker's child is gone", || {
+        is_gone(children[0])
+    });
 }
 
 /// A real out-of-memory failure (an `RLIMIT_AS` the task set in its worker) with isolation
@@ -436,7 +396,9 @@ fn shutdown_with_a_time_limit_stops_the_work(method: StartMethod) {
         .collect();
     arrivals.wait_for(2);
     let report = pool.shutdown_timeout(Duration::from_millis(20));
-    assert_eq!(report.stopped.len(), 2, "{report:?}");
+    // The two running tasks, and up to two that their workers held next.
+    assert!((2..=4).contains(&report.stopped.len()), "{report:?}");
+    assert_eq!(report.stopped.len() + report.cancelled, 100);
     assert!(!report.finished_in_time());
     assert!(pool.worker_pids().is_empty());
     let mut cancelled = 0;
@@ -450,9 +412,7 @@ fn shutdown_with_a_time_limit_stops_the_work(method: StartMethod) {
             );
         }
     }
-    // The two running tasks, and at most two more that had been sent to a worker.
     assert_eq!(cancelled, report.cancelled);
-    assert!(cancelled >= 96, "{cancelled}");
 }
 
 /// What `workers()` says while a task runs and after.

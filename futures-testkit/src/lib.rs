@@ -34,6 +34,7 @@ mod gate;
 mod latch;
 pub mod log_capture;
 mod process_gate;
+pub mod procfs;
 mod thread_per_task;
 mod thread_probe;
 mod watchdog;

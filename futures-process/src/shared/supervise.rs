@@ -156,10 +156,14 @@ pub(super) fn record_exit(
 }
 
 impl Shared {
-    /// Starts the timer thread if it is not running (under the lock), and wakes it.
-    pub(super) fn need_timer(&self, st: &mut State) {
-        self.tick.notify_one();
+    /// A new deadline `due` (under the lock): starts the timer thread if it is not running,
+    /// and wakes it if it sleeps past `due`. (Deadlines that move later need no wake-up: the
+    /// timer finds nothing due at the old one and sleeps again.)
+    pub(super) fn need_timer(&self, st: &mut State, due: Instant) {
         if st.timer.is_some() {
+            if st.timer_idle || st.timer_wake.is_some_and(|wake| due < wake) {
+                self.tick.notify_one();
+            }
             return;
         }
         let Some(shared) = self.me.upgrade() else {
@@ -193,10 +197,14 @@ impl Shared {
             if st.shutdown && st.workers.is_empty() && st.launching == 0 {
                 return;
             }
+            st.timer_wake = next;
+            st.timer_idle = next.is_none();
             st = match next {
                 Some(at) => self.tick.wait_until(st, at),
                 None => self.tick.wait(st),
             };
+            st.timer_wake = None;
+            st.timer_idle = false;
         }
     }
 
@@ -224,8 +232,7 @@ impl Shared {
                     continue;
                 };
                 if now >= due {
-                    self.begin_stop(slot, StopCause::Timeout(limit), now);
-                    soonest(slot.stop.as_ref().expect("just stopped").kill_at);
+                    soonest(self.begin_stop(slot, StopCause::Timeout(limit), now));
                 } else {
                     soonest(due);
                 }
@@ -251,7 +258,8 @@ impl Shared {
     /// Starts stopping `slot`'s worker: `SIGTERM` to its group (and `SIGCONT`, so that a
     /// stopped worker can act on it), `SIGKILL` after the grace period. No job is sent to it
     /// any more.
-    pub(super) fn begin_stop(&self, slot: &mut Slot, cause: StopCause, now: Instant) {
+    /// Returns when the `SIGKILL` is due.
+    pub(super) fn begin_stop(&self, slot: &mut Slot, cause: StopCause, now: Instant) -> Instant {
         let grace = self.config.supervision.grace;
         let killed = grace.is_zero();
         if killed {
@@ -260,11 +268,13 @@ impl Shared {
             sys::signal_group(slot.pid, Signal::SIGTERM);
             sys::signal_group(slot.pid, Signal::SIGCONT);
         }
+        let kill_at = now.checked_add(grace).unwrap_or(now);
         slot.stop = Some(Stop {
             cause,
-            kill_at: now.checked_add(grace).unwrap_or(now),
+            kill_at,
             killed,
         });
+        kill_at
     }
 
     /// What `cancel()` of running job `id` calls: stops its worker, if it still runs it.
@@ -280,8 +290,8 @@ impl Shared {
                 if let Some(slot) = slot
                     && slot.stop.is_none()
                 {
-                    pool.begin_stop(slot, StopCause::Cancel, Instant::now());
-                    pool.need_timer(&mut st);
+                    let due = pool.begin_stop(slot, StopCause::Cancel, Instant::now());
+                    pool.need_timer(&mut st, due);
                 }
             }
         })
@@ -344,15 +354,14 @@ impl Shared {
         self.close(true);
         let mut st = self.lock();
         let now = Instant::now();
-        let mut stopping = false;
+        let mut kill_at = None;
         for slot in &mut st.workers {
             if slot.stop.is_none() && !slot.in_flight.is_empty() {
-                self.begin_stop(slot, StopCause::Interrupt, now);
-                stopping = true;
+                kill_at = Some(self.begin_stop(slot, StopCause::Interrupt, now));
             }
         }
-        if stopping {
-            self.need_timer(&mut st);
+        if let Some(due) = kill_at {
+            self.need_timer(&mut st, due);
         }
     }
 
@@ -378,16 +387,15 @@ impl Shared {
         }
         if !st.workers.is_empty() {
             let now = Instant::now();
+            let mut kill_at = None;
             for slot in &mut st.workers {
-                if slot.stop.is_none()
-                    && let Some(head) = slot.in_flight.front()
-                {
-                    report.stopped.push(head.id);
-                    self.begin_stop(slot, StopCause::ShutdownLimit(limit), now);
+                if slot.stop.is_none() && !slot.in_flight.is_empty() {
+                    report.stopped.extend(slot.in_flight.iter().map(|f| f.id));
+                    kill_at = Some(self.begin_stop(slot, StopCause::ShutdownLimit(limit), now));
                 }
             }
-            if !report.stopped.is_empty() {
-                self.need_timer(&mut st);
+            if let Some(due) = kill_at {
+                self.need_timer(&mut st, due);
             }
         }
         drop(st);
