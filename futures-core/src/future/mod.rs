@@ -17,8 +17,10 @@ use std::time::Duration;
 
 mod awaiting;
 mod repr;
+mod task;
 
 pub use awaiting::{Completed, FutureAwait};
+pub use task::FutureTask;
 
 /// The eventual result of a task: Python's `concurrent.futures.Future`.
 ///
@@ -89,10 +91,14 @@ pub use awaiting::{Completed, FutureAwait};
 /// * A panicking callback is logged on the `log` target `concurrent_futures`, like Python's
 ///   `LOGGER.exception`; panics are never re-raised into the completing thread.
 pub struct Future<T> {
-    inner: Arc<Inner<T>>,
+    inner: Arc<Inner<T, dyn Tail>>,
 }
 
-struct Inner<T> {
+/// A future's block: its state, then a tail that shares the allocation. The tail is `()` for a
+/// future made by [`Future::new`], and the task's closure for one made by
+/// [`FutureTask::new`] (see `task.rs`), so a task costs one allocation. Handles see the tail
+/// as `dyn Tail` and never touch it; it is dropped with the block.
+struct Inner<T, J: ?Sized> {
     /// The state word (`state.rs`). Written with `shared` locked, except PENDING → RUNNING.
     state: AtomicU8,
     shared: Mutex<Shared<T>>,
@@ -109,6 +115,29 @@ struct Inner<T> {
     /// `Release`; read only after an `Acquire` load saw `FINISHED`; afterwards only moved out,
     /// by `into_result` or `.await` on the last handle.
     outcome: UnsafeCell<Option<Outcome<T>>>,
+    /// Whatever else lives in the block (see above); last, so that it may be unsized.
+    tail: J,
+}
+
+/// What may follow a future's state in its block. Handles reach it only to drop it, with the
+/// block, by whichever handle goes last; hence `Send + Sync`.
+trait Tail: Send + Sync {}
+
+/// The tail of a plain future: nothing.
+impl Tail for () {}
+
+impl<T, J> Inner<T, J> {
+    /// A pending future's block, counting `handles` handles.
+    fn new(handles: usize, tail: J) -> Self {
+        Inner {
+            state: AtomicU8::new(PENDING),
+            shared: Mutex::new(Shared { watchers: None }),
+            done: Condvar::new(),
+            handles: AtomicUsize::new(handles),
+            outcome: UnsafeCell::new(None),
+            tail,
+        }
+    }
 }
 
 /// What the lock guards besides the state word's transitions. Boxed and made on first use: most
@@ -188,21 +217,27 @@ enum Outcome<T> {
 // left when no other exists (so nothing can be reading it: see `take_outcome`). Lock-free reads
 // touch the discriminant and the `TaskError` (which is `Sync`) and never `T`; shared `&T` is
 // handed out only by `result_ref`, which requires `T: Sync`, and `result()` clones `T` only
-// with the lock held, so a `!Sync` value is never accessed from two threads at once.
-unsafe impl<T: Send> Sync for Inner<T> {}
+// with the lock held, so a `!Sync` value is never accessed from two threads at once. The tail
+// is `Sync` itself.
+unsafe impl<T: Send, J: ?Sized + Sync> Sync for Inner<T, J> {}
 
 impl<T> Future<T> {
     /// A new pending future, as Python's `Future()`: executors create them, and so may tests.
     pub fn new() -> Future<T> {
-        let shared = Shared { watchers: None };
+        Future::from_block(Arc::new(Inner::new(1, ())))
+    }
+
+    /// The handle that owns one strong count of `block` and one of the handles its `handles`
+    /// counts, seeing its tail as `dyn Tail`.
+    fn from_block<J: Tail + 'static>(block: Arc<Inner<T, J>>) -> Future<T> {
+        // An unsizing coercion, spelled with raw pointers because loom's `Arc` cannot coerce.
+        let raw: *const Inner<T, dyn Tail> = Arc::into_raw(block);
+        // SAFETY: `raw` comes from `Arc::into_raw` of an `Arc<Inner<T, J>>`, and only its type
+        // changed, by an unsizing coercion of the tail: the same data pointer, whose metadata
+        // (`J`'s vtable) gives `J`'s size, alignment and drop, so the block is read, dropped
+        // and freed exactly as `Arc<Inner<T, J>>` would. The strong count is handed over.
         Future {
-            inner: Arc::new(Inner {
-                state: AtomicU8::new(PENDING),
-                shared: Mutex::new(shared),
-                done: Condvar::new(),
-                handles: AtomicUsize::new(1),
-                outcome: UnsafeCell::new(None),
-            }),
+            inner: unsafe { Arc::from_raw(raw) },
         }
     }
 
