@@ -1,14 +1,13 @@
 //! [`Map`]: the thread pool's own `map`, for closures over values of any `Send` type.
 //!
 //! Core's `Map` (behind the `Executor` trait) takes each result out of its item's `Future`,
-//! which needs `R: Clone` whenever the worker still holds its handle. Here each item has a
-//! one-shot slot instead: the task writes its value into the slot, then finishes a
-//! `Future<()>` that carries only the item's state (running, cancelled, failed, done). The
-//! iterator owns the slot's other end and moves the value out once that future is done, so no
-//! value is ever cloned, and no `Serialize`, `Clone` or `Sync` is asked of it.
+//! which needs `R: Clone` whenever the worker still holds its handle. Here no caller ever sees
+//! an item's future, so no done-callback is ever registered on it, and the task uncounts its
+//! handle before it publishes the value (core's `FutureTask`): once the iterator sees the
+//! future finished it is the last handle and moves the value out (`into_result_when_last`),
+//! so no value is ever cloned, and no `Serialize`, `Clone` or `Sync` is asked of it.
 
 use crate::ThreadPoolExecutor;
-use concurrent_futures_core::shim::sync::{Arc, Mutex};
 use concurrent_futures_core::{Deadline, Future, FutureError, MapError, MapOptions, SubmitError};
 use std::collections::VecDeque;
 use std::fmt;
@@ -17,16 +16,6 @@ use std::iter::FusedIterator;
 /// The function `map` calls on every input, shared by the items' tasks. (Immutable, not part
 /// of any protocol: a plain std `Arc`, which can hold a `dyn Fn`.)
 type Call<A, R> = std::sync::Arc<dyn Fn(A) -> R + Send + Sync>;
-
-/// Where an item's task leaves its value. Written before the item's future finishes, read
-/// after the iterator saw it finished: the future's completion orders the two.
-type Slot<R> = Arc<Mutex<Option<R>>>;
-
-/// One submitted input: the state of its task, and where its value will be.
-struct Pending<R> {
-    done: Future<()>,
-    value: Slot<R>,
-}
 
 /// The iterator returned by [`ThreadPoolExecutor::map`] and
 /// [`map_with`](ThreadPoolExecutor::map_with): the results of a closure over every input, in
@@ -98,7 +87,8 @@ pub struct Map<'e, I: Iterator, R> {
     /// `buffersize` was given: refill one task per `next()`.
     buffered: bool,
     deadline: Deadline,
-    pending: VecDeque<Pending<R>>,
+    /// The submitted items' futures, oldest first: each will hold its value.
+    pending: VecDeque<Future<R>>,
     ended: bool,
 }
 
@@ -149,20 +139,16 @@ where
         let Some(arg) = self.inputs.next() else {
             return Ok(false);
         };
-        let value: Slot<R> = Arc::new(Mutex::new(None));
-        let (f, slot) = (std::sync::Arc::clone(&self.f), Arc::clone(&value));
-        let done = self.pool.spawn(move || {
-            let result = f(arg);
-            *slot.lock() = Some(result);
-        })?;
-        self.pending.push_back(Pending { done, value });
+        let f = std::sync::Arc::clone(&self.f);
+        let future = self.pool.spawn(move || f(arg))?;
+        self.pending.push_back(future);
         Ok(true)
     }
 
     fn end(&mut self) {
         self.ended = true;
-        for item in self.pending.drain(..) {
-            item.done.cancel();
+        for future in self.pending.drain(..) {
+            future.cancel();
         }
     }
 }
@@ -186,15 +172,16 @@ where
             self.end();
             return Some(Err(MapError::Submit(e)));
         }
-        let Some(Pending { done, value }) = self.pending.pop_front() else {
+        let Some(done) = self.pending.pop_front() else {
             self.ended = true;
             return None;
         };
         // `exception` rather than `result`: it reads the outcome without locking the future.
         let error = match done.exception(self.deadline.remaining()) {
             Ok(None) => {
-                let value = value.lock().take();
-                return Some(Ok(value.expect("a task that returned left its value")));
+                // Finished with a value, and the worker's handle is already gone: this takes
+                // it at once. (Were it not gone, this would wait for it, never for the task.)
+                return Some(done.into_result_when_last(None).map_err(MapError::Future));
             }
             Ok(Some(failed)) => FutureError::Failed(failed),
             Err(e) => {
@@ -220,8 +207,8 @@ where
 
 impl<I: Iterator, R> Drop for Map<'_, I, R> {
     fn drop(&mut self) {
-        for item in self.pending.drain(..) {
-            item.done.cancel();
+        for future in self.pending.drain(..) {
+            future.cancel();
         }
     }
 }

@@ -231,7 +231,8 @@ impl<T> Future<T> {
     /// counts, seeing its tail as `dyn Tail`.
     fn from_block<J: Tail + 'static>(block: Arc<Inner<T, J>>) -> Future<T> {
         // An unsizing coercion, spelled with raw pointers because loom's `Arc` cannot coerce.
-        let raw: *const Inner<T, dyn Tail> = Arc::into_raw(block);
+        let raw: *const Inner<T, J> = Arc::into_raw(block);
+        let raw = raw as *const Inner<T, dyn Tail>;
         // SAFETY: `raw` comes from `Arc::into_raw` of an `Arc<Inner<T, J>>`, and only its type
         // changed, by an unsizing coercion of the tail: the same data pointer, whose metadata
         // (`J`'s vtable) gives `J`'s size, alignment and drop, so the block is read, dropped
@@ -784,6 +785,32 @@ impl<T> Future<T> {
     }
 
     fn complete(&self, outcome: Outcome<T>) -> Result<(), InvalidStateError> {
+        self.complete_releasing(outcome, false).map(drop)
+    }
+
+    /// Completes the future as the last use of this handle, and drops it: an executor's
+    /// `set_result`/`set_exception` (`FutureTask::run`). When no done-callback will be handed
+    /// the future, the handle is uncounted *before* the outcome is published, so a caller that
+    /// sees it finished already finds itself the last handle and moves the value out without
+    /// waiting or cloning (`into_result`, the thread pool's `map`).
+    fn complete_and_drop(self, outcome: Outcome<T>) -> Result<(), InvalidStateError> {
+        let result = self.complete_releasing(outcome, true);
+        if result == Ok(true) {
+            // Uncounted already: drop the `Arc` without `Future`'s `Drop`.
+            let this = std::mem::ManuallyDrop::new(self);
+            // SAFETY: `this` is never used or dropped again, so the `Arc` is moved out once.
+            drop(unsafe { std::ptr::read(&this.inner) });
+        }
+        result.map(drop)
+    }
+
+    /// `complete`; with `release`, also uncounts this handle (see `complete_and_drop`) if no
+    /// callback is registered, and then returns `Ok(true)`.
+    fn complete_releasing(
+        &self,
+        outcome: Outcome<T>,
+        release: bool,
+    ) -> Result<bool, InvalidStateError> {
         let (word, completion) = match outcome {
             Outcome::Returned(_) => (FINISHED, Completion::Returned),
             Outcome::Raised(_) => (FINISHED | FAILED, Completion::Raised),
@@ -799,12 +826,30 @@ impl<T> Future<T> {
         self.inner
             .outcome
             .with_mut(|p| unsafe { *p = Some(outcome) });
+        // Callbacks are added under the lock we hold, and only to an unfinished future: if
+        // there are none now, none will be handed this future, and this thread reads the
+        // outcome no more. No taker waits yet (takers wait only for a finished future), so
+        // the decrement has nobody to wake; it is ordered before the `Release` store below,
+        // so whoever sees FINISHED sees this handle gone.
+        let released = release
+            && shared
+                .watchers
+                .as_ref()
+                .is_none_or(|w| w.callbacks.is_empty());
+        if released {
+            let old = self.inner.handles.fetch_sub(1, Ordering::AcqRel);
+            debug_assert_eq!(
+                taker_count(old),
+                0,
+                "a taker waits for an unfinished future"
+            );
+        }
         self.inner.state.store(word, Ordering::Release);
         for waiter in shared.waiters() {
             waiter.notify(self.id(), completion);
         }
         self.announce_done(shared);
-        Ok(())
+        Ok(released)
     }
 
     /// The future has just become done (finished or cancelled), with `shared` still locked:

@@ -5,7 +5,7 @@
 //! the closure out of the block, runs it (its captures die on the worker, where they were used)
 //! and drops its handle; the block goes with the last handle, usually the caller's.
 
-use super::{Future, Inner, Tail};
+use super::{Future, Inner, Outcome, Tail};
 use crate::TaskError;
 use crate::loom::cell::UnsafeCell;
 use crate::loom::sync::Arc;
@@ -192,15 +192,17 @@ where
     let outcome = catch_unwind(AssertUnwindSafe(f));
     finished_running();
     // A queued future is only ever completed here, so neither call can find it finished.
-    let _ = match outcome {
-        Ok(value) => future.set_result(value),
+    // The task's handle goes as the future completes, so the caller can move the value out.
+    match outcome {
+        Ok(value) => {
+            let _ = future.complete_and_drop(Outcome::Returned(value));
+        }
         Err(panic) => {
-            let set = future.set_exception(TaskError::from_panic(&*panic));
+            let _ = future.complete_and_drop(Outcome::Raised(TaskError::from_panic(&*panic)));
             // The payload's own `Drop` may panic: keep that inside.
             crate::unwind::drop_panic_payload(panic);
-            set
         }
-    };
+    }
 }
 
 /// `FutureTask::cancel`.
