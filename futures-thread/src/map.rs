@@ -87,8 +87,9 @@ pub struct Map<'e, I: Iterator, R> {
     /// `buffersize` was given: refill one task per `next()`.
     buffered: bool,
     deadline: Deadline,
-    /// The submitted items' futures, oldest first: each will hold its value.
-    pending: VecDeque<Future<R>>,
+    /// The submitted items' futures, oldest first: each will hold its value (and `f`, handed
+    /// back: see `submit_next`).
+    pending: VecDeque<Future<(R, Call<I::Item, R>)>>,
     ended: bool,
 }
 
@@ -140,7 +141,10 @@ where
             return Ok(false);
         };
         let f = std::sync::Arc::clone(&self.f);
-        let future = self.pool.spawn(move || f(arg))?;
+        // The task hands its `f` back with the value, to be dropped here: the count then goes
+        // up and down on this thread only, where a decrement on the worker would bounce its
+        // cache line between cores twice a task.
+        let future = self.pool.spawn(move || (f(arg), f))?;
         self.pending.push_back(future);
         Ok(true)
     }
@@ -181,7 +185,8 @@ where
             Ok(None) => {
                 // Finished with a value, and the worker's handle is already gone: this takes
                 // it at once. (Were it not gone, this would wait for it, never for the task.)
-                return Some(done.into_result_when_last(None).map_err(MapError::Future));
+                let value = done.into_result_when_last(None);
+                return Some(value.map(|(value, _f)| value).map_err(MapError::Future));
             }
             Ok(Some(failed)) => FutureError::Failed(failed),
             Err(e) => {
