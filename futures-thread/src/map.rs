@@ -17,6 +17,10 @@ use std::iter::FusedIterator;
 /// of any protocol: a plain std `Arc`, which can hold a `dyn Fn`.)
 type Call<A, R> = std::sync::Arc<dyn Fn(A) -> R + Send + Sync>;
 
+/// A submitted item: its task's future, which will hold the value, and `f`, handed back (see
+/// `Map::submit_next`).
+type Item<A, R> = Future<(R, Call<A, R>)>;
+
 /// The iterator returned by [`ThreadPoolExecutor::map`] and
 /// [`map_with`](ThreadPoolExecutor::map_with): the results of a closure over every input, in
 /// input order.
@@ -87,9 +91,8 @@ pub struct Map<'e, I: Iterator, R> {
     /// `buffersize` was given: refill one task per `next()`.
     buffered: bool,
     deadline: Deadline,
-    /// The submitted items' futures, oldest first: each will hold its value (and `f`, handed
-    /// back: see `submit_next`).
-    pending: VecDeque<Future<(R, Call<I::Item, R>)>>,
+    /// The submitted items, oldest first.
+    pending: VecDeque<Item<I::Item, R>>,
     ended: bool,
 }
 

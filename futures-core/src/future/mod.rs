@@ -237,9 +237,8 @@ impl<T> Future<T> {
         // changed, by an unsizing coercion of the tail: the same data pointer, whose metadata
         // (`J`'s vtable) gives `J`'s size, alignment and drop, so the block is read, dropped
         // and freed exactly as `Arc<Inner<T, J>>` would. The strong count is handed over.
-        Future {
-            inner: unsafe { Arc::from_raw(raw) },
-        }
+        let inner = unsafe { Arc::from_raw(raw) };
+        Future { inner }
     }
 
     #[inline]
