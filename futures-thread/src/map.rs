@@ -8,7 +8,7 @@
 //! so no value is ever cloned, and no `Serialize`, `Clone` or `Sync` is asked of it.
 
 use crate::ThreadPoolExecutor;
-use concurrent_futures_core::{Deadline, Future, FutureError, MapError, MapOptions, SubmitError};
+use concurrent_futures_core::{Deadline, Future, MapError, MapOptions, SubmitError};
 use std::collections::VecDeque;
 use std::fmt;
 use std::iter::FusedIterator;
@@ -183,25 +183,27 @@ where
             self.ended = true;
             return None;
         };
+        // Wait unless it is done already (the common case once the workers are ahead).
         // `exception` rather than `result`: it reads the outcome without locking the future.
-        let error = match done.exception(self.deadline.remaining()) {
-            Ok(None) => {
-                // Finished with a value, and the worker's handle is already gone: this takes
-                // it at once. (Were it not gone, this would wait for it, never for the task.)
-                let value = done.into_result_when_last(None);
-                return Some(value.map(|(value, _f)| value).map_err(MapError::Future));
-            }
-            Ok(Some(failed)) => FutureError::Failed(failed),
+        if !done.done()
+            && let Err(e) = done.exception(self.deadline.remaining())
+        {
+            // Python's `_result_or_cancel`: a task that did not finish in time never starts.
+            // (On a finished or cancelled future `cancel` changes nothing, so it is called
+            // only here.)
+            done.cancel();
+            self.end();
+            return Some(Err(MapError::Future(e)));
+        }
+        // Done, and the worker's handle is already gone: this takes the value at once. (Were
+        // it not gone, this would wait for it, never for the task.)
+        match done.into_result_when_last(None) {
+            Ok((value, _f)) => Some(Ok(value)),
             Err(e) => {
-                // Python's `_result_or_cancel`: a task that did not finish in time never
-                // starts. (On a finished or cancelled future `cancel` changes nothing, so it
-                // is called only here.)
-                done.cancel();
-                e
+                self.end();
+                Some(Err(MapError::Future(e)))
             }
-        };
-        self.end();
-        Some(Err(MapError::Future(error)))
+        }
     }
 }
 
