@@ -300,6 +300,16 @@ mod tests {
     }
 
     #[test]
+    fn a_task_run_on_another_thread_hands_its_value_to_the_last_handle() {
+        for _ in 0..20 {
+            let (task, future) = FutureTask::new(|| vec![1_u8, 2, 3]);
+            let worker = std::thread::spawn(move || task.run(&|| {}));
+            assert_eq!(future.into_result_when_last(None).unwrap(), [1, 2, 3]);
+            worker.join().unwrap();
+        }
+    }
+
+    #[test]
     fn cancel_and_fail_complete_the_future() {
         let (task, future) = FutureTask::new(|| 1);
         task.cancel();
