@@ -77,7 +77,7 @@ pub use error::{
     PayloadStage, StopReason, SubmitError, TaskError, TaskStopped, TimeoutError,
 };
 pub use executor::{Batch, Executor, Payload};
-pub use future::{Completed, Future, FutureAwait};
+pub use future::{Completed, Future, FutureAwait, FutureTask};
 pub use map::{Map, MapError, MapOptions};
 pub use queue::QueueFullPolicy;
 pub use state::{Completion, State};

@@ -4,7 +4,7 @@
 //! Run with `cargo xtask loom`.
 #![cfg(loom)]
 
-use concurrent_futures_core::{Deadline, Future, FutureError, State, model_clock};
+use concurrent_futures_core::{Deadline, Future, FutureError, FutureTask, State, model_clock};
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
 use loom::thread;
@@ -334,5 +334,55 @@ fn await_with_a_clone_kept_alive_returns_a_clone_without_waiting_for_it() {
         assert_eq!(*value, 4);
         assert_eq!(**kept.result_ref(None).unwrap(), 4, "the value stayed");
         t.join().unwrap();
+    });
+}
+
+/// A task's worker uncounts its handle as it publishes the value: if that came after FINISHED,
+/// a caller seeing FINISHED could take the value while the worker still counts as a reader
+/// (or wait for a handle drop it then misses); if the closure in the block were reached by the
+/// caller's drop of the block while the worker takes it, loom reports the race.
+#[test]
+fn a_task_run_racing_the_last_handle_taking_its_value_moves_it_out_once() {
+    loom::model(|| {
+        let (task, future) = FutureTask::new(|| String::from("value"));
+        let t = thread::spawn(move || task.run(&|| {}));
+        assert_eq!(future.into_result_when_last(None).unwrap(), "value");
+        t.join().unwrap();
+    });
+}
+
+/// A callback added while the task runs sees the value: the worker keeps its handle
+/// counted when a callback is registered, so `into_result` clones instead of moving it away
+/// under the callback's feet.
+#[test]
+fn a_task_run_racing_a_done_callback_and_into_result_never_moves_a_value_a_callback_reads() {
+    loom::model(|| {
+        let (task, future) = FutureTask::new(|| 5_u32);
+        let seen = Arc::new(AtomicUsize::new(0));
+        let in_callback = Arc::clone(&seen);
+        let t = thread::spawn(move || task.run(&|| {}));
+        future.add_done_callback(move |f| {
+            let v = f.result(Duration::ZERO).unwrap();
+            in_callback.store(v as usize, Ordering::SeqCst);
+        });
+        assert_eq!(future.into_result(None).unwrap(), 5);
+        t.join().unwrap();
+        assert_eq!(seen.load(Ordering::SeqCst), 5);
+    });
+}
+
+/// Cancelling a queued task while the worker takes it: exactly one of "ran" and "cancelled".
+#[test]
+fn cancel_racing_a_task_run_either_runs_it_or_notifies_the_cancel() {
+    loom::model(|| {
+        let (task, future) = FutureTask::new(|| 1_u8);
+        let t = thread::spawn(move || task.run(&|| {}));
+        let cancelled = future.cancel();
+        t.join().unwrap();
+        if cancelled {
+            assert_eq!(future.state(), State::CancelledAndNotified);
+        } else {
+            assert_eq!(future.result(None).unwrap(), 1);
+        }
     });
 }

@@ -1,15 +1,14 @@
 //! [`Map`]: the thread pool's own `map`, for closures over values of any `Send` type.
 //!
 //! Core's `Map` (behind the `Executor` trait) takes each result out of its item's `Future`,
-//! which needs `R: Clone` whenever the worker still holds its handle. Here each item has a
-//! one-shot slot instead: the task writes its value into the slot, then finishes a
-//! `Future<()>` that carries only the item's state (running, cancelled, failed, done). The
-//! iterator owns the slot's other end and moves the value out once that future is done, so no
-//! value is ever cloned, and no `Serialize`, `Clone` or `Sync` is asked of it.
+//! which needs `R: Clone` whenever the worker still holds its handle. Here no caller ever sees
+//! an item's future, so no done-callback is ever registered on it, and the task uncounts its
+//! handle before it publishes the value (core's `FutureTask`): once the iterator sees the
+//! future finished it is the last handle and moves the value out (`into_result_when_last`),
+//! so no value is ever cloned, and no `Serialize`, `Clone` or `Sync` is asked of it.
 
 use crate::ThreadPoolExecutor;
-use concurrent_futures_core::shim::sync::{Arc, Mutex};
-use concurrent_futures_core::{Deadline, Future, FutureError, MapError, MapOptions, SubmitError};
+use concurrent_futures_core::{Deadline, Future, MapError, MapOptions, SubmitError};
 use std::collections::VecDeque;
 use std::fmt;
 use std::iter::FusedIterator;
@@ -18,15 +17,9 @@ use std::iter::FusedIterator;
 /// of any protocol: a plain std `Arc`, which can hold a `dyn Fn`.)
 type Call<A, R> = std::sync::Arc<dyn Fn(A) -> R + Send + Sync>;
 
-/// Where an item's task leaves its value. Written before the item's future finishes, read
-/// after the iterator saw it finished: the future's completion orders the two.
-type Slot<R> = Arc<Mutex<Option<R>>>;
-
-/// One submitted input: the state of its task, and where its value will be.
-struct Pending<R> {
-    done: Future<()>,
-    value: Slot<R>,
-}
+/// A submitted item: its task's future, which will hold the value, and `f`, handed back (see
+/// `Map::submit_next`).
+type Item<A, R> = Future<(R, Call<A, R>)>;
 
 /// The iterator returned by [`ThreadPoolExecutor::map`] and
 /// [`map_with`](ThreadPoolExecutor::map_with): the results of a closure over every input, in
@@ -98,7 +91,8 @@ pub struct Map<'e, I: Iterator, R> {
     /// `buffersize` was given: refill one task per `next()`.
     buffered: bool,
     deadline: Deadline,
-    pending: VecDeque<Pending<R>>,
+    /// The submitted items, oldest first.
+    pending: VecDeque<Item<I::Item, R>>,
     ended: bool,
 }
 
@@ -149,20 +143,19 @@ where
         let Some(arg) = self.inputs.next() else {
             return Ok(false);
         };
-        let value: Slot<R> = Arc::new(Mutex::new(None));
-        let (f, slot) = (std::sync::Arc::clone(&self.f), Arc::clone(&value));
-        let done = self.pool.spawn(move || {
-            let result = f(arg);
-            *slot.lock() = Some(result);
-        })?;
-        self.pending.push_back(Pending { done, value });
+        let f = std::sync::Arc::clone(&self.f);
+        // The task hands its `f` back with the value, to be dropped here: the count then goes
+        // up and down on this thread only, where a decrement on the worker would bounce its
+        // cache line between cores twice a task.
+        let future = self.pool.spawn(move || (f(arg), f))?;
+        self.pending.push_back(future);
         Ok(true)
     }
 
     fn end(&mut self) {
         self.ended = true;
-        for item in self.pending.drain(..) {
-            item.done.cancel();
+        for future in self.pending.drain(..) {
+            future.cancel();
         }
     }
 }
@@ -186,27 +179,31 @@ where
             self.end();
             return Some(Err(MapError::Submit(e)));
         }
-        let Some(Pending { done, value }) = self.pending.pop_front() else {
+        let Some(done) = self.pending.pop_front() else {
             self.ended = true;
             return None;
         };
+        // Wait unless it is done already (the common case once the workers are ahead).
         // `exception` rather than `result`: it reads the outcome without locking the future.
-        let error = match done.exception(self.deadline.remaining()) {
-            Ok(None) => {
-                let value = value.lock().take();
-                return Some(Ok(value.expect("a task that returned left its value")));
-            }
-            Ok(Some(failed)) => FutureError::Failed(failed),
+        if !done.done()
+            && let Err(e) = done.exception(self.deadline.remaining())
+        {
+            // Python's `_result_or_cancel`: a task that did not finish in time never starts.
+            // (On a finished or cancelled future `cancel` changes nothing, so it is called
+            // only here.)
+            done.cancel();
+            self.end();
+            return Some(Err(MapError::Future(e)));
+        }
+        // Done, and the worker's handle is already gone: this takes the value at once. (Were
+        // it not gone, this would wait for it, never for the task.)
+        match done.into_result_when_last(None) {
+            Ok((value, _f)) => Some(Ok(value)),
             Err(e) => {
-                // Python's `_result_or_cancel`: a task that did not finish in time never
-                // starts. (On a finished or cancelled future `cancel` changes nothing, so it
-                // is called only here.)
-                done.cancel();
-                e
+                self.end();
+                Some(Err(MapError::Future(e)))
             }
-        };
-        self.end();
-        Some(Err(MapError::Future(error)))
+        }
     }
 }
 
@@ -220,8 +217,8 @@ where
 
 impl<I: Iterator, R> Drop for Map<'_, I, R> {
     fn drop(&mut self) {
-        for item in self.pending.drain(..) {
-            item.done.cancel();
+        for future in self.pending.drain(..) {
+            future.cancel();
         }
     }
 }

@@ -4,10 +4,10 @@ use crate::builder::ThreadPoolBuilder;
 use crate::map::Map;
 use crate::shared::Shared;
 use crate::shared::ShutdownReport;
-use crate::task::FutureTask;
+use crate::task::Task;
 use concurrent_futures_core::shim::sync::Arc;
 use concurrent_futures_core::{
-    BrokenExecutor, Executor, Future, MapOptions, Payload, PoolStats, SubmitError,
+    BrokenExecutor, Executor, Future, FutureTask, MapOptions, Payload, PoolStats, SubmitError,
 };
 use std::fmt;
 
@@ -188,12 +188,8 @@ impl ThreadPoolExecutor {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let future = Future::new();
-        let task = FutureTask {
-            future: future.clone(),
-            f,
-        };
-        Shared::submit(&self.shared, Box::new(task))?;
+        let (task, future) = FutureTask::new(f);
+        Shared::submit(&self.shared, Task::Future(task))?;
         Ok(future)
     }
 

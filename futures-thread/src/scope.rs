@@ -3,7 +3,7 @@
 
 use crate::ThreadPoolExecutor;
 use crate::shared::Shared;
-use crate::task::{FutureTask, Task};
+use crate::task::{BoxedTask, ClosureTask, Task};
 use crate::unwind::{AbortOnUnwind, drop_payload};
 use concurrent_futures_core::shim::sync::{Arc, Condvar, Mutex};
 use concurrent_futures_core::{BrokenExecutor, Future, FutureId, SubmitError};
@@ -66,7 +66,7 @@ struct ScopeState {
 }
 
 /// A scoped task, taken exactly once: by a worker, by shutdown or breakage, or by the scope.
-type Slot = Mutex<Option<Box<dyn Task>>>;
+type Slot = Mutex<Option<Box<dyn BoxedTask>>>;
 
 impl ScopeState {
     fn finished_one(&self) {
@@ -154,12 +154,12 @@ struct ScopedTask {
 }
 
 impl ScopedTask {
-    fn take(&self) -> Option<Box<dyn Task>> {
+    fn take(&self) -> Option<Box<dyn BoxedTask>> {
         self.slot.lock().take()
     }
 }
 
-impl Task for ScopedTask {
+impl BoxedTask for ScopedTask {
     fn run(self: Box<Self>, finished_running: &dyn Fn()) {
         match self.take() {
             Some(task) => {
@@ -316,7 +316,7 @@ impl<'scope> Scope<'scope, '_> {
                 resume_unwind(Box::new(message))
             }
         };
-        let task: Box<dyn Task + 'scope> = Box::new(FutureTask {
+        let task: Box<dyn BoxedTask + 'scope> = Box::new(ClosureTask {
             future: future.clone(),
             f,
         });
@@ -328,8 +328,9 @@ impl<'scope> Scope<'scope, '_> {
         // `scope` calls `join` even when the scope's body panics, and `join` itself never
         // unwinds (it aborts instead). So nothing the task borrows for `'scope` is used after
         // `'scope` ends.
-        let task: Box<dyn Task + 'static> =
-            unsafe { std::mem::transmute::<Box<dyn Task + 'scope>, Box<dyn Task + 'static>>(task) };
+        let task: Box<dyn BoxedTask + 'static> = unsafe {
+            std::mem::transmute::<Box<dyn BoxedTask + 'scope>, Box<dyn BoxedTask + 'static>>(task)
+        };
         let slot = Arc::new(Mutex::new(Some(task)));
         *self.state.outstanding.lock() += 1;
         let queued = ScopedTask {
@@ -337,7 +338,7 @@ impl<'scope> Scope<'scope, '_> {
             scope: Arc::clone(&self.state),
             id: future.id(),
         };
-        match Shared::submit_scoped(self.pool.shared(), Box::new(queued)) {
+        match Shared::submit_scoped(self.pool.shared(), Task::Boxed(Box::new(queued))) {
             Ok(()) => {
                 self.state.slots.lock().push(slot);
                 self.state.task_added();

@@ -92,7 +92,7 @@ pub(crate) struct Config {
 }
 
 pub(crate) struct Shared {
-    queue: SegQueue<Box<dyn Task>>,
+    queue: SegQueue<Task>,
     word: CachePadded<AtomicU64>,
     /// Workers between taking a task and its closure returning.
     busy: CachePadded<AtomicUsize>,
@@ -156,7 +156,7 @@ impl Shared {
 
     /// Queues `task`, waking an idle worker or starting a new one. (An associated function:
     /// loom's `Arc` cannot be a method receiver.)
-    pub(crate) fn submit(this: &Arc<Shared>, task: Box<dyn Task>) -> Result<(), SubmitError> {
+    pub(crate) fn submit(this: &Arc<Shared>, task: Task) -> Result<(), SubmitError> {
         if let Some(bound) = &this.config.max_queue {
             return Shared::submit_bounded(this, task, bound.policy);
         }
@@ -185,7 +185,7 @@ impl Shared {
     #[inline(always)]
     fn push_reserved(
         this: &Arc<Shared>,
-        task: Box<dyn Task>,
+        task: Task,
         prev: u64,
         may_grow: bool,
         free: usize,
@@ -247,7 +247,7 @@ impl Shared {
     }
 
     /// The next task for a worker; `None` once the pool is shut down and drained, or broken.
-    pub(crate) fn next_task(&self) -> Option<Box<dyn Task>> {
+    pub(crate) fn next_task(&self) -> Option<Task> {
         // Under load a task is usually waiting: take it without announcing a search.
         if let Some(task) = self.queue.pop()
             && let Some(task) = self.took(task)
@@ -272,7 +272,7 @@ impl Shared {
 
     /// Takes a task, or sleeps until there is one, or finds the pool closed and drained
     /// (`None`). Called with this worker counted in `searching`; returns with it uncounted.
-    fn search(&self) -> Option<Box<dyn Task>> {
+    fn search(&self) -> Option<Task> {
         let mut searching = true;
         let stop_searching = |searching: &mut bool| {
             if std::mem::take(searching) {
@@ -311,7 +311,7 @@ impl Shared {
 
     /// Books a popped task: releases its reservation and counts this worker busy — or fails
     /// the task if the pool broke meanwhile (`None`).
-    fn took(&self, task: Box<dyn Task>) -> Option<Box<dyn Task>> {
+    fn took(&self, task: Task) -> Option<Task> {
         // Busy *before* the reservation is released: a bounded submit counts the tasks that
         // must wait as `queued` beyond what free workers (`max_workers - busy`) can take, so a
         // popped task must never be counted in neither.
@@ -333,7 +333,7 @@ impl Shared {
         Some(task)
     }
 
-    fn fail(&self, task: Box<dyn Task>) {
+    fn fail(&self, task: Task) {
         match self.broken() {
             Some(broken) => task.fail(&broken),
             None => unreachable!("BROKEN is set only after the reason is stored"),
@@ -356,7 +356,7 @@ impl Shared {
     }
 
     /// Pops every queued task (releasing its reservation).
-    fn drain(&self) -> Vec<Box<dyn Task>> {
+    fn drain(&self) -> Vec<Task> {
         let mut drained = Vec::new();
         while let Some(task) = self.queue.pop() {
             if self.word.fetch_sub(QUEUED_ONE, Ordering::AcqRel) & ROOM_WAITED != 0 {

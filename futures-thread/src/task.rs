@@ -1,38 +1,85 @@
-//! A queued unit of work: a closure and the future it completes, behind one trait object.
+//! What the queue holds: a pool task (core's [`FutureTask`], closure and future in one
+//! allocation), or a scoped task behind one trait object.
 
-use concurrent_futures_core::{BrokenExecutor, Future, FutureId, TaskError};
+use concurrent_futures_core::{BrokenExecutor, Future, FutureId, FutureTask, TaskError};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
-/// What the pool can do with a queued task without knowing its types.
-pub(crate) trait Task: Send {
+/// A queued unit of work.
+pub(crate) enum Task {
+    /// `submit`, `spawn`, `map`: one allocation per task.
+    Future(FutureTask),
+    /// A scope's task, reached through its slot (`scope.rs`).
+    Boxed(Box<dyn BoxedTask>),
+}
+
+impl Task {
     /// Runs the task if its future was not cancelled. `finished_running` is called after the
     /// closure returns and *before* the future is completed, so the pool counts this worker
     /// free by the time a waiting caller wakes up and submits again.
-    fn run(self: Box<Self>, finished_running: &dyn Fn());
+    #[inline]
+    pub(crate) fn run(self, finished_running: &dyn Fn()) {
+        match self {
+            Task::Future(task) => task.run(finished_running),
+            Task::Boxed(task) => task.run(finished_running),
+        }
+    }
 
     /// Cancels the future and notifies its watchers (shutdown with `cancel_futures`).
-    fn cancel(self: Box<Self>);
+    pub(crate) fn cancel(self) {
+        match self {
+            Task::Future(task) => task.cancel(),
+            Task::Boxed(task) => task.cancel(),
+        }
+    }
 
     /// Fails the future with `error`, unless it was cancelled (then only notifies).
-    fn fail(self: Box<Self>, error: &BrokenExecutor);
+    pub(crate) fn fail(self, error: &BrokenExecutor) {
+        match self {
+            Task::Future(task) => task.fail(TaskError::Broken(error.clone())),
+            Task::Boxed(task) => task.fail(error),
+        }
+    }
 
     /// The id of the future this task completes (for `shutdown_timeout`'s report).
+    #[inline]
+    pub(crate) fn id(&self) -> FutureId {
+        match self {
+            Task::Future(task) => task.id(),
+            Task::Boxed(task) => task.id(),
+        }
+    }
+}
+
+/// What the pool can do with a boxed task without knowing its types: the same operations as
+/// [`Task`]'s.
+pub(crate) trait BoxedTask: Send {
+    /// See [`Task::run`].
+    fn run(self: Box<Self>, finished_running: &dyn Fn());
+
+    /// See [`Task::cancel`].
+    fn cancel(self: Box<Self>);
+
+    /// See [`Task::fail`].
+    fn fail(self: Box<Self>, error: &BrokenExecutor);
+
+    /// See [`Task::id`].
     fn id(&self) -> FutureId;
 }
 
-/// A closure and its future.
-pub(crate) struct FutureTask<F, T> {
+/// A closure and its future, boxed: a scope's task, whose closure may borrow (core's
+/// [`FutureTask`] holds only `'static` closures).
+pub(crate) struct ClosureTask<F, T> {
     pub(crate) future: Future<T>,
     pub(crate) f: F,
 }
 
-impl<F, T> Task for FutureTask<F, T>
+impl<F, T> BoxedTask for ClosureTask<F, T>
 where
     F: FnOnce() -> T + Send,
     T: Send,
 {
     fn run(self: Box<Self>, finished_running: &dyn Fn()) {
-        let FutureTask { future, f } = *self;
+        let ClosureTask { future, f } = *self;
         if future.set_running_or_notify_cancel() != Ok(true) {
             finished_running();
             return;

@@ -38,7 +38,7 @@ fn serve(shared: &Shared, slot: &WorkerSlot) {
         // The task catches its closure's panic; a panic in a `Drop` (the panic payload's, a
         // result's, the closure's) escapes it and is contained here, so this thread lives on
         // and leaves `busy` exactly once.
-        slot.running(&*task);
+        slot.running(&task);
         let released = Cell::new(false);
         let finished_running = || {
             if !released.replace(true) {

@@ -17,8 +17,10 @@ use std::time::Duration;
 
 mod awaiting;
 mod repr;
+mod task;
 
 pub use awaiting::{Completed, FutureAwait};
+pub use task::FutureTask;
 
 /// The eventual result of a task: Python's `concurrent.futures.Future`.
 ///
@@ -89,10 +91,14 @@ pub use awaiting::{Completed, FutureAwait};
 /// * A panicking callback is logged on the `log` target `concurrent_futures`, like Python's
 ///   `LOGGER.exception`; panics are never re-raised into the completing thread.
 pub struct Future<T> {
-    inner: Arc<Inner<T>>,
+    inner: Arc<Inner<T, dyn Tail>>,
 }
 
-struct Inner<T> {
+/// A future's block: its state, then a tail that shares the allocation. The tail is `()` for a
+/// future made by [`Future::new`], and the task's closure for one made by
+/// [`FutureTask::new`] (see `task.rs`), so a task costs one allocation. Handles see the tail
+/// as `dyn Tail` and never touch it; it is dropped with the block.
+struct Inner<T, J: ?Sized> {
     /// The state word (`state.rs`). Written with `shared` locked, except PENDING → RUNNING.
     state: AtomicU8,
     shared: Mutex<Shared<T>>,
@@ -109,6 +115,29 @@ struct Inner<T> {
     /// `Release`; read only after an `Acquire` load saw `FINISHED`; afterwards only moved out,
     /// by `into_result` or `.await` on the last handle.
     outcome: UnsafeCell<Option<Outcome<T>>>,
+    /// Whatever else lives in the block (see above); last, so that it may be unsized.
+    tail: J,
+}
+
+/// What may follow a future's state in its block. Handles reach it only to drop it, with the
+/// block, by whichever handle goes last; hence `Send + Sync`.
+trait Tail: Send + Sync {}
+
+/// The tail of a plain future: nothing.
+impl Tail for () {}
+
+impl<T, J> Inner<T, J> {
+    /// A pending future's block, counting `handles` handles.
+    fn new(handles: usize, tail: J) -> Self {
+        Inner {
+            state: AtomicU8::new(PENDING),
+            shared: Mutex::new(Shared { watchers: None }),
+            done: Condvar::new(),
+            handles: AtomicUsize::new(handles),
+            outcome: UnsafeCell::new(None),
+            tail,
+        }
+    }
 }
 
 /// What the lock guards besides the state word's transitions. Boxed and made on first use: most
@@ -192,22 +221,28 @@ enum Outcome<T> {
 // left when no other exists (so nothing can be reading it: see `take_outcome`). Lock-free reads
 // touch the discriminant and the `TaskError` (which is `Sync`) and never `T`; shared `&T` is
 // handed out only by `result_ref`, which requires `T: Sync`, and `result()` clones `T` only
-// with the lock held, so a `!Sync` value is never accessed from two threads at once.
-unsafe impl<T: Send> Sync for Inner<T> {}
+// with the lock held, so a `!Sync` value is never accessed from two threads at once. The tail
+// is `Sync` itself.
+unsafe impl<T: Send, J: ?Sized + Sync> Sync for Inner<T, J> {}
 
 impl<T> Future<T> {
     /// A new pending future, as Python's `Future()`: executors create them, and so may tests.
     pub fn new() -> Future<T> {
-        let shared = Shared { watchers: None };
-        Future {
-            inner: Arc::new(Inner {
-                state: AtomicU8::new(PENDING),
-                shared: Mutex::new(shared),
-                done: Condvar::new(),
-                handles: AtomicUsize::new(1),
-                outcome: UnsafeCell::new(None),
-            }),
-        }
+        Future::from_block(Arc::new(Inner::new(1, ())))
+    }
+
+    /// The handle that owns one strong count of `block` and one of the handles its `handles`
+    /// counts, seeing its tail as `dyn Tail`.
+    fn from_block<J: Tail + 'static>(block: Arc<Inner<T, J>>) -> Future<T> {
+        // An unsizing coercion, spelled with raw pointers because loom's `Arc` cannot coerce.
+        let raw: *const Inner<T, J> = Arc::into_raw(block);
+        let raw = raw as *const Inner<T, dyn Tail>;
+        // SAFETY: `raw` comes from `Arc::into_raw` of an `Arc<Inner<T, J>>`, and only its type
+        // changed, by an unsizing coercion of the tail: the same data pointer, whose metadata
+        // (`J`'s vtable) gives `J`'s size, alignment and drop, so the block is read, dropped
+        // and freed exactly as `Arc<Inner<T, J>>` would. The strong count is handed over.
+        let inner = unsafe { Arc::from_raw(raw) };
+        Future { inner }
     }
 
     #[inline]
@@ -815,6 +850,32 @@ impl<T> Future<T> {
     }
 
     fn complete(&self, outcome: Outcome<T>) -> Result<(), InvalidStateError> {
+        self.complete_releasing(outcome, false).map(drop)
+    }
+
+    /// Completes the future as the last use of this handle, and drops it: an executor's
+    /// `set_result`/`set_exception` (`FutureTask::run`). When no done-callback will be handed
+    /// the future, the handle is uncounted *before* the outcome is published, so a caller that
+    /// sees it finished already finds itself the last handle and moves the value out without
+    /// waiting or cloning (`into_result`, the thread pool's `map`).
+    fn complete_and_drop(self, outcome: Outcome<T>) -> Result<(), InvalidStateError> {
+        let result = self.complete_releasing(outcome, true);
+        if result == Ok(true) {
+            // Uncounted already: drop the `Arc` without `Future`'s `Drop`.
+            let this = std::mem::ManuallyDrop::new(self);
+            // SAFETY: `this` is never used or dropped again, so the `Arc` is moved out once.
+            drop(unsafe { std::ptr::read(&this.inner) });
+        }
+        result.map(drop)
+    }
+
+    /// `complete`; with `release`, also uncounts this handle (see `complete_and_drop`) if no
+    /// callback is registered, and then returns `Ok(true)`.
+    fn complete_releasing(
+        &self,
+        outcome: Outcome<T>,
+        release: bool,
+    ) -> Result<bool, InvalidStateError> {
         let (word, completion) = match outcome {
             Outcome::Returned(_) => (FINISHED, Completion::Returned),
             Outcome::Raised(_) => (FINISHED | FAILED, Completion::Raised),
@@ -830,12 +891,30 @@ impl<T> Future<T> {
         self.inner
             .outcome
             .with_mut(|p| unsafe { *p = Some(outcome) });
+        // Callbacks are added under the lock we hold, and only to an unfinished future: if
+        // there are none now, none will be handed this future, and this thread reads the
+        // outcome no more. No taker waits yet (takers wait only for a finished future), so
+        // the decrement has nobody to wake; it is ordered before the `Release` store below,
+        // so whoever sees FINISHED sees this handle gone.
+        let released = release
+            && shared
+                .watchers
+                .as_ref()
+                .is_none_or(|w| w.callbacks.is_empty());
+        if released {
+            let old = self.inner.handles.fetch_sub(1, Ordering::AcqRel);
+            debug_assert_eq!(
+                taker_count(old),
+                0,
+                "a taker waits for an unfinished future"
+            );
+        }
         self.inner.state.store(word, Ordering::Release);
         for waiter in shared.waiters() {
             waiter.notify(self.id(), completion);
         }
         self.announce_done(shared);
-        Ok(())
+        Ok(released)
     }
 
     /// The future has just become done (finished or cancelled), with `shared` still locked:

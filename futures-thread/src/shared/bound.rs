@@ -52,7 +52,7 @@ impl Shared {
     #[cold]
     pub(super) fn submit_bounded(
         this: &Arc<Shared>,
-        task: Box<dyn Task>,
+        task: Task,
         policy: QueueFullPolicy,
     ) -> Result<(), SubmitError> {
         let me: &Shared = this;
@@ -149,10 +149,7 @@ impl Shared {
     /// A scoped task: never waits for room and is never refused for a full queue — it runs in
     /// the spawning thread instead (see `Scope::spawn`), so a scope on a pool worker cannot
     /// block on a queue that only that worker could drain.
-    pub(crate) fn submit_scoped(
-        this: &Arc<Shared>,
-        task: Box<dyn Task>,
-    ) -> Result<(), SubmitError> {
+    pub(crate) fn submit_scoped(this: &Arc<Shared>, task: Task) -> Result<(), SubmitError> {
         match this.config.max_queue {
             None => Shared::submit(this, task),
             Some(_) => Shared::submit_bounded(this, task, QueueFullPolicy::CallerRuns),

@@ -36,7 +36,7 @@ impl WorkerSlot {
 
     /// The worker took `task`.
     #[inline]
-    pub(crate) fn running(&self, task: &dyn Task) {
+    pub(crate) fn running(&self, task: &Task) {
         self.current.store(task.id().as_usize(), Ordering::Release);
     }
 
