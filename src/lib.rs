@@ -19,7 +19,7 @@
 //! | `Executor.shutdown(wait=True, *, cancel_futures=False)` | [`Executor::shutdown`]`(wait, cancel_futures)`; dropping an executor is leaving the `with` block |
 //! | `ThreadPoolExecutor(max_workers, thread_name_prefix, initializer, initargs)` | `ThreadPoolExecutor::builder()` (feature `thread`) |
 //! | `ProcessPoolExecutor(max_workers, mp_context, initializer, initargs, max_tasks_per_child)` | `ProcessPoolExecutor::builder()` (feature `process`, Linux) |
-//! | `ProcessPoolExecutor.terminate_workers()`, `kill_workers()` | same |
+//! | `ProcessPoolExecutor.terminate_workers()`, `kill_workers()` | same; beyond Python, `shutdown_timeout(d)`, per-task time limits, crash isolation, `cancel()` of running tasks, recycling, Ctrl-C: see the process engine's "Beyond Python" |
 //! | `mp_context` (`"forkserver"`, `"spawn"`, `"fork"`) | `process::StartMethod` |
 //! | `if __name__ == "__main__":` | `process::bootstrap()` on the first line of `main` |
 //! | `InterpreterPoolExecutor`, `BrokenInterpreterPool`, `ExecutionFailed` | not provided: Rust has no sub-interpreters; use the thread or process pool |
@@ -57,9 +57,9 @@
 // `drop_panic_payload`) are for the engines, not for users of the facade.
 pub use concurrent_futures_core::{
     Batch, BrokenExecutor, BrokenKind, CancelledError, Completed, Completion, Deadline, Executor,
-    Future, FutureAwait, FutureError, FutureId, InvalidStateError, Map, MapError, MapOptions,
-    Payload, PayloadError, PayloadStage, PoolStats, QueueFullPolicy, State, SubmitError, TaskError,
-    TimeoutError, Waitable, panic_message, waiter,
+    Future, FutureAwait, FutureError, FutureId, FutureTask, InvalidStateError, Map, MapError,
+    MapOptions, Payload, PayloadError, PayloadStage, PoolStats, QueueFullPolicy, State, StopReason,
+    SubmitError, TaskError, TaskStopped, TimeoutError, Waitable, panic_message, waiter,
 };
 pub use concurrent_futures_wait::{
     AsCompleted, AsCompletedAll, DoneAndNotDone, ReturnWhen, as_completed, as_completed_all, wait,

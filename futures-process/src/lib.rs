@@ -43,6 +43,35 @@
 //! [`ProcessPoolBuilder::handshake_timeout`]); with [`StartMethod::Fork`] it inherits its
 //! channels and starts at once.
 //!
+//! # Beyond Python
+//!
+//! Off by default, so that Python's behaviour stays the default; each is a
+//! [`ProcessPoolBuilder`] option or a [`ProcessPoolExecutor`] method:
+//!
+//! * crash isolation ([`isolate_crashes`](ProcessPoolBuilder::isolate_crashes)) with a
+//!   restart-storm guard ([`max_restarts`](ProcessPoolBuilder::max_restarts));
+//! * time limits that stop the work ([`task_timeout`](ProcessPoolBuilder::task_timeout),
+//!   [`submit_with_timeout`](ProcessPoolExecutor::submit_with_timeout),
+//!   [`grace_period`](ProcessPoolBuilder::grace_period));
+//! * `cancel()` of a running task ([`cancel_running`](ProcessPoolBuilder::cancel_running));
+//! * recycling by task count in every start method, by memory, and when idle
+//!   ([`max_worker_memory`](ProcessPoolBuilder::max_worker_memory),
+//!   [`idle_timeout`](ProcessPoolBuilder::idle_timeout));
+//! * [`shutdown_timeout`](ProcessPoolExecutor::shutdown_timeout);
+//! * Ctrl-C ([`stop_on_interrupt`](ProcessPoolBuilder::stop_on_interrupt));
+//! * introspection: [`stats`](ProcessPoolExecutor::stats),
+//!   [`workers`](ProcessPoolExecutor::workers),
+//!   [`exit_history`](ProcessPoolExecutor::exit_history).
+//!
+//! The pool stops a worker by sending `SIGTERM` to its process group (with `SIGCONT`, for a
+//! stopped one), then `SIGKILL` after the grace period; a stopped task's future fails with
+//! [`TaskError::Stopped`](concurrent_futures_core::TaskError::Stopped), and a new worker takes
+//! the old one's place. No orphans, always: each worker leads its own process group, and what
+//! its tasks started in that group dies with it — when it is stopped, killed, recycled or shut
+//! down (the pool kills the group once the worker is reaped), and when the program dies (the
+//! worker's parent-death signal takes its group down). A process that leaves the group on
+//! purpose (`setsid`, a daemon) is its own.
+//!
 //! # Seeing it run
 //!
 //! `ps`, `top` and `/proc/<pid>/comm` show each worker process as `cf-worker` and the fork
