@@ -1,0 +1,96 @@
+//! Loom models of compensation (`shared.rs`): a task that blocks in a wait on its own pool gets
+//! a spare thread, whichever of "block" and "queue the awaited task" comes first, and the spare
+//! retires without stranding a task.
+//!
+//! Run with `cargo xtask loom`. Each model deadlocks (loom reports it) if the step it names is
+//! missing.
+#![cfg(loom)]
+
+use concurrent_futures_core::{Future, State};
+use concurrent_futures_thread::ThreadPoolExecutor;
+use concurrent_futures_wait::{ReturnWhen, wait};
+use loom::sync::Arc;
+use loom::thread;
+
+fn pool(max_workers: usize) -> ThreadPoolExecutor {
+    ThreadPoolExecutor::builder()
+        .max_workers(max_workers)
+        .thread_name_prefix("loom")
+        .build()
+        .unwrap()
+}
+
+/// The only worker runs a task that queues another and waits for its result: the queued task
+/// can only run on a spare. The worker sees the queued task when it counts itself blocked and
+/// must start that spare (without it, both wait forever).
+#[test]
+fn a_task_waiting_for_a_task_it_queued_on_the_only_worker_gets_a_spare() {
+    loom::model(|| {
+        let pool = Arc::new(pool(1));
+        let inner = pool.clone();
+        let outer = pool
+            .spawn(move || inner.spawn(|| 7u8).unwrap().result(None).unwrap())
+            .unwrap();
+        assert_eq!(outer.result(None).unwrap(), 7);
+        pool.shutdown(true, false);
+    });
+}
+
+/// The only worker blocks on a future that a task queued by another thread completes. Either
+/// the worker counts itself blocked first, and the submit must see it and start a spare; or
+/// the task is queued first, and the worker must see it as it blocks and start the spare.
+/// Dropping either side's check deadlocks the other order.
+#[test]
+fn a_worker_blocking_while_another_thread_queues_what_it_waits_for_gets_a_spare_either_way() {
+    loom::model(|| {
+        let pool = Arc::new(pool(1));
+        let signal = Future::<u8>::new();
+        let awaited = signal.clone();
+        let outer = pool.spawn(move || awaited.result(None).unwrap()).unwrap();
+        let p = pool.clone();
+        let submitter = thread::spawn(move || p.spawn(move || signal.set_result(3).unwrap()));
+        let inner = submitter.join().unwrap().unwrap();
+        assert_eq!(outer.result(None).unwrap(), 3);
+        inner.result(None).unwrap();
+        pool.shutdown(true, false);
+    });
+}
+
+/// `wait` (a `Waiter`, not the future's own condition variable) blocks through the same hook:
+/// the only worker waiting with it for a task it queued gets a spare.
+#[test]
+fn wait_in_a_task_for_a_task_it_queued_on_the_only_worker_gets_a_spare() {
+    loom::model(|| {
+        let pool = Arc::new(pool(1));
+        let inner = pool.clone();
+        let outer = pool
+            .spawn(move || {
+                let queued = inner.spawn(|| 5u8).unwrap();
+                wait([queued], None, ReturnWhen::AllCompleted).done.len()
+            })
+            .unwrap();
+        assert_eq!(outer.result(None).unwrap(), 1);
+        pool.shutdown(true, false);
+    });
+}
+
+/// After the wait, the spare is surplus and retires, as the resumed worker finishes and the
+/// caller submits again: the new task must still run (a spare that retired while it was the
+/// one awake for queued work, with the other worker asleep, would strand it: a deadlock loom
+/// reports), and the pool never keeps more than one thread beyond the one blocked wait.
+#[test]
+fn a_spare_retiring_after_the_wait_strands_no_task_submitted_meanwhile() {
+    loom::model(|| {
+        let pool = Arc::new(pool(1));
+        let inner = pool.clone();
+        let outer = pool
+            .spawn(move || inner.spawn(|| 1u8).unwrap().result(None).unwrap())
+            .unwrap();
+        assert_eq!(outer.result(None).unwrap(), 1);
+        let next = pool.spawn(|| 2u8).unwrap();
+        assert_eq!(next.result(None).unwrap(), 2);
+        assert!(pool.worker_count() <= 2, "{pool:?}");
+        assert_eq!(next.state(), State::Finished);
+        pool.shutdown(true, false);
+    });
+}
