@@ -1,16 +1,18 @@
-//! Loom models of compensation (`shared.rs`): a task that blocks in a wait on its own pool gets
-//! a spare thread, whichever of "block" and "queue the awaited task" comes first, and the spare
-//! retires without stranding a task.
+//! Loom models of compensation (`shared/spare.rs`): a task that blocks in a wait on its own
+//! pool gets a spare thread, whichever of "block" and "queue the awaited task" comes first;
+//! no more than one spare starts for one blocked worker; and a spare retires without
+//! stranding a task.
 //!
-//! Run with `cargo xtask loom`. Each model deadlocks (loom reports it) if the step it names is
-//! missing.
+//! Run with `cargo xtask loom`. Each model deadlocks (loom reports it) or fails an assertion
+//! if the step its comment names is missing. Every model runs the pool's real code: worker
+//! and spare threads are loom threads (core's shim), and the waits go through core's
+//! `blocking` hook on them.
 #![cfg(loom)]
 
 use concurrent_futures_core::{Future, State};
 use concurrent_futures_thread::ThreadPoolExecutor;
 use concurrent_futures_wait::{ReturnWhen, wait};
 use loom::sync::Arc;
-use loom::thread;
 
 fn pool(max_workers: usize) -> ThreadPoolExecutor {
     ThreadPoolExecutor::builder()
@@ -36,23 +38,38 @@ fn a_task_waiting_for_a_task_it_queued_on_the_only_worker_gets_a_spare() {
     });
 }
 
-/// The only worker blocks on a future that a task queued by another thread completes. Either
-/// the worker counts itself blocked first, and the submit must see it and start a spare; or
-/// the task is queued first, and the worker must see it as it blocks and start the spare.
-/// Dropping either side's check deadlocks the other order.
+/// The only worker blocks on a future that a task queued by the caller completes. Either the
+/// worker counts itself blocked first, and the submit must see it and start a spare; or the
+/// task is queued first, and the worker must see it as it blocks and start the spare.
+/// Dropping either side's check deadlocks the other order. The caller queues a second task
+/// first, so two submits may each see the blocked worker and compensate: only one spare may
+/// start (counted by the initializer) — `compensate` decides under the lock where threads
+/// start, and never beyond `max_workers + blocked`.
 #[test]
-fn a_worker_blocking_while_another_thread_queues_what_it_waits_for_gets_a_spare_either_way() {
+fn a_worker_blocking_while_the_caller_queues_what_it_waits_for_gets_one_spare_either_way() {
     loom::model(|| {
-        let pool = Arc::new(pool(1));
+        // A std counter: loom need not interleave it, it only counts thread starts.
+        let starts = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = starts.clone();
+        let pool = ThreadPoolExecutor::builder()
+            .max_workers(1)
+            .thread_name_prefix("loom")
+            .initializer(move || {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            })
+            .build()
+            .unwrap();
         let signal = Future::<u8>::new();
         let awaited = signal.clone();
         let outer = pool.spawn(move || awaited.result(None).unwrap()).unwrap();
-        let p = pool.clone();
-        let submitter = thread::spawn(move || p.spawn(move || signal.set_result(3).unwrap()));
-        let inner = submitter.join().unwrap().unwrap();
+        // Both race the worker's blocking wait.
+        let extra = pool.spawn(|| ()).unwrap();
+        let inner = pool.spawn(move || signal.set_result(3).unwrap()).unwrap();
         assert_eq!(outer.result(None).unwrap(), 3);
         inner.result(None).unwrap();
+        extra.result(None).unwrap();
         pool.shutdown(true, false);
+        assert!(starts.load(std::sync::atomic::Ordering::SeqCst) <= 2);
     });
 }
 
@@ -70,6 +87,22 @@ fn wait_in_a_task_for_a_task_it_queued_on_the_only_worker_gets_a_spare() {
             })
             .unwrap();
         assert_eq!(outer.result(None).unwrap(), 1);
+        pool.shutdown(true, false);
+    });
+}
+
+/// `into_result` waits as a taker, with the future's lock held, through the same hook: the
+/// only worker waiting so for a task it queued gets a spare (and the spare's start, under the
+/// pool's lock, never needs the future's lock: no lock-order deadlock).
+#[test]
+fn into_result_in_a_task_for_a_task_it_queued_on_the_only_worker_gets_a_spare() {
+    loom::model(|| {
+        let pool = Arc::new(pool(1));
+        let inner = pool.clone();
+        let outer = pool
+            .spawn(move || inner.spawn(|| 4u8).unwrap().into_result(None).unwrap())
+            .unwrap();
+        assert_eq!(outer.result(None).unwrap(), 4);
         pool.shutdown(true, false);
     });
 }
