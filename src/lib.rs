@@ -40,14 +40,15 @@
 //! A task of a thread pool may wait for another future of its own pool (`result()`,
 //! `into_result`, [`wait`], [`as_completed`], `.await` through a `block_on` that parks inside
 //! [`blocking::blocking`]) even when every worker is busy: where Python's pool deadlocks, ours
-//! compensates, as Java's `ForkJoinPool` does. A worker about to sleep in such a wait tells its
-//! pool (the [`blocking`] hook), and the pool may start one spare thread per blocked worker
-//! while tasks are queued and no thread is free — up to 255 beyond `max_workers` — and the
-//! spares retire once the waits end. Chains of nested waits finish even on a one-worker pool
-//! (see "Waiting inside a task" on the thread pool). Waits the pool cannot see (a lock, a
-//! channel) are compensated only when wrapped in `blocking`. A scope goes further: once its
-//! body has returned, it runs itself the scoped tasks no worker has started (and those they
-//! spawn).
+//! compensates, as Java's `ForkJoinPool` does for a `ManagedBlocker`. A worker about to sleep
+//! in such a wait tells its pool (the [`blocking`] hook), and while it sleeps the pool may run
+//! one spare thread for it, started only if a task is queued and no thread is free for it —
+//! at most 255 spares beyond `max_workers`, fewer with the builder's `max_spare_threads` (0
+//! turns compensation off) — and the spares retire once the waits end. Chains of nested waits
+//! finish even on a one-worker pool (see "Waiting inside a task" on the thread pool). Waits the
+//! pool cannot see (a lock, a channel) are compensated only when wrapped in `blocking`. A
+//! scope goes further: once its body has returned, it runs itself the scoped tasks no worker
+//! has started (and those they spawn).
 //!
 //! The core's internals (its std/loom switch and panic helpers, shared only with this
 //! workspace's engines) are not re-exported:

@@ -91,16 +91,23 @@ fn wait_in_a_task_for_a_task_it_queued_on_the_only_worker_gets_a_spare() {
     });
 }
 
-/// `into_result` waits as a taker, with the future's lock held, through the same hook: the
-/// only worker waiting so for a task it queued gets a spare (and the spare's start, under the
-/// pool's lock, never needs the future's lock: no lock-order deadlock).
+/// `into_result_when_last` waits, after the result, until its handle is the last one, with
+/// the future's lock held — through the same hook. Here the other handle is held by a task
+/// the only worker queued: only a spare can run it and drop it (and the spare's start, under
+/// the pool's lock, never needs the future's lock: no lock-order deadlock).
 #[test]
-fn into_result_in_a_task_for_a_task_it_queued_on_the_only_worker_gets_a_spare() {
+fn into_result_when_last_in_a_task_for_a_handle_a_queued_task_holds_gets_a_spare() {
     loom::model(|| {
         let pool = Arc::new(pool(1));
         let inner = pool.clone();
         let outer = pool
-            .spawn(move || inner.spawn(|| 4u8).unwrap().into_result(None).unwrap())
+            .spawn(move || {
+                let future = Future::<u8>::new();
+                future.set_result(4).unwrap();
+                let held = future.clone();
+                inner.spawn(move || drop(held)).unwrap();
+                future.into_result_when_last(None).unwrap()
+            })
             .unwrap();
         assert_eq!(outer.result(None).unwrap(), 4);
         pool.shutdown(true, false);
