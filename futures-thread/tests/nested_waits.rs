@@ -294,3 +294,40 @@ fn a_blocked_workers_place_is_free_for_the_bounded_queue() {
         pool.shutdown(true, false);
     });
 }
+
+/// A spare that has nothing to do retires as soon as the wait it stood in for ends, even
+/// while the worker that waited is still busy: it does not sleep on as a surplus thread.
+#[test]
+fn an_idle_spare_retires_when_the_wait_ends_while_the_waiter_still_runs() {
+    watchdog(|| {
+        let pool = one_worker();
+        let (entered, release, finish) = (
+            Arc::new(Gate::new()),
+            Arc::new(Gate::new()),
+            Arc::new(Gate::new()),
+        );
+        let (e, r, f) = (entered.clone(), release.clone(), finish.clone());
+        let waiter = pool
+            .spawn(move || {
+                blocking(|| {
+                    e.open();
+                    r.wait()
+                });
+                // Still running, no longer counted blocked.
+                f.wait();
+            })
+            .unwrap();
+        entered.wait();
+        // Runs on the spare, which then idles.
+        assert_eq!(pool.spawn(|| 1).unwrap().result(None).unwrap(), 1);
+        assert_eq!(pool.worker_count(), 2);
+        release.open();
+        while pool.worker_count() > 1 {
+            std::thread::yield_now();
+        }
+        assert_eq!(pool.stats().workers, 1);
+        finish.open();
+        waiter.result(None).unwrap();
+        pool.shutdown(true, false);
+    });
+}
