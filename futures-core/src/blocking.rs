@@ -10,6 +10,12 @@
 //!
 //! On a thread with no hook (any thread that is not an engine's worker), [`blocking`] only runs
 //! the wait: nothing changes there.
+//!
+//! # Differences from Python
+//!
+//! Python has no such hook: a task of its `ThreadPoolExecutor` that waits for a task queued
+//! behind it on a pool whose workers all wait deadlocks (its docs warn about it). The thread
+//! pool of this workspace compensates instead (see its "Waiting inside a task").
 
 use crate::loom::thread_local;
 use std::cell::RefCell;
@@ -18,7 +24,36 @@ use std::sync::Arc;
 /// What an engine's worker is told about a blocking wait on its thread.
 ///
 /// Both calls may come with a future's lock held: an implementation must not take the lock of
-/// a future, nor run user code.
+/// a future, nor run user code, nor wait.
+///
+/// # Examples
+///
+/// A hook that counts the waits of its thread (an engine's would start a spare thread):
+///
+/// ```
+/// use concurrent_futures_core::blocking::{BlockingHook, blocking, install_hook};
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+///
+/// #[derive(Default)]
+/// struct Count(AtomicUsize);
+///
+/// impl BlockingHook for Count {
+///     fn blocking(&self) -> bool {
+///         self.0.fetch_add(1, Ordering::SeqCst);
+///         true
+///     }
+///     fn unblocked(&self) {}
+/// }
+///
+/// let count = Arc::new(Count::default());
+/// let guard = install_hook(count.clone());
+/// // What every sleeping wait of the workspace does around its sleep:
+/// assert_eq!(blocking(|| 6 * 7), 42);
+/// drop(guard);
+/// assert_eq!(blocking(|| 1), 1); // no hook any more
+/// assert_eq!(count.0.load(Ordering::SeqCst), 1);
+/// ```
 pub trait BlockingHook: Send + Sync {
     /// The thread is about to block. Returns `true` if the hook counted it; only then is
     /// [`unblocked`](BlockingHook::unblocked) called when the wait ends.

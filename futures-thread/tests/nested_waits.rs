@@ -159,7 +159,9 @@ fn stats_count_spares_while_they_live_and_their_tasks_after_they_retire() {
         let seen = pool
             .spawn(move || {
                 let probe = inner.clone();
-                counted_chain(inner, 3, move || (probe.worker_count(), probe.stats().workers))
+                counted_chain(inner, 3, move || {
+                    (probe.worker_count(), probe.stats().workers)
+                })
             })
             .unwrap();
         assert_eq!(seen.result(None).unwrap(), (4, 4));
@@ -288,7 +290,10 @@ fn a_blocked_workers_place_is_free_for_the_bounded_queue() {
         );
         assert_eq!(pool.worker_count(), 2);
         spare_may_start.open();
-        assert_eq!(first.result(None).unwrap() + second.result(None).unwrap(), 3);
+        assert_eq!(
+            first.result(None).unwrap() + second.result(None).unwrap(),
+            3
+        );
         release.open();
         blocked.result(None).unwrap();
         pool.shutdown(true, false);

@@ -71,10 +71,9 @@ impl Shared {
             // (Java's pool, too, starts a thread before it refuses). A worker blocked in a wait
             // is busy, but its place is free: the pool starts a spare for it
             // (`shared/spare.rs`).
-            let idle_capacity = me
-                .capacity(word)
-                .saturating_sub(me.busy.load(Ordering::Acquire))
-                as u64;
+            let idle_capacity =
+                me.capacity(word)
+                    .saturating_sub(me.busy.load(Ordering::Acquire)) as u64;
             if queued(word) < limit.saturating_add(idle_capacity) {
                 let (may_grow, free) = me.free_workers();
                 match me.word.compare_exchange(
