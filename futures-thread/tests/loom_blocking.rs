@@ -1,7 +1,7 @@
 //! Loom models of compensation (`shared/spare.rs`): a task that blocks in a wait on its own
 //! pool gets a spare thread, whichever of "block" and "queue the awaited task" comes first;
 //! no more than one spare starts for one blocked worker; and a spare retires without
-//! stranding a task.
+//! stranding a task, even while the worker it stood in for blocks again.
 //!
 //! Run with `cargo xtask loom`. Each model deadlocks (loom reports it) or fails an assertion
 //! if the step its comment names is missing. Every model runs the pool's real code: worker
@@ -131,6 +131,27 @@ fn a_spare_retiring_after_the_wait_strands_no_task_submitted_meanwhile() {
         assert_eq!(next.result(None).unwrap(), 2);
         assert!(pool.worker_count() <= 2, "{pool:?}");
         assert_eq!(next.state(), State::Finished);
+        pool.shutdown(true, false);
+    });
+}
+
+/// The only worker waits twice in one task. After the first wait its spare is surplus and
+/// retires, while the worker queues a second task and blocks again: either the spare sees the
+/// worker blocked again and stays, or the worker's compensation sees the spare gone and starts
+/// a new one. `compensate` must decide under the lock where spares retire: counting a spare
+/// that is halfway out as free strands the second task (a deadlock loom reports).
+#[test]
+fn a_worker_blocking_again_while_its_spare_retires_gets_a_spare() {
+    loom::model(|| {
+        let pool = Arc::new(pool(1));
+        let inner = pool.clone();
+        let outer = pool
+            .spawn(move || {
+                let first = inner.spawn(|| 1u8).unwrap().result(None).unwrap();
+                first + inner.spawn(|| 2u8).unwrap().result(None).unwrap()
+            })
+            .unwrap();
+        assert_eq!(outer.result(None).unwrap(), 3);
         pool.shutdown(true, false);
     });
 }

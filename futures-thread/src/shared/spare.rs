@@ -25,7 +25,9 @@
 //!   is open, so before any joiner takes the handles): its id, slot (its finished count is
 //!   kept) and join handle (dropped: the thread is detached, past its last task).
 //!
-//! `tests/loom_blocking.rs` models both orders of "block" and "queue", and retirement.
+//! `tests/loom_blocking.rs` models both orders of "block" and "queue", each wait of the
+//! workspace, the bound of one spare per blocked worker, and retirement (also racing a new
+//! block, which fails if `compensate` decides outside `control`).
 
 use super::{BLOCKED_ONE, CLOSED, Control, Shared, blocked, queued, sleepers};
 use concurrent_futures_core::shim::sync::atomic::Ordering;
