@@ -2,10 +2,13 @@
 //! `ForkJoinPool` does for a `ManagedBlocker`.
 //!
 //! An engine's worker thread installs a [`BlockingHook`] for as long as it serves tasks. Every
-//! blocking wait in this workspace — `result()` and the other waits of [`Future`](crate::Future),
-//! a [`Waiter`](crate::waiter::Waiter) (`wait`, `as_completed`) — runs its sleep inside
-//! [`blocking`], which tells the hook that the thread is about to block and, afterwards, that it
-//! resumed. A thread pool uses that to start a spare thread while one of its workers waits, so
+//! wait for a future in this workspace — `result()` and the other waits of
+//! [`Future`](crate::Future), `into_result_when_last`'s wait for the other handles, a
+//! [`Waiter`](crate::waiter::Waiter) (`wait`, `as_completed`), the testkit's `block_on` — runs
+//! its sleep inside [`blocking`], which tells the hook that the thread is about to block and,
+//! afterwards, that it resumed (a wait that ends while it still spins is not reported). Other
+//! waits (a lock, a scope's wait for its tasks, a submit waiting for room in a full queue, a
+//! join) are not reported unless their caller wraps them in [`blocking`]. A thread pool uses that to start a spare thread while one of its workers waits, so
 //! a task that waits on a task queued behind it on a busy pool does not wait forever.
 //!
 //! On a thread with no hook (any thread that is not an engine's worker), [`blocking`] only runs

@@ -63,7 +63,8 @@ pub(crate) const BROKEN_MESSAGE: &str =
     "A thread initializer failed, the thread pool is not usable anymore";
 
 /// The state word: `queued` in bits 0..32, `blocked` (workers blocked in a wait, see
-/// `shared/spare.rs`) in bits 32..40, `sleepers` in bits 40..56, three flags on top.
+/// `shared/spare.rs`) in bits 32..40, `sleepers` in bits 40..56, three flags on top. (Four
+/// billion queued tasks, the most `queued` holds, would take hundreds of GiB of closures.)
 const QUEUED_ONE: u64 = 1;
 const QUEUED_MASK: u64 = (1 << 32) - 1;
 const BLOCKED_ONE: u64 = 1 << 32;
