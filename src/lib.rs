@@ -37,13 +37,18 @@
 //!
 //! # Waiting inside a task
 //!
-//! A task that waits for another future of its own pool (`result()`, [`wait`],
-//! [`as_completed`]) can wait forever when every worker is busy with such tasks, as in Python:
-//! the awaited task has no worker left to run on. Give the pool enough workers, or submit the
-//! inner work to another pool. A thread pool's scope helps in one case: once its body has
-//! returned, the scope runs itself the scoped tasks no worker has started (and those they
-//! spawn), so a scope opened inside a task never waits for a busy pool; a body or a task
-//! that waits for another scoped task can still wait forever on a saturated pool.
+//! A task of a thread pool may wait for another future of its own pool (`result()`,
+//! `into_result`, [`wait`], [`as_completed`], `.await` through a `block_on` that parks inside
+//! [`blocking::blocking`]) even when every worker is busy: where Python's pool deadlocks, ours
+//! compensates, as Java's `ForkJoinPool` does for a `ManagedBlocker`. A worker about to sleep
+//! in such a wait tells its pool (the [`blocking`] hook), and while it sleeps the pool may run
+//! one spare thread for it, started only if a task is queued and no thread is free for it —
+//! at most 255 spares beyond `max_workers`, fewer with the builder's `max_spare_threads` (0
+//! turns compensation off) — and the spares retire once the waits end. Chains of nested waits
+//! finish even on a one-worker pool (see "Waiting inside a task" on the thread pool). Waits the
+//! pool cannot see (a lock, a channel) are compensated only when wrapped in `blocking`. A
+//! scope goes further: once its body has returned, it runs itself the scoped tasks no worker
+//! has started (and those they spawn).
 //!
 //! The core's internals (its std/loom switch and panic helpers, shared only with this
 //! workspace's engines) are not re-exported:
@@ -59,7 +64,7 @@ pub use concurrent_futures_core::{
     Batch, BrokenExecutor, BrokenKind, CancelledError, Completed, Completion, Deadline, Executor,
     Future, FutureAwait, FutureError, FutureId, FutureTask, InvalidStateError, Map, MapError,
     MapOptions, Payload, PayloadError, PayloadStage, PoolStats, QueueFullPolicy, State, StopReason,
-    SubmitError, TaskError, TaskStopped, TimeoutError, Waitable, panic_message, waiter,
+    SubmitError, TaskError, TaskStopped, TimeoutError, Waitable, blocking, panic_message, waiter,
 };
 pub use concurrent_futures_wait::{
     AsCompleted, AsCompletedAll, DoneAndNotDone, ReturnWhen, as_completed, as_completed_all, wait,

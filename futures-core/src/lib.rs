@@ -11,6 +11,8 @@
 //!   [`FutureError`], [`SubmitError`].
 //! * What the engines share: [`QueueFullPolicy`] (a bounded submit queue's policy) and
 //!   [`PoolStats`] (their counts).
+//! * [`blocking`] — how an executor's worker hears that its task blocks in a wait, so that
+//!   the pool can compensate (a task waiting on its own pool must not starve it).
 //! * [`waiter`] and [`Waitable`] — the hook that `wait` and `as_completed` (in
 //!   `concurrent-futures-wait`) install on futures of any result type.
 //!
@@ -59,6 +61,7 @@ pub mod shim {
     pub use crate::loom::{cell, hint, sync, thread, time};
 }
 
+pub mod blocking;
 mod deadline;
 mod error;
 mod executor;

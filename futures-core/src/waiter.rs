@@ -121,22 +121,30 @@ impl Waiter {
     }
 
     /// Blocks until the waiter fires or `deadline` passes; returns whether it fired.
+    ///
+    /// The sleep runs inside [`blocking`](crate::blocking::blocking), so a pool whose worker
+    /// waits here can compensate.
     pub fn wait(&self, deadline: &Deadline) -> bool {
-        let mut state = self.inner.state.lock();
-        loop {
-            if state.fired {
-                return true;
-            }
-            match deadline.instant() {
-                None => state = self.inner.fired.wait(state),
-                Some(at) => {
-                    if deadline.is_past() {
-                        return false;
+        if self.inner.state.lock().fired {
+            return true;
+        }
+        crate::blocking::blocking(|| {
+            let mut state = self.inner.state.lock();
+            loop {
+                if state.fired {
+                    return true;
+                }
+                match deadline.instant() {
+                    None => state = self.inner.fired.wait(state),
+                    Some(at) => {
+                        if deadline.is_past() {
+                            return false;
+                        }
+                        state = self.inner.fired.wait_until(state, at);
                     }
-                    state = self.inner.fired.wait_until(state, at);
                 }
             }
-        }
+        })
     }
 
     /// Takes the ids recorded so far, in completion order, and re-arms the waiter so that the

@@ -40,6 +40,7 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
         if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
             return output;
         }
-        thread::park();
+        // A worker of a pool that blocks here lets that pool compensate (see `blocking`).
+        concurrent_futures_core::blocking::blocking(thread::park);
     }
 }

@@ -2,7 +2,7 @@
 //! initializer, initargs)`.
 
 use crate::ThreadPoolExecutor;
-use crate::shared::{Bound, Config, Initializer, Shared};
+use crate::shared::{Bound, Config, Initializer, MAX_SPARES, Shared};
 use concurrent_futures_core::QueueFullPolicy;
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -41,6 +41,9 @@ static POOL_COUNTER: AtomicUsize = AtomicUsize::new(0);
 /// `initargs` are its captures), and a failing initializer may return an error instead of
 /// raising. `max_queue` and `queue_full_policy` have no Python counterpart (its queue is
 /// unbounded); they are Java's `ThreadPoolExecutor` bounded queue and rejection policies.
+/// `max_spare_threads` bounds the compensation Python does not have (its pool deadlocks where
+/// ours starts a spare thread, see
+/// [Waiting inside a task](ThreadPoolExecutor#waiting-inside-a-task)).
 #[derive(Default)]
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct ThreadPoolBuilder {
@@ -49,6 +52,7 @@ pub struct ThreadPoolBuilder {
     initializer: Option<Initializer>,
     max_queue: Option<usize>,
     queue_full_policy: QueueFullPolicy,
+    max_spare_threads: Option<usize>,
 }
 
 impl ThreadPoolBuilder {
@@ -162,6 +166,32 @@ impl ThreadPoolBuilder {
         self
     }
 
+    /// At most `n` spare threads beyond [`max_workers`](Self::max_workers): one for each
+    /// worker whose task is blocked in a wait, while it blocks (see
+    /// [Waiting inside a task](ThreadPoolExecutor#waiting-inside-a-task)). Default and most:
+    /// 255 (more is refused by [`build`](Self::build)). Zero turns compensation off: a task
+    /// waiting on its own pool can then wait forever when every worker waits, as in Python.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use concurrent_futures_thread::ThreadPoolExecutor;
+    /// use std::sync::Arc;
+    ///
+    /// // A task waits for a task it queued on a one-worker pool: a spare thread runs it.
+    /// let pool = Arc::new(
+    ///     ThreadPoolExecutor::builder().max_workers(1).max_spare_threads(1).build().unwrap(),
+    /// );
+    /// let inner = pool.clone();
+    /// let outer = pool.spawn(move || inner.spawn(|| 6 * 7).unwrap().result(None).unwrap());
+    /// assert_eq!(outer.unwrap().result(None).unwrap(), 42);
+    /// assert!(ThreadPoolExecutor::builder().max_spare_threads(256).build().is_err());
+    /// ```
+    pub fn max_spare_threads(mut self, n: usize) -> ThreadPoolBuilder {
+        self.max_spare_threads = Some(n);
+        self
+    }
+
     /// Builds the pool. No thread starts until the first submit.
     pub fn build(self) -> Result<ThreadPoolExecutor, BuildError> {
         let max_workers = self.max_workers.unwrap_or_else(default_max_workers);
@@ -170,6 +200,10 @@ impl ThreadPoolBuilder {
         }
         if self.max_queue == Some(0) {
             return Err(BuildError("max_queue must be greater than 0"));
+        }
+        let max_spares = self.max_spare_threads.unwrap_or(MAX_SPARES);
+        if max_spares > MAX_SPARES {
+            return Err(BuildError("max_spare_threads must be at most 255"));
         }
         let name_prefix = self.thread_name_prefix.unwrap_or_else(|| {
             format!(
@@ -185,6 +219,7 @@ impl ThreadPoolBuilder {
                 limit,
                 policy: self.queue_full_policy,
             }),
+            max_spares,
         };
         Ok(ThreadPoolExecutor::from_shared(Shared::new(config)))
     }
@@ -204,6 +239,7 @@ impl fmt::Debug for ThreadPoolBuilder {
             .field("initializer", &self.initializer.is_some())
             .field("max_queue", &self.max_queue)
             .field("queue_full_policy", &self.queue_full_policy)
+            .field("max_spare_threads", &self.max_spare_threads)
             .finish()
     }
 }

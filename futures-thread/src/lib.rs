@@ -4,8 +4,11 @@
 //!   [`Executor`](concurrent_futures_core::Executor) trait; its own `submit`, `spawn` and
 //!   `map` take closures and values of any `Send` type.
 //! * [`Map`] — the iterator of the pool's own `map`.
-//! * [`ThreadPoolBuilder`] — `max_workers`, `thread_name_prefix`, `initializer`, and a
-//!   bounded submit queue (`max_queue`, `queue_full_policy`).
+//! * [`ThreadPoolBuilder`] — `max_workers`, `thread_name_prefix`, `initializer`, a
+//!   bounded submit queue (`max_queue`, `queue_full_policy`), and the bound on spare threads
+//!   (`max_spare_threads`): a task that waits on its own pool gets a spare thread while it
+//!   waits, instead of deadlocking as in Python (see
+//!   [Waiting inside a task](ThreadPoolExecutor#waiting-inside-a-task)).
 //! * [`ShutdownReport`] — what [`ThreadPoolExecutor::shutdown_timeout`] left running.
 //! * [`Scope`] — tasks that borrow from the caller's stack ([`ThreadPoolExecutor::scope`]).
 //!

@@ -111,9 +111,56 @@ use std::fmt;
 /// * A panic in a `Drop` that runs on a worker (a task's panic payload, a result nobody holds,
 ///   a cancelled closure's captures) is logged and contained: the worker lives on.
 /// * An idle worker spins briefly before sleeping (see the crate documentation).
+/// * A task that waits on the pool does not starve it (see below), where Python's pool
+///   deadlocks once every worker waits on a task queued behind it; so the pool may run more
+///   than `max_workers` threads while tasks wait (at most 255 more), and shrinks back after.
 /// * Beyond Python, all off by default: a bounded submit queue
 ///   ([`ThreadPoolBuilder::max_queue`]), counts ([`stats`](Self::stats)), and a shutdown with
 ///   a time limit ([`shutdown_timeout`](Self::shutdown_timeout)).
+///
+/// # Waiting inside a task
+///
+/// A task may wait for other futures of its own pool — `result()`, `exception()`,
+/// `into_result`, `wait`, `as_completed` (from `concurrent-futures-wait`), or `.await` through
+/// a `block_on` that parks inside [`blocking`](concurrent_futures_core::blocking::blocking) —
+/// even when every worker is busy: as Java's `ForkJoinPool` does for a `ManagedBlocker`, the
+/// pool *compensates*. A worker whose task is about to sleep in such a wait is counted
+/// blocked, and while it is, the pool may run one spare thread more, started only if a task is
+/// queued and no thread is free for it. So a chain of tasks each waiting for the next one
+/// finishes even on a one-worker pool. Once the waits end, threads beyond `max_workers`
+/// retire as they next look for work, so at most `max_workers` threads run tasks that are not
+/// waiting. [`worker_count`](Self::worker_count) and [`stats`](Self::stats) count the spares
+/// while they serve.
+///
+/// The bound: at most [`max_spare_threads`](crate::ThreadPoolBuilder::max_spare_threads)
+/// spares (default and most 255) at once; a wait beyond that many is not compensated, and may
+/// then wait for a worker as in Python. A worker blocked in a wait leaves its place free for
+/// the bounded queue ([`max_queue`](crate::ThreadPoolBuilder::max_queue) counts only the tasks
+/// that no thread, spare included, can start). Waits the pool cannot see — a lock, a channel's
+/// `recv`, a submit waiting for room in a full queue — are not compensated unless wrapped in
+/// [`blocking`](concurrent_futures_core::blocking::blocking). A scope's own wait for its
+/// tasks is not compensated either: it runs the tasks no worker has taken itself. Waits on
+/// threads that are not this pool's workers behave exactly as before.
+///
+/// ```
+/// use concurrent_futures_thread::ThreadPoolExecutor;
+/// use std::sync::Arc;
+///
+/// fn depth(pool: Arc<ThreadPoolExecutor>, n: u32) -> u32 {
+///     if n == 0 {
+///         return 0;
+///     }
+///     let inner = pool.clone();
+///     pool.spawn(move || depth(inner, n - 1)).unwrap().result(None).unwrap() + 1
+/// }
+///
+/// let pool = Arc::new(ThreadPoolExecutor::builder().max_workers(1).build().unwrap());
+/// let inner = pool.clone();
+/// assert_eq!(pool.spawn(move || depth(inner, 20)).unwrap().result(None).unwrap(), 20);
+/// ```
+///
+/// Python's pool, given the same chain, waits forever: its one worker waits for a task that
+/// only that worker could run.
 pub struct ThreadPoolExecutor {
     shared: Arc<Shared>,
 }
@@ -322,9 +369,10 @@ impl ThreadPoolExecutor {
         self.shared.shutdown_timeout(limit)
     }
 
-    /// The pool's counts now: tasks pending (submitted, not taken by a worker), running,
-    /// finished by workers, and the live worker threads — the same names as the process
-    /// pool's `stats()`. Reads atomics and each worker's own counter; the submit and task
+    /// The pool's counts now: tasks pending (submitted, not taken by a worker), running (a
+    /// task blocked in a wait counts as running), finished by workers (retired spares'
+    /// included), and the live worker threads (spares included while they serve) — the same
+    /// names as the process pool's `stats()`. Reads atomics and each worker's own counter; the submit and task
     /// paths take no lock for them, so reading is cheap at any time. Tasks run in the
     /// submitting thread (a full queue's `CallerRuns`, or a scope at its end) are not counted.
     ///
@@ -353,12 +401,15 @@ impl ThreadPoolExecutor {
         self.shared.config.max_queue.map(|b| b.limit)
     }
 
-    /// The most threads this pool will start.
+    /// The most threads this pool runs tasks on, besides the spares it starts while tasks wait
+    /// (see [Waiting inside a task](Self#waiting-inside-a-task)).
     pub fn max_workers(&self) -> usize {
         self.shared.config.max_workers
     }
 
-    /// Threads started so far (they live until shutdown, as in Python).
+    /// Worker threads serving now: at most `max_workers`, plus the spares started while tasks
+    /// wait on the pool (see [Waiting inside a task](Self#waiting-inside-a-task)), which retire
+    /// once those waits end. Otherwise they live until shutdown, as in Python.
     pub fn worker_count(&self) -> usize {
         self.shared.threads()
     }

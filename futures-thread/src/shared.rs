@@ -27,13 +27,16 @@
 //!   waiting for the others could wait for a worker that is joining it. **Breakage** (a failed initializer) sets `BROKEN`: queued tasks fail.
 //!   Both flags change, and sleepers are woken, under `control`, which a worker holds from its
 //!   sleeper registration until it waits — so the wake-up cannot fall in between.
-//! * **The bounded queue** (`max_queue`, in `shared/bound.rs`) and **stopping** (`stats`,
-//!   `shutdown_timeout`, in `shared/stop.rs`) are described in their own files.
+//! * **The bounded queue** (`max_queue`, in `shared/bound.rs`), **stopping** (`stats`,
+//!   `shutdown_timeout`, in `shared/stop.rs`) and **compensation** for workers blocked in a
+//!   wait (spare threads, in `shared/spare.rs`) are described in their own files.
 
 mod bound;
+mod spare;
 mod stop;
 
 pub(crate) use bound::Bound;
+pub(crate) use spare::MAX_SPARES;
 pub use stop::ShutdownReport;
 pub(crate) use stop::WorkerSlot;
 
@@ -42,7 +45,7 @@ use crate::unwind::contain;
 use crate::worker;
 use concurrent_futures_core::shim::hint;
 use concurrent_futures_core::shim::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use concurrent_futures_core::shim::sync::{Arc, Condvar, Mutex};
+use concurrent_futures_core::shim::sync::{Arc, Condvar, Mutex, MutexGuard};
 use concurrent_futures_core::shim::thread::{self, JoinHandle, ThreadId};
 use concurrent_futures_core::{BrokenExecutor, BrokenKind, SubmitError};
 use crossbeam_queue::SegQueue;
@@ -59,9 +62,13 @@ const SPIN_BEFORE_YIELD: u32 = 50;
 pub(crate) const BROKEN_MESSAGE: &str =
     "A thread initializer failed, the thread pool is not usable anymore";
 
-/// The state word: `queued` in bits 0..40, `sleepers` in bits 40..56, two flags on top.
+/// The state word: `queued` in bits 0..32, `blocked` (workers blocked in a wait, see
+/// `shared/spare.rs`) in bits 32..40, `sleepers` in bits 40..56, three flags on top. (Four
+/// billion queued tasks, the most `queued` holds, would take hundreds of GiB of closures.)
 const QUEUED_ONE: u64 = 1;
-const QUEUED_MASK: u64 = (1 << 40) - 1;
+const QUEUED_MASK: u64 = (1 << 32) - 1;
+const BLOCKED_ONE: u64 = 1 << 32;
+const BLOCKED_MASK: u64 = ((1 << 8) - 1) << 32;
 const SLEEPER_ONE: u64 = 1 << 40;
 const SLEEPERS_MASK: u64 = ((1 << 16) - 1) << 40;
 /// A submitter waits for room in the bounded queue (see `shared/bound.rs`).
@@ -78,6 +85,10 @@ fn sleepers(word: u64) -> u64 {
     (word & SLEEPERS_MASK) >> 40
 }
 
+fn blocked(word: u64) -> u64 {
+    (word & BLOCKED_MASK) >> 32
+}
+
 /// A worker's start-up hook: `Err` (or a panic) breaks the pool. (Immutable configuration,
 /// not part of the protocol: a plain std `Arc`, which can hold a `dyn Fn`.)
 pub(crate) type Initializer = std::sync::Arc<dyn Fn() -> Result<(), String> + Send + Sync>;
@@ -89,6 +100,9 @@ pub(crate) struct Config {
     pub(crate) initializer: Option<Initializer>,
     /// `max_queue` and its policy; `None`: unbounded (no check on the submit path).
     pub(crate) max_queue: Option<Bound>,
+    /// The most workers counted blocked at once, so the most spare threads (at most
+    /// `MAX_SPARES`); 0: no compensation.
+    pub(crate) max_spares: usize,
 }
 
 pub(crate) struct Shared {
@@ -98,7 +112,8 @@ pub(crate) struct Shared {
     busy: CachePadded<AtomicUsize>,
     /// Workers awake and looking for a task.
     searching: CachePadded<AtomicUsize>,
-    /// Threads started (never decreases, as in Python); written with `control` locked.
+    /// Worker threads serving: started, and not retired (see `shared/spare.rs`); written with
+    /// `control` locked. At most `max_workers`, plus one spare per blocked worker.
     threads: AtomicUsize,
     /// Serialises thread starts, flag changes and the sleep/wake hand-off.
     control: Mutex<Control>,
@@ -115,6 +130,8 @@ pub(crate) struct Shared {
 
 struct Control {
     broken: Option<BrokenExecutor>,
+    /// Threads started so far (their names count them).
+    started: usize,
 }
 
 /// The state of `shutdown(wait)`'s joins.
@@ -125,10 +142,12 @@ struct Joining {
     workers: Vec<ThreadId>,
     /// `shutdown(wait)` calls joining the handles they took, now.
     joiners: usize,
-    /// Every worker's slot (its current task, its count), in start order.
+    /// Every worker's slot (its current task, its count), beside its id in `workers`.
     slots: Vec<std::sync::Arc<WorkerSlot>>,
-    /// Workers whose thread has ended its loop.
+    /// Workers whose thread has ended its loop (retired spares are removed instead).
     exited: usize,
+    /// Tasks finished by retired spares (their slots are gone).
+    retired_finished: u64,
 }
 
 impl Shared {
@@ -139,7 +158,10 @@ impl Shared {
             busy: CachePadded::new(AtomicUsize::new(0)),
             searching: CachePadded::new(AtomicUsize::new(0)),
             threads: AtomicUsize::new(0),
-            control: Mutex::new(Control { broken: None }),
+            control: Mutex::new(Control {
+                broken: None,
+                started: 0,
+            }),
             work_ready: Condvar::new(),
             joining: Mutex::new(Joining {
                 handles: Vec::new(),
@@ -147,6 +169,7 @@ impl Shared {
                 joiners: 0,
                 slots: Vec::new(),
                 exited: 0,
+                retired_finished: 0,
             }),
             all_joined: Condvar::new(),
             room: bound::Room::new(),
@@ -202,6 +225,9 @@ impl Shared {
         }
         if may_grow && queued(prev) + 1 > free as u64 {
             Shared::start_worker(this);
+        } else if blocked(prev) > 0 {
+            // A worker is blocked: it may have counted on no thread for this task.
+            Shared::compensate(this);
         }
         Ok(())
     }
@@ -211,16 +237,23 @@ impl Shared {
         let control = this.control.lock();
         let threads = this.threads.load(Ordering::Acquire);
         // Under `control`: no thread starts once shutdown began (so a waited shutdown joins
-        // them all).
-        if threads >= this.config.max_workers || this.word.load(Ordering::Acquire) & CLOSED != 0 {
+        // them all). Blocked workers make room for spares (`shared/spare.rs`).
+        let word = this.word.load(Ordering::Acquire);
+        if threads >= this.capacity(word) || word & CLOSED != 0 {
             return;
         }
-        let name = format!("{}_{}", this.config.name_prefix, threads);
+        Shared::spawn_worker(this, control, threads);
+    }
+
+    /// Starts a worker thread; `threads` were serving (read under `control`, held here).
+    fn spawn_worker(this: &Arc<Shared>, mut control: MutexGuard<'_, Control>, threads: usize) {
+        let name = format!("{}_{}", this.config.name_prefix, control.started);
         let shared = Arc::clone(this);
         let slot = std::sync::Arc::new(WorkerSlot::new());
         let mine = std::sync::Arc::clone(&slot);
         match thread::spawn_named(name, move || worker::run(&shared, &mine)) {
             Ok(handle) => {
+                control.started += 1;
                 this.threads.store(threads + 1, Ordering::Release);
                 let mut joining = this.joining.lock();
                 joining.slots.push(slot);
@@ -246,8 +279,13 @@ impl Shared {
         }
     }
 
-    /// The next task for a worker; `None` once the pool is shut down and drained, or broken.
+    /// The next task for a worker; `None` once the pool is shut down and drained, or broken,
+    /// or once this worker is a spare that no blocked worker needs any more (it has retired).
     pub(crate) fn next_task(&self) -> Option<Task> {
+        // More threads than `max_workers` only while workers block (`shared/spare.rs`).
+        if self.threads.load(Ordering::Relaxed) > self.config.max_workers && self.retire() {
+            return None;
+        }
         // Under load a task is usually waiting: take it without announcing a search.
         if let Some(task) = self.queue.pop()
             && let Some(task) = self.took(task)
@@ -302,6 +340,12 @@ impl Shared {
             if queued(prev) > 0 || prev & CLOSED != 0 {
                 self.word.fetch_sub(SLEEPER_ONE, Ordering::AcqRel);
                 continue;
+            }
+            if self.threads.load(Ordering::Relaxed) > self.capacity(prev) {
+                // A spare nobody needs (nothing is queued): retire instead of sleeping.
+                self.word.fetch_sub(SLEEPER_ONE, Ordering::AcqRel);
+                self.leave(&control);
+                return None;
             }
             let control = self.work_ready.wait(control);
             self.word.fetch_sub(SLEEPER_ONE, Ordering::AcqRel);
@@ -439,7 +483,7 @@ impl Shared {
         }
     }
 
-    /// Threads started so far.
+    /// Worker threads serving now (spares included, retired ones not).
     pub(crate) fn threads(&self) -> usize {
         self.threads.load(Ordering::Acquire)
     }
@@ -459,6 +503,7 @@ impl fmt::Debug for Shared {
             .field("threads", &self.threads.load(Ordering::Relaxed))
             .field("queued", &queued(word))
             .field("sleeping", &sleepers(word))
+            .field("blocked", &blocked(word))
             .field("busy", &self.busy.load(Ordering::Relaxed))
             .field("shutdown", &(word & SHUTDOWN != 0))
             .field("broken", &(word & BROKEN != 0))

@@ -400,22 +400,25 @@ impl<T> Future<T> {
                 thread::yield_now();
             }
         }
-        let mut shared = self.inner.shared.lock();
-        loop {
-            let word = self.word();
-            if State::from_word(word).is_done() {
-                return word;
-            }
-            match deadline.instant() {
-                None => shared = self.inner.done.wait(shared),
-                Some(at) => {
-                    if deadline.is_past() {
-                        return word;
+        // Sleeping: tell this thread's pool, if it is a worker's (see `blocking`).
+        crate::blocking::blocking(|| {
+            let mut shared = self.inner.shared.lock();
+            loop {
+                let word = self.word();
+                if State::from_word(word).is_done() {
+                    return word;
+                }
+                match deadline.instant() {
+                    None => shared = self.inner.done.wait(shared),
+                    Some(at) => {
+                        if deadline.is_past() {
+                            return word;
+                        }
+                        shared = self.inner.done.wait_until(shared, at);
                     }
-                    shared = self.inner.done.wait_until(shared, at);
                 }
             }
-        }
+        })
     }
 
     /// The outcome, given a state word read with `Acquire`.
@@ -664,14 +667,14 @@ impl<T> Future<T> {
         let mut handles = self.inner.handles.fetch_add(TAKER_ONE, Ordering::AcqRel);
         while handle_count(handles) > 1 {
             shared = match deadline.instant() {
-                None => self.inner.done.wait(shared),
+                None => crate::blocking::blocking(|| self.inner.done.wait(shared)),
                 Some(_) if deadline.is_past() => {
                     // Uncount ourselves before our handle drops: that drop then sees only the
                     // takers that still wait, and wakes them if it leaves one handle.
                     self.inner.handles.fetch_sub(TAKER_ONE, Ordering::AcqRel);
                     return Err(TimeoutError::new().into());
                 }
-                Some(at) => self.inner.done.wait_until(shared, at),
+                Some(at) => crate::blocking::blocking(|| self.inner.done.wait_until(shared, at)),
             };
             handles = self.inner.handles.load(Ordering::Acquire);
         }

@@ -4,7 +4,7 @@ pub mod sync {
     pub use loom::sync::Arc;
 
     pub mod atomic {
-        pub use loom::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+        pub use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
     }
 
     /// loom's mutex with the shipped API: no poisoning, and a guard that remembers its mutex so
@@ -258,6 +258,8 @@ pub mod thread {
         loom::thread::Builder::new().name(name).spawn(f)
     }
 }
+
+pub(crate) use loom::thread_local;
 
 pub mod hint {
     /// A spin step is a yield to loom, so other threads can make progress.

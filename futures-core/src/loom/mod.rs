@@ -10,15 +10,20 @@
 //!   always loop on their predicate. Under loom it really sleeps, until notified or until the
 //!   model clock passes the deadline, so a lost wake-up on a timed wait is a reported deadlock;
 //! * `cell::UnsafeCell` exposes `with` / `with_mut` so that loom can check each access;
+//! * `thread_local!` is std's, or loom's (each loom thread has its own);
 //! * `time::Instant` is `std::time::Instant`, or under loom a model clock that only a test's
 //!   timer thread moves (loom has no clock of its own).
 
 #[cfg(not(loom))]
 mod std;
 #[cfg(not(loom))]
+pub(crate) use self::std::thread_local;
+#[cfg(not(loom))]
 pub use self::std::{cell, hint, sync, thread, time};
 
 #[cfg(loom)]
 mod mocked;
+#[cfg(loom)]
+pub(crate) use self::mocked::thread_local;
 #[cfg(loom)]
 pub use self::mocked::{cell, hint, sync, thread, time};

@@ -4,7 +4,7 @@ pub mod sync {
     pub use std::sync::Arc;
 
     pub mod atomic {
-        pub use std::sync::atomic::{AtomicU8, AtomicU64, AtomicUsize, Ordering};
+        pub use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
     }
 
     pub type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
@@ -98,6 +98,8 @@ pub mod thread {
         std::thread::Builder::new().name(name).spawn(f)
     }
 }
+
+pub(crate) use std::thread_local;
 
 pub mod hint {
     /// One step of a bounded spin-wait.

@@ -68,10 +68,11 @@ impl Shared {
             }
             // Tasks that a worker can start at once (a free worker, or one the pool may still
             // start) do not count against the bound: the bound is for tasks that must wait
-            // (Java's pool, too, starts a thread before it refuses).
+            // (Java's pool, too, starts a thread before it refuses). A worker blocked in a wait
+            // is busy, but its place is free: the pool starts a spare for it
+            // (`shared/spare.rs`).
             let idle_capacity =
-                me.config
-                    .max_workers
+                me.capacity(word)
                     .saturating_sub(me.busy.load(Ordering::Acquire)) as u64;
             if queued(word) < limit.saturating_add(idle_capacity) {
                 let (may_grow, free) = me.free_workers();

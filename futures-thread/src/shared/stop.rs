@@ -12,7 +12,7 @@
 use super::Shared;
 use crate::task::Task;
 use crate::unwind::contain;
-use concurrent_futures_core::shim::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use concurrent_futures_core::shim::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use concurrent_futures_core::shim::thread;
 use concurrent_futures_core::{Deadline, FutureId, PoolStats};
 use crossbeam_utils::CachePadded;
@@ -24,6 +24,8 @@ pub(crate) struct WorkerSlot {
     current: CachePadded<AtomicUsize>,
     /// Tasks this worker finished (written only by the worker).
     finished: AtomicU64,
+    /// The worker retired as a spare (see `shared/spare.rs`): it is off the books.
+    retired: AtomicBool,
 }
 
 impl WorkerSlot {
@@ -31,7 +33,23 @@ impl WorkerSlot {
         WorkerSlot {
             current: CachePadded::new(AtomicUsize::new(0)),
             finished: AtomicU64::new(0),
+            retired: AtomicBool::new(false),
         }
+    }
+
+    /// Tasks this worker has finished.
+    pub(super) fn finished(&self) -> u64 {
+        self.finished.load(Ordering::Acquire)
+    }
+
+    /// Marks the worker retired (by the worker itself, as it leaves the books).
+    pub(super) fn retire(&self) {
+        self.retired.store(true, Ordering::Release);
+    }
+
+    /// Whether the worker retired as a spare (then it is not counted as exited).
+    pub(crate) fn is_retired(&self) -> bool {
+        self.retired.load(Ordering::Acquire)
     }
 
     /// The worker took `task`.
@@ -102,8 +120,9 @@ impl Shared {
         let finished = joining
             .slots
             .iter()
-            .map(|slot| slot.finished.load(Ordering::Acquire))
-            .sum();
+            .map(|slot| slot.finished())
+            .sum::<u64>()
+            + joining.retired_finished;
         PoolStats {
             pending,
             running,
