@@ -409,8 +409,9 @@ impl StopReason {
 }
 
 /// A task that its executor stopped, or lost with the process that ran it: which task, why, and
-/// how its worker process ended. Only that task's future fails with it; the executor stays
-/// healthy.
+/// how its worker process ended. The executor did not break: after a crash or a time limit it
+/// carries on with a new worker (after a shutdown's limit or an interrupt it is shut down, as
+/// asked).
 ///
 /// # Examples
 ///
@@ -445,7 +446,8 @@ pub struct TaskStopped {
 }
 
 impl TaskStopped {
-    /// Task number `task` (its executor's count of submits, from 0) stopped for `reason`;
+    /// Task number `task` (the number its executor gave it at submit: they start at 0 and
+    /// increase) stopped for `reason`;
     /// worker process `pid` ended as `ended` says ("was killed by signal 9 (SIGKILL)").
     pub fn new(reason: StopReason, task: u64, pid: u32, ended: impl Into<Arc<str>>) -> Self {
         TaskStopped {
@@ -461,8 +463,8 @@ impl TaskStopped {
         self.reason
     }
 
-    /// The task's number: its executor counts submits from 0 (the process pool's worker exit
-    /// history uses the same numbers).
+    /// The task's number, given by its executor at submit (the process pool's worker states and
+    /// exit history use the same numbers).
     pub fn task(&self) -> u64 {
         self.task
     }

@@ -43,7 +43,7 @@ use std::hash::Hasher;
 use std::io::{self, Read};
 
 /// The wire protocol: raised whenever a message's layout or meaning changes.
-pub(crate) const PROTOCOL: u32 = 3;
+pub(crate) const PROTOCOL: u32 = 4;
 
 /// Put before the MAC's input, so that a tag made for a call site means nothing elsewhere.
 const DOMAIN: &[u8; 16] = b"cf-call-site-mac";

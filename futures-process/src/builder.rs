@@ -242,6 +242,9 @@ impl ProcessPoolBuilder {
     /// see it), and the worker running the task is stopped as a time limit stops it, then
     /// replaced. Each worker then holds only the task it runs.
     ///
+    /// Everything that cancels futures then stops running tasks too: dropping a `map`'s
+    /// iterator early, or a `map` that ends on a failed item, cancels the chunks still running.
+    ///
     /// ```
     /// use concurrent_futures_process::{ProcessPoolExecutor, StartMethod};
     ///
@@ -307,7 +310,7 @@ impl ProcessPoolBuilder {
     /// first such pool, calls the one that was there before it. Install yours before building
     /// the pool (a handler installed later replaces the pool's). If `SIGINT` was left at its
     /// default, the program then ends as Ctrl-C would have ended it, once the pools' workers
-    /// are gone.
+    /// are gone. If the program ignores `SIGINT` when the pool is built, so does the pool.
     ///
     /// # Differences from Python
     ///
@@ -361,6 +364,7 @@ impl ProcessPoolBuilder {
         // `warm_up_ipc_channel`); if no descriptor is free now, each launch tries again.
         let _ = launch::warm_up_ipc_channel();
         let max_tasks = self.max_tasks_per_child.map(|n| n as u64);
+        let has_initializer = initializer.is_some();
         let init = wire::encode_init(&Init {
             version: Version::ours(),
             key: key.clone(),
@@ -372,6 +376,7 @@ impl ProcessPoolBuilder {
             method: self.method,
             key,
             init,
+            has_initializer,
             max_tasks,
             handshake_timeout: self
                 .handshake_timeout

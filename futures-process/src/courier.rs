@@ -5,6 +5,7 @@
 //! fraction of a millisecond of the process ending, however it ended, and the blocking reap
 //! that follows gives the exit code or signal.
 
+use crate::deathwatch;
 use crate::launch::{self, LaunchError};
 use crate::shared::Shared;
 use crate::sys;
@@ -48,6 +49,8 @@ pub(crate) fn run(shared: Arc<Shared>) {
         target: "concurrent_futures",
         "worker process {} started ({})", child.pid, config.method.name()
     );
+    // Its end is seen even if a process its task forked keeps its channel open.
+    let watched = deathwatch::watch(child.pid);
     let tasks = Arc::new(connected.tasks);
     // Its settings go first, ahead of any task.
     let init = wire::send(&tasks, shared.config.init.clone());
@@ -83,6 +86,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
                 id,
                 outcome.map_err(wire::Failure::into_task_error),
             ),
+            Some(FromWorker::Ready) => shared.worker_initialized(child.pid),
             Some(FromWorker::InitFailed { message, traceback }) => {
                 shared.init_failed(child.pid, message, &traceback)
             }
@@ -96,9 +100,10 @@ pub(crate) fn run(shared: Arc<Shared>) {
         sys::signal(child.pid, nix::sys::signal::Signal::SIGKILL);
         shared.fail_pool(format!("the pool {why}"));
     }
+    drop(watched);
     let cause = child.reap();
     // No orphans: what the worker's tasks started goes with it.
-    sys::kill_group_of_reaped(child.pid);
+    sys::kill_group(child.pid);
     log::debug!(target: "concurrent_futures", "worker process {} {cause}", child.pid);
     shared.worker_exited(child.pid, cause);
 }

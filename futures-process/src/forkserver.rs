@@ -52,6 +52,7 @@ fn read_frame<T: DeserializeOwned>(stream: &mut UnixStream) -> io::Result<T> {
 /// The server's loop, in the forked server process. Never returns.
 pub(crate) fn serve(mut control: UnixStream, parent: i32) -> ! {
     sys::die_with_parent(parent);
+    sys::leave_the_terminals_signals();
     sys::set_process_name(sys::FORK_SERVER_NAME);
     let server_pid = sys::pid();
     // Read once here, inherited by every worker forked from this server.

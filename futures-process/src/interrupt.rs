@@ -38,8 +38,26 @@ pub(crate) fn watch(pool: Weak<Shared>) -> Result<(), String> {
 }
 
 fn install() -> Result<(), String> {
+    // SAFETY: reads the current action into the zeroed struct we own.
+    let current = unsafe {
+        let mut current: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(libc::SIGINT, std::ptr::null(), &mut current);
+        current
+    };
+    if current.sa_sigaction == libc::SIG_IGN {
+        // The program ignores Ctrl-C: so do its pools (and what it execs keeps ignoring it).
+        let _ = PREVIOUS.set(current);
+        return Ok(());
+    }
+    // The write end does not block: the handler must never wait (if the pipe is full, an
+    // interrupt is pending already).
     let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| format!("could not make the interrupt pipe: {e}"))?;
+    nix::fcntl::fcntl(
+        &write,
+        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+    )
+    .map_err(|e| format!("could not make the interrupt pipe: {e}"))?;
     std::thread::Builder::new()
         .name("concurrent-futures-interrupt".into())
         .spawn(move || watch_pipe(read))
@@ -76,8 +94,13 @@ extern "C" fn on_sigint(
 ) {
     let fd = WAKE.load(Ordering::Acquire);
     if fd >= 0 {
-        // SAFETY: `write` is async-signal-safe; it reads one byte from a live local.
-        unsafe { libc::write(fd, [1u8].as_ptr().cast(), 1) };
+        // SAFETY: `__errno_location` and `write` are async-signal-safe; `write` reads one byte
+        // from a live local. errno is put back, as the interrupted code may be reading it.
+        unsafe {
+            let errno = *libc::__errno_location();
+            libc::write(fd, [1u8].as_ptr().cast(), 1);
+            *libc::__errno_location() = errno;
+        }
     }
     let Some(previous) = PREVIOUS.get() else {
         return;
@@ -105,7 +128,13 @@ fn watch_pipe(read: OwnedFd) {
     // SAFETY: we own `read`, and the `File` takes it over.
     let mut pipe = unsafe { std::fs::File::from_raw_fd(std::os::fd::IntoRawFd::into_raw_fd(read)) };
     let mut byte = [0u8; 1];
-    while let Ok(1) = pipe.read(&mut byte) {
+    loop {
+        match pipe.read(&mut byte) {
+            Ok(1) => {}
+            // Another signal handler, installed without `SA_RESTART`, ran on this thread.
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            _ => return,
+        }
         let pools: Vec<_> = POOLS
             .lock()
             .unwrap_or_else(|e| e.into_inner())

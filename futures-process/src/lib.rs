@@ -70,7 +70,13 @@
 //! its tasks started in that group dies with it — when it is stopped, killed, recycled or shut
 //! down (the pool kills the group once the worker is reaped), and when the program dies (the
 //! worker's parent-death signal takes its group down). A process that leaves the group on
-//! purpose (`setsid`, a daemon) is its own.
+//! purpose (`setsid`, a daemon) is its own. A worker's end is seen even while a process its task
+//! forked holds the worker's channel open: the pool watches each worker's pidfd too.
+//!
+//! Two consequences of workers leading their own process groups, as Python's do not: a task
+//! that reads from the terminal is stopped by `SIGTTIN` (its group is not the terminal's
+//! foreground group; give it a time limit, or read elsewhere), and the `SIGINT` that workers
+//! ignore stays ignored in the programs their tasks start.
 //!
 //! # Seeing it run
 //!
@@ -87,6 +93,7 @@ mod bootstrap;
 mod builder;
 mod call;
 mod courier;
+mod deathwatch;
 mod forkserver;
 mod interrupt;
 mod launch;

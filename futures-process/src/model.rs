@@ -73,6 +73,7 @@ impl Bookkeeping {
             method: StartMethod::Fork,
             key: CallKey::generate().expect("the OS gives random bytes"),
             init: Vec::new(),
+            has_initializer: false,
             max_tasks: None,
             handshake_timeout: Duration::from_secs(1),
             max_queue,

@@ -284,7 +284,7 @@ impl ProcessPoolExecutor {
 
     /// The pool's counts now: tasks pending (not yet sent to a worker), running (sent to a
     /// worker and not yet answered: a worker holds at most its running task and the next),
-    /// finished (answered by a worker), and the live worker processes — the same names as the
+    /// finished (answered by a worker, or stopped in one), and the live worker processes — the same names as the
     /// thread pool's `stats()`. One short lock of the pool's bookkeeping. Tasks a full queue
     /// ran in the caller are not counted.
     ///

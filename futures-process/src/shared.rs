@@ -46,6 +46,8 @@ pub(crate) struct Config {
     pub(crate) key: CallKey,
     /// The encoded `Init` message every new worker gets first.
     pub(crate) init: Vec<u8>,
+    /// Whether `init` holds an initializer (a new worker then says when it has run it).
+    pub(crate) has_initializer: bool,
     pub(crate) max_tasks: Option<u64>,
     /// How long a spawned or fork-server worker may take to connect.
     pub(crate) handshake_timeout: std::time::Duration,
@@ -154,6 +156,9 @@ struct Slot {
     stop: Option<supervise::Stop>,
     /// The pool retires it once it is idle (too much memory, idle too long).
     recycle: Option<ExitReason>,
+    /// Its initializer has returned (or it has none): the time limit of the job it runs counts
+    /// from the later of this and the job's start.
+    ready: bool,
 }
 
 impl Slot {
@@ -509,6 +514,7 @@ impl Shared {
                 since: Instant::now(),
                 stop: None,
                 recycle: None,
+                ready: !self.config.has_initializer,
             });
             if st.broken.is_some() {
                 st.workers.last_mut().expect("just pushed").tasks = None;
@@ -573,6 +579,29 @@ impl Shared {
         }
     }
 
+    /// Worker `pid`'s initializer returned: the job it was sent meanwhile starts now.
+    pub(crate) fn worker_initialized(&self, pid: i32) {
+        let mut st = self.lock();
+        let Some(slot) = st.workers.iter_mut().find(|s| s.pid == pid) else {
+            return;
+        };
+        slot.ready = true;
+        let now = Instant::now();
+        let due = match slot.in_flight.front() {
+            Some(flight) => {
+                slot.since = now;
+                flight.timeout.and_then(|limit| now.checked_add(limit))
+            }
+            None => {
+                slot.since = now;
+                None
+            }
+        };
+        if let Some(due) = due {
+            self.need_timer(&mut st, due);
+        }
+    }
+
     /// Worker `pid`'s initializer failed; it is about to exit. The log gets the remote
     /// traceback, as Python's does; the pool's error, one line, gets the message.
     pub(crate) fn init_failed(&self, pid: i32, text: String, traceback: &str) {
@@ -604,6 +633,7 @@ impl Shared {
                 && slot.init_failure.is_none()
                 && slot.stop.is_none();
             let task = slot.in_flight.front().map(|f| f.id);
+            let in_flight = slot.in_flight.len() as u64;
             let mut launches = 0;
             let mut stopped = Vec::new();
             let (victims, reason) = if st.broken.is_some() {
@@ -658,6 +688,8 @@ impl Shared {
                 let why = slot.recycle.take().unwrap_or(ExitReason::Retired);
                 (Victims::none(), why)
             };
+            // Jobs the pool stopped, or lost with isolation on, are done: count them finished.
+            st.finished += in_flight.min(stopped.len() as u64);
             supervise::record_exit(&mut st, pid, cause, reason, task);
             self.changed.notify_all();
             if st.shutdown {
@@ -950,6 +982,7 @@ mod tests {
             method: StartMethod::Fork,
             key: CallKey::generate().unwrap(),
             init: Vec::new(),
+            has_initializer: false,
             max_tasks,
             handshake_timeout: std::time::Duration::from_secs(1),
             max_queue: None,

@@ -156,19 +156,29 @@ pub(crate) fn take_group_down_with_worker() {
     }
 }
 
-/// Sends `signal` to worker `pid`'s whole process group (the worker and what its tasks started
-/// in it), and to the worker itself in case it does not lead a group. A group that no longer
-/// exists is ignored. A group outlives its leader while any member lives, and its id is not
-/// reused meanwhile, so this is also right after the worker was reaped.
-pub(crate) fn signal_group(pid: i32, signal: nix::sys::signal::Signal) {
-    let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), signal);
-    self::signal(pid, signal);
+/// In the fork server: it leads its own process group and ignores `SIGINT`, so that a Ctrl-C
+/// at the terminal (sent to the program's foreground group) does not end it, and with it
+/// every fork-server worker. It still dies with the program (its parent-death signal).
+pub(crate) fn leave_the_terminals_signals() {
+    // SAFETY: `setpgid` and `signal(SIGINT, SIG_IGN)` take plain integers.
+    unsafe {
+        libc::setpgid(0, 0);
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+    }
 }
 
-/// Kills what is left of the process group of worker `pid`, once the worker itself has been
-/// reaped: the processes its tasks started that stayed in its group. (Not `pid` itself: that
-/// number may belong to another process by now.)
-pub(crate) fn kill_group_of_reaped(pid: i32) {
+/// Sends `signal` to worker `pid`'s whole process group (the worker, which leads it, and what
+/// its tasks started in it). A group that no longer exists is ignored. A group outlives its
+/// leader while any member lives, and its id is not reused meanwhile, so this is also right
+/// after the worker was reaped (unlike a signal to `pid` alone).
+pub(crate) fn signal_group(pid: i32, signal: nix::sys::signal::Signal) {
+    let _ = nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), signal);
+}
+
+/// Kills the process group of worker `pid` (the processes its tasks started that stayed in
+/// it), with `killpg` only: once the worker is reaped, `pid` itself may belong to another
+/// process, while a group id is not reused as long as the group has a member.
+pub(crate) fn kill_group(pid: i32) {
     let _ = nix::sys::signal::killpg(
         nix::unistd::Pid::from_raw(pid),
         nix::sys::signal::Signal::SIGKILL,

@@ -151,8 +151,16 @@ impl RawWorker {
     /// The next task report: its id, and the result or the task's error. `None` if the
     /// worker's channel closed (it is gone).
     pub fn reply<R: Payload>(&self) -> Option<(u64, Result<R, TaskError>)> {
-        let envelope = self.connected.results.recv().ok()?;
+        let mut envelope = self.connected.results.recv().ok()?;
+        // An initializer's report that it returned comes first; skip it.
+        if matches!(
+            wire::decode_from_worker(envelope.bytes()),
+            Some(FromWorker::Ready)
+        ) {
+            envelope = self.connected.results.recv().ok()?;
+        }
         match wire::decode_from_worker(envelope.bytes()) {
+            Some(FromWorker::Ready) => panic!("a second report that the initializer returned"),
             Some(FromWorker::Done { id, outcome }) => {
                 let outcome = outcome.map_err(Failure::into_task_error).and_then(|bytes| {
                     postcard::from_bytes(bytes).map_err(|e| TaskError::remote(e.to_string(), ""))

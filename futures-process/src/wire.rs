@@ -116,6 +116,7 @@ const TASK: u8 = 1;
 const DONE: u8 = 2;
 const INIT_FAILED: u8 = 3;
 const EXIT: u8 = 4;
+const READY: u8 = 5;
 
 /// The message that asks a worker to leave (sent before the pool closes its channel, since a
 /// forked worker's channel may also be held open by later forks).
@@ -198,6 +199,9 @@ pub(crate) enum FromWorker<'a> {
         id: u64,
         outcome: Result<&'a [u8], Failure>,
     },
+    /// The initializer returned: the worker's first task starts now (its time limit starts
+    /// with it).
+    Ready,
     /// The initializer failed; the worker exits next.
     InitFailed {
         /// One line: the panic message, or why the call could not be made.
@@ -278,6 +282,11 @@ pub(crate) fn encode_done(id: u64, outcome: Result<Vec<u8>, Failure>) -> Vec<u8>
     out
 }
 
+/// The initializer returned.
+pub(crate) fn encode_ready() -> Vec<u8> {
+    vec![READY]
+}
+
 /// The initializer's failure: `message` and `traceback`, as one postcard pair.
 pub(crate) fn encode_init_failed(message: &str, traceback: &str) -> Vec<u8> {
     let mut out = vec![INIT_FAILED];
@@ -301,6 +310,7 @@ pub(crate) fn decode_from_worker(message: &[u8]) -> Option<FromWorker<'_>> {
             };
             Some(FromWorker::Done { id, outcome })
         }
+        (&READY, []) => Some(FromWorker::Ready),
         (&INIT_FAILED, rest) => {
             let (message, traceback) = postcard::from_bytes::<(String, String)>(rest)
                 .unwrap_or_else(|e| (format!("undecodable failure report: {e}"), String::new()));

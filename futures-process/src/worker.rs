@@ -86,6 +86,7 @@ pub(crate) fn serve_channels(tasks: wire::Receiver, results: wire::Sender) -> ! 
                 }
                 max_tasks = init.max_tasks;
                 let key = key.insert(init.key);
+                let had_initializer = init.initializer.is_some();
                 if let Some((site, args)) = init.initializer
                     && let Err(failure) = run(key, &site, &args)
                 {
@@ -101,6 +102,9 @@ pub(crate) fn serve_channels(tasks: wire::Receiver, results: wire::Sender) -> ! 
                     };
                     let _ = wire::send(&results, wire::encode_init_failed(&text, &traceback));
                     sys::exit_now(INITIALIZER_FAILED);
+                }
+                if had_initializer {
+                    let _ = wire::send(&results, wire::encode_ready());
                 }
             }
             Ok(ToWorker::Init(_)) => {

@@ -336,16 +336,17 @@ impl<T> Future<T> {
         for waiter in shared.waiters() {
             waiter.notify(self.id(), Completion::Cancelled);
         }
-        self.announce_done(shared);
         // The executor's outcome, if it comes, is refused (`set_result` sees a done future).
-        crate::unwind::contain_panic("stopping a cancelled task", stop);
+        // The task is stopped before the callbacks run: one of them may wait for the executor
+        // (a `shutdown(wait)`), which must not wait for a task nobody stops.
+        self.announce_done_then(shared, Some(stop));
         true
     }
 
     /// Lets [`cancel`](Future::cancel) succeed while the task runs: the first such `cancel()`
-    /// cancels the future (notifying its waiters and running its callbacks, as a cancel while
-    /// pending does) and then calls `stop`, in the cancelling thread, for the executor to stop
-    /// the task. For executors that can stop a running task (a process pool kills the task's
+    /// cancels the future (waking its waiters, as a cancel while pending does), calls `stop` in
+    /// the cancelling thread for the executor to stop the task, and then runs the
+    /// done-callbacks. For executors that can stop a running task (a process pool kills the task's
     /// worker); the others never call it. Has no effect unless the future is running; a second
     /// call replaces the first `stop`. `stop` is dropped uncalled if the task finishes first.
     ///
@@ -923,7 +924,18 @@ impl<T> Future<T> {
     /// The future has just become done (finished or cancelled), with `shared` still locked:
     /// wake the threads blocked in `result()`, then — after releasing the lock — the awaiting
     /// tasks, then run the callbacks in this thread.
-    fn announce_done(&self, mut shared: MutexGuard<'_, Shared<T>>) {
+    fn announce_done(&self, shared: MutexGuard<'_, Shared<T>>) {
+        self.announce_done_then(shared, None);
+    }
+
+    /// [`announce_done`](Self::announce_done), calling `stop` (a running task's, see
+    /// [`cancel_running`](Self::cancel_running)) once the lock is released and before anything
+    /// else is woken or called.
+    fn announce_done_then(
+        &self,
+        mut shared: MutexGuard<'_, Shared<T>>,
+        stop: Option<Box<dyn FnOnce() + Send>>,
+    ) {
         self.inner.done.notify_all();
         let (wakers, callbacks, stop_running) = match shared.watchers.as_mut() {
             Some(w) => (
@@ -934,6 +946,9 @@ impl<T> Future<T> {
             None => (Vec::new(), Vec::new(), None),
         };
         drop(shared);
+        if let Some(stop) = stop {
+            crate::unwind::contain_panic("stopping a cancelled task", stop);
+        }
         // The task is over: its executor's way to stop it goes (outside the lock: it may own
         // the executor's last reference).
         if let Some(stop) = stop_running {

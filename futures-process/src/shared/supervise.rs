@@ -80,11 +80,11 @@ pub(super) enum StopCause {
 }
 
 /// A worker the pool is stopping: `SIGTERM` was sent to its group; `SIGKILL` follows at
-/// `kill_at` unless it has ended by then.
+/// `kill_at` unless it has ended by then (`None`: a grace period too long to count, never).
 #[derive(Debug)]
 pub(super) struct Stop {
     cause: StopCause,
-    kill_at: Instant,
+    kill_at: Option<Instant>,
     killed: bool,
 }
 
@@ -218,21 +218,25 @@ impl Shared {
         let draining = st.shutdown;
         for slot in &mut st.workers {
             if let Some(stop) = &mut slot.stop {
-                if stop.killed {
+                let Some(kill_at) = stop.kill_at.filter(|_| !stop.killed) else {
                     continue;
-                }
-                if now >= stop.kill_at {
+                };
+                if now >= kill_at {
                     sys::signal_group(slot.pid, Signal::SIGKILL);
                     stop.killed = true;
                 } else {
-                    soonest(stop.kill_at);
+                    soonest(kill_at);
                 }
-            } else if let Some(limit) = slot.in_flight.front().and_then(|f| f.timeout) {
+            } else if let Some(limit) = slot.in_flight.front().and_then(|f| f.timeout)
+                && slot.ready
+            {
                 let Some(due) = slot.since.checked_add(limit) else {
                     continue;
                 };
                 if now >= due {
-                    soonest(self.begin_stop(slot, StopCause::Timeout(limit), now));
+                    if let Some(kill_at) = self.begin_stop(slot, StopCause::Timeout(limit), now) {
+                        soonest(kill_at);
+                    }
                 } else {
                     soonest(due);
                 }
@@ -258,8 +262,13 @@ impl Shared {
     /// Starts stopping `slot`'s worker: `SIGTERM` to its group (and `SIGCONT`, so that a
     /// stopped worker can act on it), `SIGKILL` after the grace period. No job is sent to it
     /// any more.
-    /// Returns when the `SIGKILL` is due.
-    pub(super) fn begin_stop(&self, slot: &mut Slot, cause: StopCause, now: Instant) -> Instant {
+    /// Returns when the `SIGKILL` is due (`None`: never, or sent already).
+    pub(super) fn begin_stop(
+        &self,
+        slot: &mut Slot,
+        cause: StopCause,
+        now: Instant,
+    ) -> Option<Instant> {
         let grace = self.config.supervision.grace;
         let killed = grace.is_zero();
         if killed {
@@ -268,13 +277,13 @@ impl Shared {
             sys::signal_group(slot.pid, Signal::SIGTERM);
             sys::signal_group(slot.pid, Signal::SIGCONT);
         }
-        let kill_at = now.checked_add(grace).unwrap_or(now);
+        let kill_at = now.checked_add(grace);
         slot.stop = Some(Stop {
             cause,
             kill_at,
             killed,
         });
-        kill_at
+        kill_at.filter(|_| !killed)
     }
 
     /// What `cancel()` of running job `id` calls: stops its worker, if it still runs it.
@@ -289,8 +298,8 @@ impl Shared {
                     .find(|s| s.in_flight.front().is_some_and(|f| f.id == id));
                 if let Some(slot) = slot
                     && slot.stop.is_none()
+                    && let Some(due) = pool.begin_stop(slot, StopCause::Cancel, Instant::now())
                 {
-                    let due = pool.begin_stop(slot, StopCause::Cancel, Instant::now());
                     pool.need_timer(&mut st, due);
                 }
             }
@@ -357,7 +366,7 @@ impl Shared {
         let mut kill_at = None;
         for slot in &mut st.workers {
             if slot.stop.is_none() && !slot.in_flight.is_empty() {
-                kill_at = Some(self.begin_stop(slot, StopCause::Interrupt, now));
+                kill_at = kill_at.or(self.begin_stop(slot, StopCause::Interrupt, now));
             }
         }
         if let Some(due) = kill_at {
@@ -380,10 +389,12 @@ impl Shared {
         }
         let mut st = self.lock();
         while !(st.workers.is_empty() && st.launching == 0) {
-            let Some(at) = deadline.filter(|&at| Instant::now() < at) else {
-                break;
+            st = match deadline {
+                // A limit too long to count is no limit.
+                None => self.changed.wait(st),
+                Some(at) if Instant::now() < at => self.changed.wait_until(st, at),
+                Some(_) => break,
             };
-            st = self.changed.wait_until(st, at);
         }
         if !st.workers.is_empty() {
             let now = Instant::now();
@@ -391,7 +402,8 @@ impl Shared {
             for slot in &mut st.workers {
                 if slot.stop.is_none() && !slot.in_flight.is_empty() {
                     report.stopped.extend(slot.in_flight.iter().map(|f| f.id));
-                    kill_at = Some(self.begin_stop(slot, StopCause::ShutdownLimit(limit), now));
+                    kill_at =
+                        kill_at.or(self.begin_stop(slot, StopCause::ShutdownLimit(limit), now));
                 }
             }
             if let Some(due) = kill_at {
