@@ -55,6 +55,21 @@ fn times_out(shared: Arc<Shared>) {
     });
 }
 
+/// The settings of a modelled pool.
+fn model_config(max_workers: usize, max_queue: Option<(usize, QueueFullPolicy)>) -> Config {
+    Config {
+        max_workers,
+        method: StartMethod::Fork,
+        key: CallKey::generate().expect("the OS gives random bytes"),
+        init: Vec::new(),
+        has_initializer: false,
+        max_tasks: None,
+        handshake_timeout: Duration::from_secs(1),
+        max_queue,
+        supervision: Default::default(),
+    }
+}
+
 impl Bookkeeping {
     /// Bookkeeping for at most `max_workers` workers; each launch it asks for runs a stand-in
     /// courier (a new loom thread) that reports `launch`.
@@ -68,17 +83,7 @@ impl Bookkeeping {
         launch: Launch,
         max_queue: Option<(usize, QueueFullPolicy)>,
     ) -> Bookkeeping {
-        let config = Config {
-            max_workers,
-            method: StartMethod::Fork,
-            key: CallKey::generate().expect("the OS gives random bytes"),
-            init: Vec::new(),
-            has_initializer: false,
-            max_tasks: None,
-            handshake_timeout: Duration::from_secs(1),
-            max_queue,
-            supervision: Default::default(),
-        };
+        let config = model_config(max_workers, max_queue);
         let courier = match launch {
             Launch::Fails => fails,
             Launch::TimesOut => times_out,
@@ -111,5 +116,50 @@ impl Bookkeeping {
     /// Whether the pool is broken.
     pub fn is_broken(&self) -> bool {
         self.0.broken().is_some()
+    }
+
+    /// Bookkeeping for one worker, which the pool retires once it has been idle for `idle`
+    /// (the timer thread, a loom thread, keeps that deadline). Its launches never report: the
+    /// model plays the worker with [`worker_arrives`](Self::worker_arrives).
+    pub fn with_idle_timeout(idle: Duration) -> Bookkeeping {
+        let mut config = model_config(1, None);
+        config.supervision.idle_timeout = Some(idle);
+        Bookkeeping(Shared::with_courier(config, never))
+    }
+
+    /// Worker `pid` connects (taking the launch a submit asked for) and is sent the queued
+    /// job; the returned value is the worker's end of its task channel, to keep open.
+    pub fn worker_arrives(&self, pid: i32) -> impl Sized {
+        let (tasks, received) = wire::channel().expect("a channel");
+        self.0.worker_ready(pid, Arc::new(tasks));
+        received
+    }
+
+    /// Worker `pid` answers job `id` with `id`.
+    pub fn task_done(&self, pid: i32, id: u64) {
+        let bytes = postcard::to_allocvec(&id).expect("a u64 encodes");
+        self.0.task_done(pid, id, Ok(&bytes));
+    }
+
+    /// Whether the pool has asked worker `pid` to leave.
+    pub fn worker_asked_to_leave(&self, pid: i32) -> bool {
+        self.0
+            .workers()
+            .iter()
+            .any(|w| w.pid == pid as u32 && w.state == crate::WorkerState::Leaving)
+    }
+
+    /// Worker `pid` leaves (exit code 0) and is reaped.
+    pub fn worker_exits(&self, pid: i32) {
+        self.0.worker_exited(pid, ExitCause::Code(0));
+    }
+
+    /// Why each worker that ended did, oldest first.
+    pub fn exit_reasons(&self) -> Vec<crate::ExitReason> {
+        self.0
+            .exit_history()
+            .into_iter()
+            .map(|e| e.reason)
+            .collect()
     }
 }
