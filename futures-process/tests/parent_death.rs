@@ -1,13 +1,15 @@
-//! Workers die with the pool's process. The test runs this test binary again as a child
-//! program (the `scenario_*` test, ignored unless asked for) that starts a pool, runs a
-//! blocking task on each worker, prints the workers' pids and aborts; the test asserts the child died of `SIGABRT`, then waits on a
-//! pidfd of each worker until it is gone. The child's temporary files go to a directory of
+//! Workers die with the pool's process, and so do the processes their tasks started (each
+//! worker's parent-death signal takes its process group down). The test runs this test binary
+//! again as a child program (the `scenario_*` test, ignored unless asked for) that starts a
+//! pool, runs a blocking task on each worker that starts a `sleep` of its own, prints the pids
+//! of the workers and of those grandchildren, and aborts; the test asserts the child died of
+//! `SIGABRT`, then waits on a pidfd of each printed process until it is gone. The child's temporary files go to a directory of
 //! its own, removed afterwards, so that the test leaves nothing in `$TMPDIR`.
 
 use concurrent_futures_process::{ProcessPoolExecutor, StartMethod};
 mod common;
 
-use common::Blockers;
+use concurrent_futures_testkit::{ArrivalKey, Arrivals, GateKey, ProcessGate};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::os::fd::{AsFd, FromRawFd, OwnedFd};
 use std::os::unix::process::ExitStatusExt;
@@ -17,7 +19,16 @@ concurrent_futures_process::bootstrap_before_main!();
 
 const SCENARIO_ENV: &str = "CF_PARENT_DEATH_SCENARIO";
 
-/// The child program's part: start two workers, print their pids, die.
+/// Starts a `sleep` (a grandchild of the pool), reports its arrival, then waits for the gate.
+fn spawn_child_then_wait((arrived, gate): (ArrivalKey, GateKey)) {
+    let child = Command::new("sleep").arg("1000").spawn().unwrap();
+    std::mem::forget(child);
+    arrived.arrive();
+    gate.wait();
+}
+
+/// The child program's part: start two workers, each running a task with a child process of
+/// its own, print their pids, die.
 #[test]
 #[ignore = "run by parent_death_kills_the_workers, in a child process"]
 fn scenario_parent_aborts() {
@@ -35,14 +46,24 @@ fn scenario_parent_aborts() {
         .build()
         .unwrap();
     // Two tasks that stay running, so both workers are busy when this process dies.
-    let blockers = Blockers::new();
-    let _running = blockers.submit(&pool, 2);
-    blockers.arrivals.wait_for(2);
-    let workers = pool.worker_pids();
+    let (arrivals, gate) = (Arrivals::new(), ProcessGate::new());
+    let _running: Vec<_> = (0..2)
+        .map(|_| {
+            pool.submit(spawn_child_then_wait, (arrivals.key(), gate.key()))
+                .unwrap()
+        })
+        .collect();
+    arrivals.wait_for(2);
+    let mut pids = pool.worker_pids();
+    let grandchildren: Vec<u32> = pids
+        .iter()
+        .flat_map(|&w| concurrent_futures_testkit::procfs::children_of(w))
+        .collect();
+    assert_eq!(grandchildren.len(), 2, "each task started its child");
+    pids.extend(grandchildren);
     println!(
         "WORKERS {}",
-        workers
-            .iter()
+        pids.iter()
             .map(u32::to_string)
             .collect::<Vec<_>>()
             .join(" ")
@@ -95,11 +116,12 @@ fn parent_death_kills_the_workers() {
                 .find_map(|l| l.split_once("WORKERS ").map(|(_, pids)| pids))
                 .expect("the child printed its workers");
             let workers: Vec<u32> = line.split(' ').map(|p| p.parse().unwrap()).collect();
-            assert_eq!(workers.len(), 2);
-            for worker in workers {
+            assert_eq!(workers.len(), 4, "two workers and their two children");
+            for pid in workers {
                 assert!(
-                    wait_gone(worker),
-                    "{method}: worker {worker} outlived its pool's process"
+                    wait_gone(pid),
+                    "{method}: process {pid} (a worker or its task's child) outlived its pool's \
+                     process"
                 );
             }
             std::fs::remove_dir_all(&tmp).unwrap();
