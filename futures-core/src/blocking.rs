@@ -88,18 +88,37 @@ thread_local! {
 /// assert_eq!(blocking(|| rx.recv()).unwrap(), 7);
 /// ```
 pub fn blocking<R>(wait: impl FnOnce() -> R) -> R {
-    let hook = HOOK.with(|hook| hook.borrow().clone());
+    // Taken out for the length of the wait: a wait nested in this one (a `result()` inside a
+    // user's `blocking`, a hook that itself waits) finds no hook and is not counted twice.
+    // `try_with`: in a thread-local destructor the hook may be gone; the wait then just runs.
+    let hook = HOOK
+        .try_with(|hook| hook.borrow_mut().take())
+        .ok()
+        .flatten();
     let Some(hook) = hook else {
         return wait();
     };
-    /// Calls `unblocked` on drop, so an unwinding wait is uncounted too.
-    struct Resumed(Arc<dyn BlockingHook>);
+    /// Puts the hook back (calling `unblocked` first if it counted the wait), also if the
+    /// wait unwinds.
+    struct Resumed {
+        hook: Option<Arc<dyn BlockingHook>>,
+        counted: bool,
+    }
     impl Drop for Resumed {
         fn drop(&mut self) {
-            self.0.unblocked();
+            if let Some(hook) = self.hook.take() {
+                if self.counted {
+                    hook.unblocked();
+                }
+                let _ = HOOK.try_with(|slot| *slot.borrow_mut() = Some(hook));
+            }
         }
     }
-    let _resumed = hook.blocking().then(|| Resumed(hook));
+    let mut resumed = Resumed {
+        hook: Some(hook),
+        counted: false,
+    };
+    resumed.counted = resumed.hook.as_ref().is_some_and(|hook| hook.blocking());
     wait()
 }
 
@@ -108,12 +127,36 @@ pub fn blocking<R>(wait: impl FnOnce() -> R) -> R {
 #[must_use = "the hook is removed when the guard is dropped"]
 pub fn install_hook(hook: Arc<dyn BlockingHook>) -> HookGuard {
     let previous = HOOK.with(|slot| slot.borrow_mut().replace(hook));
-    HookGuard { previous }
+    HookGuard {
+        previous,
+        _this_thread: std::marker::PhantomData,
+    }
 }
 
 /// Keeps a [`BlockingHook`] installed on this thread (see [`install_hook`]).
+///
+/// It is not `Send`: dropping it puts back the hook of the thread that installed it, so it
+/// must be dropped there.
+///
+/// ```compile_fail
+/// use concurrent_futures_core::blocking::{BlockingHook, install_hook};
+/// use std::sync::Arc;
+///
+/// struct Silent;
+/// impl BlockingHook for Silent {
+///     fn blocking(&self) -> bool {
+///         false
+///     }
+///     fn unblocked(&self) {}
+/// }
+///
+/// let guard = install_hook(Arc::new(Silent));
+/// std::thread::spawn(move || drop(guard));
+/// ```
 pub struct HookGuard {
     previous: Option<Arc<dyn BlockingHook>>,
+    /// Not `Send`: it restores the hook of the thread that installed it, on that thread.
+    _this_thread: std::marker::PhantomData<*const ()>,
 }
 
 impl Drop for HookGuard {

@@ -411,7 +411,7 @@ impl ThreadPoolExecutor {
     /// wait on the pool (see [Waiting inside a task](Self#waiting-inside-a-task)), which retire
     /// once those waits end. Otherwise they live until shutdown, as in Python.
     pub fn worker_count(&self) -> usize {
-        self.shared.threads()
+        self.shared.stats().workers
     }
 
     /// Why the pool is broken (its initializer failed), if it is.

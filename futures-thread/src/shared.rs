@@ -236,10 +236,14 @@ impl Shared {
     fn start_worker(this: &Arc<Shared>) {
         let control = this.control.lock();
         let threads = this.threads.load(Ordering::Acquire);
-        // Under `control`: no thread starts once shutdown began (so a waited shutdown joins
-        // them all). Blocked workers make room for spares (`shared/spare.rs`).
+        // Under `control`: once shutdown began, a thread starts only for tasks still queued
+        // (a submit that raced the shutdown, with no thread yet to run it: as in Python, it
+        // runs); a waited shutdown joins the handles added meanwhile, and one that has
+        // returned leaves such a thread to drain the queue and exit. None starts once the pool
+        // is broken. Blocked workers make room for spares (`shared/spare.rs`).
         let word = this.word.load(Ordering::Acquire);
-        if threads >= this.capacity(word) || word & CLOSED != 0 {
+        let closed = word & BROKEN != 0 || (word & SHUTDOWN != 0 && queued(word) == 0);
+        if threads >= this.capacity(word) || closed {
             return;
         }
         Shared::spawn_worker(this, control, threads);
@@ -389,6 +393,16 @@ impl Shared {
         self.busy.fetch_sub(1, Ordering::AcqRel);
     }
 
+    /// A worker blocks in a wait outside a task's closure (a done-callback): it counts itself
+    /// busy for the wait (`true`), then no more (`false`).
+    pub(crate) fn busy_while_waiting(&self, waiting: bool) {
+        if waiting {
+            self.busy.fetch_add(1, Ordering::AcqRel);
+        } else {
+            self.busy.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
     /// Sets `flag` and wakes every sleeper (under `control`, see the module docs).
     fn close(&self, flag: u64) {
         let control = self.control.lock();
@@ -481,11 +495,6 @@ impl Shared {
             }
             thread::yield_now();
         }
-    }
-
-    /// Worker threads serving now (spares included, retired ones not).
-    pub(crate) fn threads(&self) -> usize {
-        self.threads.load(Ordering::Acquire)
     }
 
     /// Why the pool is broken, if it is.

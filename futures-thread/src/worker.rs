@@ -7,6 +7,7 @@ use concurrent_futures_core::panic_message;
 use concurrent_futures_core::shim::sync::Arc;
 use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Runs the initializer, then tasks until the pool is shut down and drained (or broken).
 /// Its start and its end are logged at debug level (target `concurrent_futures`).
@@ -42,8 +43,14 @@ fn serve(shared: &Arc<Shared>, slot: &WorkerSlot) {
         }
     }
     // A task that blocks in a wait tells the pool, which may start a spare meanwhile.
-    let _hook = install_hook(std::sync::Arc::new(Compensate(Arc::clone(shared))));
+    let hook = std::sync::Arc::new(Compensate {
+        shared: Arc::clone(shared),
+        in_task: AtomicBool::new(false),
+        lent_busy: AtomicBool::new(false),
+    });
+    let _hook = install_hook(hook.clone());
     while let Some(task) = shared.next_task() {
+        hook.in_task.store(true, Ordering::Relaxed);
         // The task catches its closure's panic; a panic in a `Drop` (the panic payload's, a
         // result's, the closure's) escapes it and is contained here, so this thread lives on
         // and leaves `busy` exactly once.
@@ -51,6 +58,7 @@ fn serve(shared: &Arc<Shared>, slot: &WorkerSlot) {
         let released = Cell::new(false);
         let finished_running = || {
             if !released.replace(true) {
+                hook.in_task.store(false, Ordering::Relaxed);
                 shared.finished_running();
             }
         };
@@ -61,15 +69,36 @@ fn serve(shared: &Arc<Shared>, slot: &WorkerSlot) {
     }
 }
 
-/// The pool's [`BlockingHook`] on its workers: compensation for a task blocked in a wait.
-struct Compensate(Arc<Shared>);
+/// The pool's [`BlockingHook`] on one worker: compensation for a task blocked in a wait.
+/// Its flags are this worker's own (only its thread touches them).
+struct Compensate {
+    shared: Arc<Shared>,
+    /// The worker is inside a task's closure, so counted busy.
+    in_task: AtomicBool,
+    /// The worker waits outside a task (in a done-callback, after its closure returned) and
+    /// counted itself busy for the wait: a blocked worker that is not busy would be taken for
+    /// a free one, and no spare would start.
+    lent_busy: AtomicBool,
+}
 
 impl BlockingHook for Compensate {
     fn blocking(&self) -> bool {
-        Shared::worker_blocking(&self.0)
+        let outside = !self.in_task.load(Ordering::Relaxed);
+        if outside {
+            self.shared.busy_while_waiting(true);
+        }
+        let counted = Shared::worker_blocking(&self.shared);
+        if outside && !counted {
+            self.shared.busy_while_waiting(false);
+        }
+        self.lent_busy.store(outside && counted, Ordering::Relaxed);
+        counted
     }
 
     fn unblocked(&self) {
-        self.0.worker_unblocked();
+        self.shared.worker_unblocked();
+        if self.lent_busy.swap(false, Ordering::Relaxed) {
+            self.shared.busy_while_waiting(false);
+        }
     }
 }

@@ -264,3 +264,22 @@ fn shutdown_wait_from_a_task_and_from_outside_at_once_both_return() {
         pool.shutdown(true, false);
     });
 }
+
+/// A submit racing `shutdown(wait=False)` on a pool that has no thread yet is refused, or its
+/// task runs (Python's submit holds the shutdown lock, so its task always runs): it is never
+/// left queued with no thread to run it. Mutation seen to fail (deadlock): `start_worker`
+/// refusing to start a thread once `SHUTDOWN` is set.
+#[test]
+fn a_submit_racing_shutdown_on_a_pool_with_no_thread_is_refused_or_runs() {
+    loom::model(|| {
+        let pool = Arc::new(pool(1));
+        let other = pool.clone();
+        let shutdown = thread::spawn(move || other.shutdown(false, false));
+        let submitted = pool.spawn(|| 5u8);
+        shutdown.join().unwrap();
+        pool.shutdown(true, false);
+        if let Ok(future) = submitted {
+            assert_eq!(future.result(None).unwrap(), 5);
+        }
+    });
+}

@@ -29,7 +29,7 @@
 //! workspace, the bound of one spare per blocked worker, and retirement (also racing a new
 //! block, which fails if `compensate` decides outside `control`).
 
-use super::{BLOCKED_ONE, CLOSED, Control, Shared, blocked, queued, sleepers};
+use super::{BLOCKED_ONE, BROKEN, CLOSED, Control, Shared, blocked, queued, sleepers};
 use concurrent_futures_core::shim::sync::atomic::Ordering;
 use concurrent_futures_core::shim::sync::{Arc, MutexGuard};
 use concurrent_futures_core::shim::thread;
@@ -95,7 +95,10 @@ impl Shared {
         let threads = this.threads.load(Ordering::Acquire);
         let free = threads - this.busy.load(Ordering::Acquire).min(threads);
         let word = this.word.load(Ordering::Acquire);
-        if queued(word) > free as u64 && threads < this.capacity(word) && word & CLOSED == 0 {
+        // After `shutdown` queued tasks still run (as in Python), so a blocked worker still gets
+        // its spare; a blocked worker is alive, so no waited shutdown has finished joining, and
+        // it joins the handles added meanwhile. Only a broken pool starts none.
+        if queued(word) > free as u64 && threads < this.capacity(word) && word & BROKEN == 0 {
             Shared::spawn_worker(this, control, threads);
         }
     }
