@@ -128,9 +128,12 @@ use std::fmt;
 /// blocked, and while it is, the pool may run one spare thread more, started only if a task is
 /// queued and no thread is free for it. So a chain of tasks each waiting for the next one
 /// finishes even on a one-worker pool. Once the waits end, threads beyond `max_workers`
-/// retire as they next look for work, so at most `max_workers` threads run tasks that are not
-/// waiting. [`worker_count`](Self::worker_count) and [`stats`](Self::stats) count the spares
-/// while they serve.
+/// retire as they next look for work: a spare busy with a long task finishes it first, so
+/// for that long the pool may run more than `max_workers` tasks at once.
+/// [`worker_count`](Self::worker_count) and [`stats`](Self::stats) count the spares while they
+/// serve. A spare that retires is not joined: `shutdown(wait=True)` waits for the workers
+/// that serve, and a retired spare may still be ending its thread (it runs no task) when it
+/// returns.
 ///
 /// The bound: at most [`max_spare_threads`](crate::ThreadPoolBuilder::max_spare_threads)
 /// spares (default and most 255) at once; a wait beyond that many is not compensated, and may

@@ -101,8 +101,10 @@ impl FutureTask {
     /// worker free by the time a waiting caller wakes up and submits again. The closure and its
     /// captures are dropped before this returns.
     ///
-    /// Panics that escape it come from a `Drop`: the closure's captures on the cancelled path,
-    /// the panic payload's.
+    /// Panics that escape it come from a `Drop` (the closure's captures on the cancelled path,
+    /// or the result's when this drops the last handle), or from `finished_running` itself; a
+    /// panic payload's `Drop` is contained. An executor should contain them, as the thread
+    /// pool's workers do.
     pub fn run(self, finished_running: &dyn Fn()) {
         let this = ManuallyDrop::new(self);
         // SAFETY: `block` and `vtable` were made together by `new`, and `this` is consumed.
