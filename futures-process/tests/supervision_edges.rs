@@ -6,7 +6,7 @@
 use concurrent_futures_core::{FutureError, TaskError};
 use concurrent_futures_process::{ProcessPoolExecutor, StartMethod, WorkerState};
 use concurrent_futures_testkit::procfs::wait_until;
-use concurrent_futures_testkit::watchdog_for;
+use concurrent_futures_testkit::{ArrivalKey, Arrivals, GateKey, ProcessGate, watchdog_for};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -230,22 +230,26 @@ fn stats_count_a_stopped_task_as_finished() {
 }
 
 /// Forks a plain child (no `exec`: it keeps every descriptor the worker has, its result
-/// channel included), then aborts the worker.
-fn fork_child_then_abort(_: ()) -> u32 {
-    // SAFETY: the child only calls `pause` and `_exit`, both async-signal-safe.
+/// channel included), reports its arrival, waits for the gate, then aborts the worker.
+fn fork_child_then_abort((arrived, gate): (ArrivalKey, GateKey)) -> u32 {
+    // SAFETY: the child only calls `pause`, which is async-signal-safe.
     match unsafe { nix::unistd::fork() }.unwrap() {
         nix::unistd::ForkResult::Child => loop {
             // SAFETY: `pause` takes nothing and only waits for a signal.
             unsafe { nix::libc::pause() };
         },
-        nix::unistd::ForkResult::Parent { .. } => std::process::abort(),
+        nix::unistd::ForkResult::Parent { .. } => {
+            arrived.arrive();
+            gate.wait();
+            std::process::abort()
+        }
     }
 }
 
 /// With isolation on, a worker that dies mid-task fails its task — unless its task forked a
 /// child without `exec`. That child, in the worker's process group, holds a copy of the
 /// worker's result channel, so the courier never sees the channel close, never reaps the
-/// worker (a zombie), and never gets to `kill_group_of_reaped`: the future stays pending for
+/// worker (a zombie), and never gets to kill the group after the reap: the future stays pending for
 /// ever (and `shutdown(wait=true)` would hang). "No orphans" kills the group only after the
 /// reap that the orphan itself prevents. (The same holds without isolation: the pool should
 /// break and does not.)
@@ -264,11 +268,16 @@ fn a_crashed_worker_whose_task_forked_is_still_seen_to_die() {
                     .build()
                     .unwrap(),
             ));
-            let future = pool.submit(fork_child_then_abort, ()).unwrap();
+            let (arrivals, gate) = (Arrivals::new(), ProcessGate::new());
+            let future = pool
+                .submit(fork_child_then_abort, (arrivals.key(), gate.key()))
+                .unwrap();
+            arrivals.wait_for(1);
             seen.store(
-                running_pid(pool) as i32,
+                pool.worker_pids()[0] as i32,
                 std::sync::atomic::Ordering::SeqCst,
             );
+            gate.open();
             match future.result(None) {
                 Err(FutureError::Failed(TaskError::Stopped(_))) => {}
                 other => panic!("{other:?}"),
