@@ -26,7 +26,10 @@ use std::time::Duration;
 ///
 /// A worker that dies (abort, segfault, `SIGKILL`, `exit` mid-task, a failing initializer)
 /// breaks the pool, as in Python: every pending future fails with `BrokenProcessPool`, naming
-/// the worker's pid and how it ended, and later submits are refused. A task that panics only
+/// the worker's pid and how it ended, and later submits are refused. With
+/// [`isolate_crashes`](ProcessPoolBuilder::isolate_crashes) only the dead worker's task fails
+/// and a new worker takes its place (see the crate's "Beyond Python" for the other options:
+/// time limits, cancel of running tasks, recycling, `shutdown_timeout`, Ctrl-C). A task that panics only
 /// fails its own future ([`TaskError::Remote`], with the worker's backtrace), and so does a
 /// payload that cannot be serialized ([`TaskError::Payload`]).
 ///
