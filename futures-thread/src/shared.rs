@@ -2,8 +2,8 @@
 //! breakage.
 //!
 //! Every atomic and lock here comes from core's std/loom shim, so the loom models in
-//! `tests/loom_pool.rs` check this very code (the queue itself is crossbeam's `SegQueue`, whose
-//! operations loom sees as single steps).
+//! `tests/loom_pool.rs` check this very code (the queue itself, in `shared/queue.rs`, is built
+//! of crossbeam's queues, whose operations loom sees as single steps).
 //!
 //! * **The state word** packs what submitters and sleeping workers must see consistently:
 //!   `queued` (tasks reserved in the queue: counted *before* the push, released *after* the
@@ -32,6 +32,7 @@
 //!   wait (spare threads, in `shared/spare.rs`) are described in their own files.
 
 mod bound;
+mod queue;
 mod spare;
 mod stop;
 
@@ -48,7 +49,6 @@ use concurrent_futures_core::shim::sync::atomic::{AtomicU64, AtomicUsize, Orderi
 use concurrent_futures_core::shim::sync::{Arc, Condvar, Mutex, MutexGuard};
 use concurrent_futures_core::shim::thread::{self, JoinHandle, ThreadId};
 use concurrent_futures_core::{BrokenExecutor, BrokenKind, SubmitError};
-use crossbeam_queue::SegQueue;
 use crossbeam_utils::CachePadded;
 use std::fmt;
 
@@ -106,7 +106,7 @@ pub(crate) struct Config {
 }
 
 pub(crate) struct Shared {
-    queue: SegQueue<Task>,
+    queue: queue::TaskQueue,
     word: CachePadded<AtomicU64>,
     /// Workers between taking a task and its closure returning.
     busy: CachePadded<AtomicUsize>,
@@ -153,7 +153,7 @@ struct Joining {
 impl Shared {
     pub(crate) fn new(config: Config) -> Arc<Shared> {
         Arc::new(Shared {
-            queue: SegQueue::new(),
+            queue: queue::TaskQueue::new(),
             word: CachePadded::new(AtomicU64::new(0)),
             busy: CachePadded::new(AtomicUsize::new(0)),
             searching: CachePadded::new(AtomicUsize::new(0)),
