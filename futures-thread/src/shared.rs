@@ -1,9 +1,9 @@
-//! The pool's protocol: a lock-free queue, one state word, idle-worker accounting, shutdown and
-//! breakage.
+//! The pool's protocol: a queue (lock-free while it holds at most 4096 tasks, see
+//! `shared/queue.rs`), one state word, idle-worker accounting, shutdown and breakage.
 //!
 //! Every atomic and lock here comes from core's std/loom shim, so the loom models in
-//! `tests/loom_pool.rs` check this very code (the queue itself, in `shared/queue.rs`, is built
-//! of crossbeam's queues, whose operations loom sees as single steps).
+//! `tests/loom_pool.rs` check this very code — except the queue itself (`shared/queue.rs`:
+//! crossbeam's ring and a std lock), each of whose pushes and pops loom sees as one step.
 //!
 //! * **The state word** packs what submitters and sleeping workers must see consistently:
 //!   `queued` (tasks reserved in the queue: counted *before* the push, released *after* the
