@@ -189,6 +189,54 @@ impl Shared {
         Shared::push_reserved(this, task, prev, may_grow, free)
     }
 
+    /// Queues `tasks` (emptying it) as one reservation: `map`'s submits, each a step of the
+    /// word fewer. The same protocol as `n` submits whose reservations fall together: one
+    /// `fetch_add` of `n`, then the pushes; one wake-up (a woken worker passes the baton, see
+    /// `took`); as many thread starts as `n` single submits could have made. A bounded pool
+    /// submits one by one (each task against the bound). All or none are queued.
+    pub(crate) fn submit_all(this: &Arc<Shared>, tasks: &mut Vec<Task>) -> Result<(), SubmitError> {
+        if this.config.max_queue.is_some() {
+            for task in tasks.drain(..) {
+                Shared::submit(this, task)?;
+            }
+            return Ok(());
+        }
+        let me: &Shared = this;
+        let n = tasks.len() as u64;
+        if n == 0 {
+            return Ok(());
+        }
+        let (may_grow, free) = me.free_workers();
+        let prev = me.word.fetch_add(n * QUEUED_ONE, Ordering::AcqRel);
+        if prev & CLOSED != 0 {
+            me.word.fetch_sub(n * QUEUED_ONE, Ordering::AcqRel);
+            tasks.clear();
+            return Err(me.refusal());
+        }
+        for task in tasks.drain(..) {
+            me.queue.push(task);
+        }
+        if sleepers(prev) > 0 && me.searching.load(Ordering::Acquire) == 0 {
+            let _control = me.control.lock();
+            me.work_ready.notify_one();
+        }
+        if may_grow {
+            // Each of `n` submits would have started one thread if the tasks queued then
+            // outnumbered the free workers.
+            let wanted = (queued(prev) + n).saturating_sub(free as u64);
+            let room = me
+                .config
+                .max_workers
+                .saturating_sub(me.threads.load(Ordering::Acquire));
+            for _ in 0..wanted.min(room as u64) {
+                Shared::start_worker(this);
+            }
+        } else if blocked(prev) > 0 {
+            Shared::compensate(this);
+        }
+        Ok(())
+    }
+
     /// Free workers, counted *before* the task is visible: once it is, a worker may take it
     /// and look busy, which would make this submit start a thread for nothing. (Only needed
     /// while the pool may still grow: a full pool skips the shared counter.)
