@@ -99,7 +99,8 @@ use std::fmt;
 /// * `submit` takes one argument; a closure that takes none is given to [`spawn`](Self::spawn)
 ///   (Rust has no overloading, and the one-argument form must stay the trait's `submit`).
 /// * `map` takes one iterator of arguments (zip several yourself), borrows the pool, and
-///   checks `chunksize` (0 is refused) but otherwise ignores it, as Python's thread pool does.
+///   checks `chunksize` (0 is refused); where Python's thread pool ignores it, `chunksize(n)`
+///   queues the inputs `n` at a time (see [`Map`]).
 /// * Futures cancelled by `shutdown(wait, cancel_futures = true)` are also *notified*, so
 ///   `wait` and `as_completed` report them done (CPython leaves them `CANCELLED`, gh-87893).
 /// * A failed initializer breaks the pool and fails every queued future with
@@ -271,8 +272,8 @@ impl ThreadPoolExecutor {
     }
 
     /// `f` over every input with Python 3.14's `map` options: the timeout (counted from this
-    /// call), `buffersize`, and `chunksize` (checked, then ignored, as by Python's thread
-    /// pool). See [`Map`] for the semantics.
+    /// call), `buffersize`, and `chunksize` (inputs queued that many at a time, where Python's
+    /// thread pool ignores it). See [`Map`] for the semantics.
     ///
     /// Submission errors (shut down, broken, an invalid option) are returned here; without a
     /// `buffersize` every input is consumed and submitted before this returns.

@@ -1,9 +1,9 @@
-//! The pool's protocol: a lock-free queue, one state word, idle-worker accounting, shutdown and
-//! breakage.
+//! The pool's protocol: a queue (lock-free while it holds at most 4096 tasks, see
+//! `shared/queue.rs`), one state word, idle-worker accounting, shutdown and breakage.
 //!
 //! Every atomic and lock here comes from core's std/loom shim, so the loom models in
-//! `tests/loom_pool.rs` check this very code (the queue itself is crossbeam's `SegQueue`, whose
-//! operations loom sees as single steps).
+//! `tests/loom_pool.rs` check this very code — except the queue itself (`shared/queue.rs`:
+//! crossbeam's ring and a std lock), each of whose pushes and pops loom sees as one step.
 //!
 //! * **The state word** packs what submitters and sleeping workers must see consistently:
 //!   `queued` (tasks reserved in the queue: counted *before* the push, released *after* the
@@ -32,6 +32,7 @@
 //!   wait (spare threads, in `shared/spare.rs`) are described in their own files.
 
 mod bound;
+mod queue;
 mod spare;
 mod stop;
 
@@ -48,7 +49,6 @@ use concurrent_futures_core::shim::sync::atomic::{AtomicU64, AtomicUsize, Orderi
 use concurrent_futures_core::shim::sync::{Arc, Condvar, Mutex, MutexGuard};
 use concurrent_futures_core::shim::thread::{self, JoinHandle, ThreadId};
 use concurrent_futures_core::{BrokenExecutor, BrokenKind, SubmitError};
-use crossbeam_queue::SegQueue;
 use crossbeam_utils::CachePadded;
 use std::fmt;
 
@@ -106,7 +106,7 @@ pub(crate) struct Config {
 }
 
 pub(crate) struct Shared {
-    queue: SegQueue<Task>,
+    queue: queue::TaskQueue,
     word: CachePadded<AtomicU64>,
     /// Workers between taking a task and its closure returning.
     busy: CachePadded<AtomicUsize>,
@@ -153,7 +153,7 @@ struct Joining {
 impl Shared {
     pub(crate) fn new(config: Config) -> Arc<Shared> {
         Arc::new(Shared {
-            queue: SegQueue::new(),
+            queue: queue::TaskQueue::new(),
             word: CachePadded::new(AtomicU64::new(0)),
             busy: CachePadded::new(AtomicUsize::new(0)),
             searching: CachePadded::new(AtomicUsize::new(0)),
@@ -187,6 +187,54 @@ impl Shared {
         let (may_grow, free) = me.free_workers();
         let prev = me.word.fetch_add(QUEUED_ONE, Ordering::AcqRel);
         Shared::push_reserved(this, task, prev, may_grow, free)
+    }
+
+    /// Queues `tasks` (emptying it) as one reservation: `map`'s submits, each a step of the
+    /// word fewer. The same protocol as `n` submits whose reservations fall together: one
+    /// `fetch_add` of `n`, then the pushes; one wake-up (a woken worker passes the baton, see
+    /// `took`); as many thread starts as `n` single submits could have made. A bounded pool
+    /// submits one by one (each task against the bound). All or none are queued.
+    pub(crate) fn submit_all(this: &Arc<Shared>, tasks: &mut Vec<Task>) -> Result<(), SubmitError> {
+        if this.config.max_queue.is_some() {
+            for task in tasks.drain(..) {
+                Shared::submit(this, task)?;
+            }
+            return Ok(());
+        }
+        let me: &Shared = this;
+        let n = tasks.len() as u64;
+        if n == 0 {
+            return Ok(());
+        }
+        let (may_grow, free) = me.free_workers();
+        let prev = me.word.fetch_add(n * QUEUED_ONE, Ordering::AcqRel);
+        if prev & CLOSED != 0 {
+            me.word.fetch_sub(n * QUEUED_ONE, Ordering::AcqRel);
+            tasks.clear();
+            return Err(me.refusal());
+        }
+        for task in tasks.drain(..) {
+            me.queue.push(task);
+        }
+        if sleepers(prev) > 0 && me.searching.load(Ordering::Acquire) == 0 {
+            let _control = me.control.lock();
+            me.work_ready.notify_one();
+        }
+        if may_grow {
+            // Each of `n` submits would have started one thread if the tasks queued then
+            // outnumbered the free workers.
+            let wanted = (queued(prev) + n).saturating_sub(free as u64);
+            let room = me
+                .config
+                .max_workers
+                .saturating_sub(me.threads.load(Ordering::Acquire));
+            for _ in 0..wanted.min(room as u64) {
+                Shared::start_worker(this);
+            }
+        } else if blocked(prev) > 0 {
+            Shared::compensate(this);
+        }
+        Ok(())
     }
 
     /// Free workers, counted *before* the task is visible: once it is, a worker may take it

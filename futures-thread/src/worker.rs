@@ -59,6 +59,7 @@ fn serve(shared: &Arc<Shared>, slot: &WorkerSlot) {
         let finished_running = || {
             if !released.replace(true) {
                 hook.in_task.store(false, Ordering::Relaxed);
+                slot.finished_one();
                 shared.finished_running();
             }
         };

@@ -4,7 +4,7 @@
 //! interleaving of submitter, workers and shutdown is explored.
 #![cfg(loom)]
 
-use concurrent_futures_core::{State, SubmitError};
+use concurrent_futures_core::{MapOptions, State, SubmitError};
 use concurrent_futures_thread::ThreadPoolExecutor;
 use loom::sync::Arc;
 use loom::sync::atomic::{AtomicUsize, Ordering};
@@ -280,6 +280,41 @@ fn a_submit_racing_shutdown_on_a_pool_with_no_thread_is_refused_or_runs() {
         pool.shutdown(true, false);
         if let Ok(future) = submitted {
             assert_eq!(future.result(None).unwrap(), 5);
+        }
+    });
+}
+
+/// A chunked `map` (one reservation per chunk of inputs, `Shared::submit_all`) racing
+/// `shutdown(cancel_futures)`: the map is refused as a whole, or each of its tasks runs or is
+/// cancelled and notified — none lost, none run after being cancelled.
+#[test]
+fn a_map_racing_shutdown_is_refused_or_every_item_ends_once() {
+    loom::model(|| {
+        let pool = Arc::new(pool(1));
+        // A worker already exists, and may be asleep when the batch lands.
+        pool.spawn(|| ()).unwrap().result(None).unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let (p, r) = (pool.clone(), ran.clone());
+        let mapper = thread::spawn(move || {
+            let r = r.clone();
+            let add = move |x: usize| r.fetch_add(1, Ordering::SeqCst) + x;
+            match p.map_with(add, 0..2, MapOptions::new().chunksize(2)) {
+                Ok(items) => Some(items.filter(Result::is_ok).count()),
+                Err(e) => {
+                    assert_eq!(e, SubmitError::Shutdown);
+                    None
+                }
+            }
+        });
+        pool.shutdown(false, true);
+        let finished = mapper.join().unwrap();
+        pool.shutdown(true, false);
+        let ran = ran.load(Ordering::SeqCst);
+        match finished {
+            // Items come back in order and the first error ends the iteration, so the
+            // finished ones are a prefix of those that ran.
+            Some(ok) => assert!(ok <= ran && ran <= 2, "{ok} ok, {ran} ran"),
+            None => assert_eq!(ran, 0),
         }
     });
 }

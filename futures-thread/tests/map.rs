@@ -371,3 +371,35 @@ fn with_a_buffersize_the_map_stops_at_the_first_end_of_the_inputs() {
         assert_eq!(got, [1]);
     });
 }
+
+/// With `chunksize(n)` the inputs are queued `n` at a time (one reservation each), yet as many
+/// threads start as one submit per input would: on a fresh pool of 4, four items that each
+/// wait for all four to be running finish (with one thread per chunk they would wait forever),
+/// and a map of more inputs than a chunk keeps them in order.
+#[test]
+fn a_chunked_map_starts_a_thread_per_item_up_to_max_workers_and_keeps_order() {
+    watchdog(|| {
+        let pool = pool(4);
+        let all_running = Arc::new(std::sync::Barrier::new(4));
+        let started: Vec<usize> = pool
+            .map_with(
+                move |i: usize| {
+                    all_running.wait();
+                    i
+                },
+                0..4,
+                MapOptions::new().chunksize(64),
+            )
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(started, [0, 1, 2, 3]);
+        assert_eq!(pool.worker_count(), 4);
+        let many: Vec<usize> = pool
+            .map_with(|i: usize| i * 2, 0..1000, MapOptions::new().chunksize(64))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert!(many.iter().copied().eq((0..1000).map(|i| i * 2)));
+    });
+}

@@ -91,3 +91,32 @@ fn submitters_cancels_and_a_racing_shutdown_leave_no_future_unfinished() {
         }
     });
 }
+
+/// A one-worker pool runs tasks in the order they were submitted, also past the queue's ring
+/// (`shared/queue.rs`): while the worker is held the ring fills and spills into the overflow,
+/// and once it is released it drains both while the submitter keeps pushing.
+#[test]
+fn one_worker_runs_tasks_in_submission_order_past_the_ring() {
+    watchdog(|| {
+        const TASKS: usize = 20_000;
+        let pool = ThreadPoolExecutor::builder()
+            .max_workers(1)
+            .build()
+            .unwrap();
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let held = pool.spawn(move || gate.recv().unwrap()).unwrap();
+        let order = Arc::new(std::sync::Mutex::new(Vec::with_capacity(TASKS)));
+        let mut futures = Vec::with_capacity(TASKS);
+        for i in 0..TASKS {
+            if i == TASKS / 4 {
+                release.send(()).unwrap();
+            }
+            let order = order.clone();
+            futures.push(pool.spawn(move || order.lock().unwrap().push(i)).unwrap());
+        }
+        held.result(None).unwrap();
+        futures.iter().for_each(|f| f.result(None).unwrap());
+        let order = order.lock().unwrap();
+        assert!(order.iter().copied().eq(0..TASKS), "tasks ran out of order");
+    });
+}

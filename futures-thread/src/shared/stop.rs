@@ -58,12 +58,19 @@ impl WorkerSlot {
         self.current.store(task.id().as_usize(), Ordering::Release);
     }
 
-    /// The worker is done with its task (the one writer: no read-modify-write needed).
+    /// The worker's task closure returned: counted finished before its future completes, so
+    /// that a caller woken by the result already reads it in `stats` (the one writer: no
+    /// read-modify-write needed).
+    #[inline]
+    pub(crate) fn finished_one(&self) {
+        let n = self.finished.load(Ordering::Relaxed);
+        self.finished.store(n + 1, Ordering::Release);
+    }
+
+    /// The worker is done with its task.
     #[inline]
     pub(crate) fn ran(&self) {
         self.current.store(0, Ordering::Release);
-        let n = self.finished.load(Ordering::Relaxed);
-        self.finished.store(n + 1, Ordering::Release);
     }
 }
 
