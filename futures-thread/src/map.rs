@@ -2,26 +2,23 @@
 //!
 //! Core's `Map` (behind the `Executor` trait) takes each result out of its item's `Future`,
 //! which needs `R: Clone` whenever the worker still holds its handle. Here no caller ever sees
-//! an item's future, so no done-callback is ever registered on it, and the task uncounts its
-//! handle before it publishes the value (core's `FutureTask`): once the iterator sees the
-//! future finished it is the last handle and moves the value out (`into_result_when_last`),
-//! so no value is ever cloned, and no `Serialize`, `Clone` or `Sync` is asked of it.
+//! an item's future, so an item has none: its input and its result live in a slot that the
+//! worker fills and the iterator empties (`map/items.rs`). No value is ever cloned, and no
+//! `Serialize`, `Clone` or `Sync` is asked of it.
+
+mod items;
+
+pub(crate) use items::ItemTask;
 
 use crate::ThreadPoolExecutor;
 use crate::shared::Shared;
 use crate::task::Task;
-use concurrent_futures_core::{Deadline, Future, FutureTask, MapError, MapOptions, SubmitError};
-use std::collections::VecDeque;
+use concurrent_futures_core::{
+    CancelledError, Deadline, FutureError, MapError, MapOptions, SubmitError, TimeoutError,
+};
+use items::{Call, Items, Outcome};
 use std::fmt;
 use std::iter::FusedIterator;
-
-/// The function `map` calls on every input, shared by the items' tasks. (Immutable, not part
-/// of any protocol: a plain std `Arc`, which can hold a `dyn Fn`.)
-type Call<A, R> = std::sync::Arc<dyn Fn(A) -> R + Send + Sync>;
-
-/// A submitted item: its task's future, which will hold the value, and `f`, handed back (see
-/// `Map::submit_next`).
-type Item<A, R> = Future<(R, Call<A, R>)>;
 
 /// The iterator returned by [`ThreadPoolExecutor::map`] and
 /// [`map_with`](ThreadPoolExecutor::map_with): the results of a closure over every input, in
@@ -91,14 +88,13 @@ type Item<A, R> = Future<(R, Call<A, R>)>;
               or drop the iterator to cancel the tasks not started"]
 pub struct Map<'e, I: Iterator, R> {
     pool: &'e ThreadPoolExecutor,
-    f: Call<I::Item, R>,
     /// Fused: once the inputs end, `map` never asks them again (Python stops there too).
     inputs: std::iter::Fuse<I>,
     /// `buffersize` was given: refill one task per `next()`.
     buffered: bool,
     deadline: Deadline,
     /// The submitted items, oldest first.
-    pending: VecDeque<Item<I::Item, R>>,
+    items: Items<I::Item, R>,
     ended: bool,
 }
 
@@ -129,11 +125,10 @@ where
         };
         let mut map = Map {
             pool,
-            f,
             inputs: inputs.fuse(),
             buffered: options.get_buffersize().is_some(),
             deadline: Deadline::after(options.get_timeout()),
-            pending: VecDeque::new(),
+            items: Items::new(f),
             ended: false,
         };
         let chunk = options.get_chunksize();
@@ -156,11 +151,7 @@ where
         let mut tasks = Vec::with_capacity(chunk.min(1024));
         loop {
             for arg in self.inputs.by_ref().take(chunk) {
-                let f = std::sync::Arc::clone(&self.f);
-                // As in `submit_next`: `f` comes back with the value.
-                let (task, future) = FutureTask::new(move || (f(arg), f));
-                tasks.push(Task::Future(task));
-                self.pending.push_back(future);
+                tasks.push(Task::Item(self.items.push(arg)));
             }
             let taken = tasks.len();
             // On error `map` is dropped, which cancels what it submitted (the refused chunk's
@@ -177,20 +168,14 @@ where
         let Some(arg) = self.inputs.next() else {
             return Ok(false);
         };
-        let f = std::sync::Arc::clone(&self.f);
-        // The task hands its `f` back with the value, to be dropped here: the count then goes
-        // up and down on this thread only, where a decrement on the worker would bounce its
-        // cache line between cores twice a task.
-        let future = self.pool.spawn(move || (f(arg), f))?;
-        self.pending.push_back(future);
+        // A refused item is dropped by `submit`, which cancels it.
+        Shared::submit(self.pool.shared(), Task::Item(self.items.push(arg)))?;
         Ok(true)
     }
 
     fn end(&mut self) {
         self.ended = true;
-        for future in self.pending.drain(..) {
-            future.cancel();
-        }
+        self.items.cancel_pending();
     }
 }
 
@@ -213,31 +198,19 @@ where
             self.end();
             return Some(Err(MapError::Submit(e)));
         }
-        let Some(done) = self.pending.pop_front() else {
-            self.ended = true;
-            return None;
-        };
-        // Wait unless it is done already (the common case once the workers are ahead).
-        // `exception` rather than `result`: it reads the outcome without locking the future.
-        if !done.done()
-            && let Err(e) = done.exception(self.deadline.remaining())
-        {
-            // Python's `_result_or_cancel`: a task that did not finish in time never starts.
-            // (On a finished or cancelled future `cancel` changes nothing, so it is called
-            // only here.)
-            done.cancel();
-            self.end();
-            return Some(Err(MapError::Future(e)));
-        }
-        // Done, and the worker's handle is already gone: this takes the value at once. (Were
-        // it not gone, this would wait for it, never for the task.)
-        match done.into_result_when_last(None) {
-            Ok((value, _f)) => Some(Ok(value)),
-            Err(e) => {
-                self.end();
-                Some(Err(MapError::Future(e)))
+        let outcome = match self.items.next(&self.deadline) {
+            None => {
+                self.ended = true;
+                return None;
             }
-        }
+            Some(Outcome::Returned(value)) => return Some(Ok(value)),
+            Some(Outcome::Failed(error)) => FutureError::Failed(error),
+            Some(Outcome::Cancelled) => FutureError::Cancelled(CancelledError),
+            // The item was cancelled if it had not started (Python's `_result_or_cancel`).
+            Some(Outcome::TimedOut) => FutureError::Timeout(TimeoutError::new()),
+        };
+        self.end();
+        Some(Err(MapError::Future(outcome)))
     }
 }
 
@@ -251,16 +224,14 @@ where
 
 impl<I: Iterator, R> Drop for Map<'_, I, R> {
     fn drop(&mut self) {
-        for future in self.pending.drain(..) {
-            future.cancel();
-        }
+        self.items.cancel_pending();
     }
 }
 
 impl<I: Iterator, R> fmt::Debug for Map<'_, I, R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Map")
-            .field("outstanding", &self.pending.len())
+            .field("outstanding", &self.items.pending())
             .field("deadline", &self.deadline)
             .field("ended", &self.ended)
             .finish_non_exhaustive()

@@ -1,6 +1,8 @@
 //! What the queue holds: a pool task (core's [`FutureTask`], closure and future in one
-//! allocation), or a scoped task behind one trait object.
+//! allocation), an item of `map` (a slot in a shared segment), or a scoped task behind one
+//! trait object.
 
+use crate::map::ItemTask;
 use concurrent_futures_core::{BrokenExecutor, Future, FutureId, FutureTask, TaskError};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -8,6 +10,8 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 pub(crate) enum Task {
     /// `submit`, `spawn`, `map`: one allocation per task.
     Future(FutureTask),
+    /// An item of the pool's own `map`: no future, no allocation of its own.
+    Item(ItemTask),
     /// A scope's task, reached through its slot (`scope.rs`).
     Boxed(Box<dyn BoxedTask>),
 }
@@ -20,6 +24,7 @@ impl Task {
     pub(crate) fn run(self, finished_running: &dyn Fn()) {
         match self {
             Task::Future(task) => task.run(finished_running),
+            Task::Item(task) => task.run(finished_running),
             Task::Boxed(task) => task.run(finished_running),
         }
     }
@@ -28,6 +33,7 @@ impl Task {
     pub(crate) fn cancel(self) {
         match self {
             Task::Future(task) => task.cancel(),
+            Task::Item(task) => task.cancel(),
             Task::Boxed(task) => task.cancel(),
         }
     }
@@ -36,6 +42,7 @@ impl Task {
     pub(crate) fn fail(self, error: &BrokenExecutor) {
         match self {
             Task::Future(task) => task.fail(TaskError::Broken(error.clone())),
+            Task::Item(task) => task.fail(error),
             Task::Boxed(task) => task.fail(error),
         }
     }
@@ -45,6 +52,7 @@ impl Task {
     pub(crate) fn id(&self) -> FutureId {
         match self {
             Task::Future(task) => task.id(),
+            Task::Item(task) => task.id(),
             Task::Boxed(task) => task.id(),
         }
     }
