@@ -75,14 +75,14 @@ impl Shared {
                 me.capacity(word)
                     .saturating_sub(me.busy.load(Ordering::Acquire)) as u64;
             if queued(word) < limit.saturating_add(idle_capacity) {
-                let (may_grow, free) = me.free_workers();
+                let room = me.free_workers();
                 match me.word.compare_exchange(
                     word,
-                    word + QUEUED_ONE,
+                    word.wrapping_add(QUEUED_ONE),
                     Ordering::AcqRel,
                     Ordering::Acquire,
                 ) {
-                    Ok(prev) => return Shared::push_reserved(this, task, prev, may_grow, free),
+                    Ok(prev) => return Shared::push_reserved(this, task, prev, room),
                     Err(now) => {
                         word = now;
                         continue;

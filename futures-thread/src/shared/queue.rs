@@ -29,7 +29,11 @@
 //! task pushed before the pop began is never missed (unless another worker takes it). The pool's
 //! protocol (the `queued` count in the state word) covers pushes still in flight, as before.
 //! Loom sees each push and pop as one step: nothing here is a loom primitive, so a model never
-//! switches threads inside one (and never finds the lock held).
+//! switches threads inside one (and never finds the lock held). What loom cannot see by itself
+//! is that a pop happens after the push of the task it returns (the ring's release and acquire
+//! of the slot's stamp, the lock): a loom build adds one read-modify-write of a loom atomic on
+//! each side (`handoff`), so that a task's content written before its push is seen, in the
+//! model too, by the worker that pops it.
 
 use crate::task::Task;
 use crossbeam_queue::ArrayQueue;
@@ -51,6 +55,9 @@ pub(super) struct TaskQueue {
     /// Tasks in the overflow, plus those a worker is moving from it to the ring.
     spilled: AtomicUsize,
     overflow: Mutex<VecDeque<Task>>,
+    /// Loom's view of the push-to-pop hand-off (see the module docs).
+    #[cfg(loom)]
+    handoff: concurrent_futures_core::shim::sync::atomic::AtomicUsize,
 }
 
 impl TaskQueue {
@@ -59,11 +66,15 @@ impl TaskQueue {
             ring: ArrayQueue::new(RING_SLOTS),
             spilled: AtomicUsize::new(0),
             overflow: Mutex::new(VecDeque::new()),
+            #[cfg(loom)]
+            handoff: concurrent_futures_core::shim::sync::atomic::AtomicUsize::new(0),
         }
     }
 
     #[inline]
     pub(super) fn push(&self, task: Task) {
+        #[cfg(loom)]
+        self.handoff.fetch_add(1, Ordering::AcqRel);
         let task = if self.spilled.load(Ordering::Acquire) == 0 {
             match self.ring.push(task) {
                 Ok(()) => return,
@@ -84,6 +95,16 @@ impl TaskQueue {
 
     #[inline]
     pub(super) fn pop(&self) -> Option<Task> {
+        let task = self.pop_task();
+        #[cfg(loom)]
+        if task.is_some() {
+            self.handoff.fetch_add(0, Ordering::AcqRel);
+        }
+        task
+    }
+
+    #[inline]
+    fn pop_task(&self) -> Option<Task> {
         let spilled = self.spilled.load(Ordering::Acquire) != 0;
         if let Some(task) = self.ring.pop() {
             return Some(task);

@@ -29,7 +29,7 @@
 //! workspace, the bound of one spare per blocked worker, and retirement (also racing a new
 //! block, which fails if `compensate` decides outside `control`).
 
-use super::{BLOCKED_ONE, BROKEN, CLOSED, Control, Shared, blocked, queued, sleepers};
+use super::{BLOCKED_ONE, BROKEN, CLOSED, Control, Shared, blocked, queued_in, sleepers};
 use concurrent_futures_core::shim::sync::atomic::Ordering;
 use concurrent_futures_core::shim::sync::{Arc, MutexGuard};
 use concurrent_futures_core::shim::thread;
@@ -52,6 +52,8 @@ impl Shared {
         if max == 0 {
             return false;
         }
+        // Read before the word (see `queued_in`).
+        let taken = this.taken.load(Ordering::Acquire);
         let mut word = this.word.load(Ordering::Acquire);
         loop {
             if blocked(word) >= max {
@@ -69,7 +71,7 @@ impl Shared {
         }
         // Queued work may be counting on this worker: see that a thread is there for it. (If
         // nothing is queued, the next submit sees `blocked` instead.)
-        if queued(word) > 0 {
+        if queued_in(word, taken) > 0 {
             Shared::compensate(this);
         }
         true
@@ -94,11 +96,15 @@ impl Shared {
         let control = this.control.lock();
         let threads = this.threads.load(Ordering::Acquire);
         let free = threads - this.busy.load(Ordering::Acquire).min(threads);
+        let taken = this.taken.load(Ordering::Acquire);
         let word = this.word.load(Ordering::Acquire);
         // After `shutdown` queued tasks still run (as in Python), so a blocked worker still gets
         // its spare; a blocked worker is alive, so no waited shutdown has finished joining, and
         // it joins the handles added meanwhile. Only a broken pool starts none.
-        if queued(word) > free as u64 && threads < this.capacity(word) && word & BROKEN == 0 {
+        if queued_in(word, taken) > free as u64
+            && threads < this.capacity(word)
+            && word & BROKEN == 0
+        {
             Shared::spawn_worker(this, control, threads);
         }
     }

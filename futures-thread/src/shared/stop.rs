@@ -121,7 +121,7 @@ impl Shared {
     /// The counts of `stats()`: atomics, plus the slots under `joining` (a lock that neither
     /// submitters nor workers take on their way).
     pub(crate) fn stats(&self) -> PoolStats {
-        let pending = super::queued(self.word.load(Ordering::Acquire)) as usize;
+        let pending = self.queued_now() as usize;
         let running = self.busy.load(Ordering::Acquire);
         let joining = self.joining.lock();
         let finished = joining
