@@ -200,7 +200,8 @@ where
             let _ = future.complete_and_drop(Outcome::Returned(value));
         }
         Err(panic) => {
-            let _ = future.complete_and_drop(Outcome::Raised(TaskError::from_panic(&*panic)));
+            let _ =
+                future.complete_and_drop(Outcome::Raised(Box::new(TaskError::from_panic(&*panic))));
             // The payload's own `Drop` may panic: keep that inside.
             crate::unwind::drop_panic_payload(panic);
         }
