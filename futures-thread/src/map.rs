@@ -80,10 +80,11 @@ use std::iter::FusedIterator;
 ///   iteration ends there.
 /// * `chunksize` is checked (0 is refused, as on every executor here). Python's thread pool
 ///   ignores it; here, without `buffersize`, `chunksize(n)` with `n > 1` queues the inputs
-///   `n` at a time (each still its own task, with its own result): fewer steps on the pool's
-///   shared state per input (on 2 cores, 64 at a time made `map` over ints 1.4x faster), at
-///   the price of taking `n` inputs before their tasks are queued — do not use it with an
-///   input iterator that waits for results of the same map.
+///   `n` at a time (each still its own task, with its own result): one step on the pool's
+///   shared state per `n` inputs, at the price of taking `n` inputs before their tasks are
+///   queued — do not use it with an input iterator that waits for results of the same map.
+///   (Since items need no future, a submit per input is cheap already: on 2 cores, `map` over
+///   100,000 ints ran at 5.3–6.5M items/s with `chunksize` 1 and with 64 alike.)
 #[must_use = "without `buffersize` every input is already submitted; iterate to get the results, \
               or drop the iterator to cancel the tasks not started"]
 pub struct Map<'e, I: Iterator, R> {
