@@ -5,8 +5,8 @@
 #![cfg(not(loom))]
 
 use concurrent_futures_core::blocking::{BlockingHook, install_hook};
-use concurrent_futures_core::{FutureError, MapError, MapOptions, TaskError};
-use concurrent_futures_testkit::{Gate, watchdog};
+use concurrent_futures_core::{FutureError, MapError, MapOptions, QueueFullPolicy, TaskError};
+use concurrent_futures_testkit::{Gate, Latch, watchdog};
 use concurrent_futures_thread::ThreadPoolExecutor;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -75,7 +75,8 @@ impl Counted {
 
 impl Drop for Counted {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
+        let before = self.0.fetch_sub(1, Ordering::SeqCst);
+        assert!(before > 0, "a value dropped twice");
     }
 }
 
@@ -253,5 +254,186 @@ fn items_queued_when_the_pool_breaks_fail_with_the_breakage() {
             other => panic!("{other:?}"),
         }
         assert!(items.next().is_none());
+    });
+}
+
+/// Large values: a segment of 32 KiB items must not be built on the stack (64 of them made
+/// 2 MiB, and overflowed a default thread's stack), nor hold room for 64 of them.
+#[test]
+fn a_map_of_32_kib_values_runs_on_a_thread_with_a_2_mib_stack() {
+    let t = std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            let pool = pool(1);
+            let sum: u32 = pool
+                .map(
+                    |b: [u8; 32 * 1024]| b[0] as u32,
+                    std::iter::repeat_n([1u8; 32 * 1024], 3),
+                )
+                .unwrap()
+                .map(Result::unwrap)
+                .sum();
+            assert_eq!(sum, 3);
+        })
+        .unwrap();
+    t.join().unwrap();
+}
+
+/// Map dropped / shut down at random points while items run, are queued or are cancelled:
+/// every value dropped exactly once, nobody hangs.
+#[test]
+fn drops_shutdowns_timeouts_and_refills_racing_drop_every_value_once() {
+    watchdog(|| {
+        let alive = Arc::new(AtomicUsize::new(0));
+        for round in 0..150usize {
+            let pool = Arc::new(pool(1 + round % 3));
+            let n = 1 + (round * 37) % 200;
+            let inputs: Vec<Counted> = (0..n).map(|_| Counted::new(&alive)).collect();
+            let made = Arc::clone(&alive);
+            let mut options = MapOptions::new();
+            match round % 4 {
+                0 => options = options.buffersize(1 + round % 70),
+                1 => options = options.chunksize(1 + round % 100),
+                2 => options = options.timeout(Duration::from_micros((round % 50) as u64)),
+                _ => {}
+            }
+            let mut items = pool
+                .map_with(
+                    move |c: Counted| {
+                        drop(c);
+                        Counted::new(&made)
+                    },
+                    inputs,
+                    options,
+                )
+                .unwrap();
+            let read = round % 7 * 10;
+            for _ in 0..read {
+                if items.next().is_none() {
+                    break;
+                }
+            }
+            if round % 5 == 0 {
+                let p = Arc::clone(&pool);
+                let t = std::thread::spawn(move || p.shutdown(false, true));
+                for r in items.by_ref() {
+                    drop(r);
+                }
+                t.join().unwrap();
+            }
+            drop(items);
+            drop(pool);
+            wait_for_zero(&alive, &format!("round {round}"));
+        }
+    });
+}
+
+/// After a mix of tasks and map items (with chunks), a quiet pool reads 0 pending, 0 running
+/// and every task finished.
+#[test]
+fn stats_count_map_items_exactly_once_the_pool_is_quiet() {
+    watchdog(|| {
+        let pool = pool(2);
+        let mut total = 0u64;
+        for round in 0..50 {
+            let k = 10 + round;
+            let fs: Vec<_> = (0..k).map(|i| pool.spawn(move || i).unwrap()).collect();
+            total += k as u64;
+            let opts = MapOptions::new().chunksize(1 + round % 9);
+            let s: usize = pool
+                .map_with(|x: usize| x, 0..k, opts)
+                .unwrap()
+                .map(Result::unwrap)
+                .sum();
+            total += k as u64;
+            assert_eq!(s, (0..k).sum());
+            for f in fs {
+                f.result(None).unwrap();
+            }
+        }
+        // Every task and item is counted finished before its result is published.
+        let stats = pool.stats();
+        assert_eq!(stats.pending, 0, "{stats:?}");
+        assert_eq!(stats.running, 0, "{stats:?}");
+        assert_eq!(stats.finished, total, "{stats:?}");
+    });
+}
+
+/// A bounded pool running an item in the submitter (caller-runs) while another item of the
+/// same segment is on the worker: both complete, in order.
+#[test]
+fn a_bounded_caller_runs_pool_runs_items_in_the_submitter_in_order() {
+    watchdog(|| {
+        let pool = ThreadPoolExecutor::builder()
+            .max_workers(1)
+            .max_queue(1)
+            .queue_full_policy(QueueFullPolicy::CallerRuns)
+            .build()
+            .unwrap();
+        let hold = Gate::new();
+        let h = hold.clone();
+        let started = Latch::new(1);
+        let s = started.clone();
+        let busy = pool
+            .spawn(move || {
+                s.count_down();
+                h.wait()
+            })
+            .unwrap();
+        started.wait();
+        let me = std::thread::current().id();
+        // Item 0 takes the queue's one place; items 1..5 run here, in `map` itself.
+        let items = pool
+            .map(move |x: u32| (x, std::thread::current().id() == me), 0..5)
+            .unwrap();
+        hold.open();
+        let out: Vec<_> = items.map(Result::unwrap).collect();
+        assert_eq!(out.iter().map(|p| p.0).collect::<Vec<_>>(), [0, 1, 2, 3, 4]);
+        assert!(
+            out.iter().any(|p| p.1),
+            "some ran in the submitter: {out:?}"
+        );
+        busy.result(None).unwrap();
+    });
+}
+
+/// A timeout on an item that is running: the rest are cancelled; the running one finishes on
+/// the worker and its result is dropped there, once.
+#[test]
+fn a_timeout_on_a_running_item_cancels_the_rest_and_drops_every_value_once() {
+    watchdog(|| {
+        let alive = Arc::new(AtomicUsize::new(0));
+        let pool = pool(1);
+        let gate = Gate::new();
+        let g = gate.clone();
+        let started = Latch::new(1);
+        let s = started.clone();
+        let made = Arc::clone(&alive);
+        let inputs: Vec<Counted> = (0..130).map(|_| Counted::new(&alive)).collect();
+        let mut items = pool
+            .map_with(
+                move |c: Counted| {
+                    if s.count() == 1 {
+                        s.count_down();
+                        g.wait();
+                    }
+                    drop(c);
+                    Counted::new(&made)
+                },
+                inputs,
+                MapOptions::new().timeout(Duration::from_millis(20)),
+            )
+            .unwrap();
+        started.wait();
+        let first = items.next();
+        assert!(
+            matches!(first, Some(Err(MapError::Future(FutureError::Timeout(_))))),
+            "{first:?}"
+        );
+        assert!(items.next().is_none());
+        drop(items);
+        gate.open();
+        pool.shutdown(true, false);
+        wait_for_zero(&alive, "timeout");
     });
 }

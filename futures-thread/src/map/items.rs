@@ -3,8 +3,9 @@
 //!
 //! A `map` caller never sees its items' futures, so an item needs none of what a future
 //! offers (callbacks, waiters, clones, a lock): only a state, a place for the value and a way
-//! to wake the one iterator waiting for it. A segment holds [`SEGMENT_SLOTS`] items in one
-//! allocation, so queuing an item allocates nothing, and completing one takes no lock.
+//! to wake the one iterator waiting for it. A segment holds up to 64 items (fewer when they
+//! are large, see `slots_per_segment`), so queuing an item allocates nothing, and completing
+//! one takes no lock.
 //!
 //! **A slot's state** is one byte: the status (`QUEUED`, `RUNNING`, then one of `RETURNED`,
 //! `FAILED`, `CANCELLED`) and the `WAITING` bit, set by the iterator before it sleeps on the
@@ -34,8 +35,28 @@ use concurrent_futures_core::{BrokenExecutor, Deadline, FutureId, TaskError};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::ptr::NonNull;
 
-/// Items per segment: one allocation per this many inputs.
-pub(crate) const SEGMENT_SLOTS: usize = 64;
+/// The most items per segment.
+const MAX_SLOTS: usize = 64;
+
+/// The slots of a segment fill at most this much memory, unless one slot is larger.
+const SEGMENT_BYTES: usize = 16 * 1024;
+
+/// Items per segment for inputs `A` and results `R`: 64, or as many as fit in 16 KiB, at least
+/// one. (A `map` of one large value allocates room for one, not for 64; `buffersize(1)` over
+/// 1 MiB values holds 1 MiB per segment.)
+const fn slots_per_segment<A, R>() -> usize {
+    let fit = match SEGMENT_BYTES.checked_div(size_of::<Slot<A, R>>()) {
+        Some(fit) => fit,
+        None => MAX_SLOTS,
+    };
+    if fit > MAX_SLOTS {
+        MAX_SLOTS
+    } else if fit == 0 {
+        1
+    } else {
+        fit
+    }
+}
 
 const QUEUED: u8 = 0;
 const RUNNING: u8 = 1;
@@ -84,13 +105,15 @@ struct VTable {
     free: unsafe fn(NonNull<Header>),
 }
 
-/// `SEGMENT_SLOTS` items and the function they share. `repr(C)`: the header comes first, so
+/// `slots_per_segment::<A, R>()` items and the function they share. The slots are a heap
+/// slice of their own, built in place: a segment of large values is never made on the stack
+/// first. `repr(C)`: the header comes first, so
 /// a pointer to the segment is a pointer to its header.
 #[repr(C)]
 struct Segment<A, R> {
     header: Header,
     f: Call<A, R>,
-    slots: [Slot<A, R>; SEGMENT_SLOTS],
+    slots: Box<[Slot<A, R>]>,
 }
 
 // SAFETY: a segment is shared by the iterator and the workers. Its content cells are reached
@@ -394,7 +417,7 @@ impl<A: Send + 'static, R: Send + 'static> Items<A, R> {
         Items {
             segments: std::collections::VecDeque::new(),
             head: 0,
-            tail: SEGMENT_SLOTS,
+            tail: slots_per_segment::<A, R>(),
             pending: 0,
             f,
         }
@@ -402,7 +425,7 @@ impl<A: Send + 'static, R: Send + 'static> Items<A, R> {
 
     /// Puts `input` in the next slot: the task to queue for it.
     pub(crate) fn push(&mut self, input: A) -> ItemTask {
-        if self.tail == SEGMENT_SLOTS {
+        if self.tail == slots_per_segment::<A, R>() {
             self.grow();
         }
         let header = *self.segments.back().expect("grown");
@@ -422,16 +445,18 @@ impl<A: Send + 'static, R: Send + 'static> Items<A, R> {
     fn grow(&mut self) {
         let seg = Box::new(Segment::<A, R> {
             header: Header {
-                refs: AtomicUsize::new(SEGMENT_SLOTS + 1),
+                refs: AtomicUsize::new(slots_per_segment::<A, R>() + 1),
                 lock: Mutex::new(()),
                 woken: Condvar::new(),
                 vtable: &VTables::<A, R>::VTABLE,
             },
             f: std::sync::Arc::clone(&self.f),
-            slots: std::array::from_fn(|_| Slot {
-                state: AtomicU8::new(QUEUED),
-                content: UnsafeCell::new(Content::Empty),
-            }),
+            slots: (0..slots_per_segment::<A, R>())
+                .map(|_| Slot {
+                    state: AtomicU8::new(QUEUED),
+                    content: UnsafeCell::new(Content::Empty),
+                })
+                .collect(),
         });
         let header = NonNull::from(Box::leak(seg)).cast::<Header>();
         if self.segments.is_empty() {
@@ -446,7 +471,7 @@ impl<A: Send + 'static, R: Send + 'static> Items<A, R> {
         if self.pending == 0 {
             return None;
         }
-        if self.head == SEGMENT_SLOTS {
+        if self.head == slots_per_segment::<A, R>() {
             // Every slot of the front segment is read (so it is not the one being filled).
             let done = self.segments.pop_front().expect("a pending item's segment");
             // SAFETY: the iterator's count of it, given back once.
@@ -498,7 +523,7 @@ impl<A, R> Items<A, R> {
             let filled = if i + 1 == self.segments.len() {
                 self.tail
             } else {
-                SEGMENT_SLOTS
+                slots_per_segment::<A, R>()
             };
             // SAFETY: the iterator holds a count of it.
             let seg = unsafe { segment::<A, R>(header) };
@@ -517,7 +542,7 @@ impl<A, R> Drop for Items<A, R> {
         let last = self.segments.len();
         for (i, header) in self.segments.drain(..).enumerate() {
             let unfilled = if i + 1 == last {
-                SEGMENT_SLOTS - self.tail
+                slots_per_segment::<A, R>() - self.tail
             } else {
                 0
             };
