@@ -1,13 +1,13 @@
 //! [`ProcessPoolBuilder`]: Python's `ProcessPoolExecutor(...)` constructor arguments.
 
-use crate::auth::{CallKey, Version};
-use crate::call::CallSite;
 use crate::launch::{self, StartMethod};
 use crate::pool::ProcessPoolExecutor;
 use crate::shared::{Config, Shared, Supervision};
 use crate::wire::{self, Init};
 use crate::{forkserver, sys};
 use concurrent_futures_core::{Payload, PayloadError, PayloadStage, QueueFullPolicy};
+use concurrent_futures_remote::auth::{CallKey, Version};
+use concurrent_futures_remote::call::CallSite;
 use std::error::Error;
 use std::fmt;
 use std::time::Duration;

@@ -57,7 +57,7 @@ pub(crate) fn serve(mut control: UnixStream, parent: i32) -> ! {
     let server_pid = sys::pid();
     // Read once here, inherited by every worker forked from this server.
     // (If that fails, each worker reads it again itself.)
-    let _ = crate::call::CodeMap::get();
+    let _ = concurrent_futures_remote::call::CodeMap::get();
     let mut children: Vec<(i32, OwnedFd)> = Vec::new();
     loop {
         let (control_ready, ended) = {

@@ -8,11 +8,11 @@
 //! child ends first or the hand-shake's time limit passes (it then kills the child), connects
 //! itself with a sentinel hello.
 
-use crate::auth::Version;
 use crate::forkserver;
 use crate::sys::{self, ExitCause};
 use crate::wire;
 use crate::wire::Hello;
+use concurrent_futures_remote::auth::Version;
 use ipc_channel::ipc::{IpcOneShotServer, IpcSender};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::io;
@@ -375,9 +375,9 @@ pub(crate) fn warm_up_ipc_channel() -> Result<(), String> {
 fn fork_worker() -> Result<(Child, Connected), LaunchError> {
     static FORK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let parent = sys::pid();
-    crate::worker::install_panic_capture();
+    concurrent_futures_remote::install_panic_capture();
     // Read here, before the fork, or every forked worker would read it again.
-    crate::call::CodeMap::get().map_err(LaunchError::Start)?;
+    concurrent_futures_remote::call::CodeMap::get().map_err(LaunchError::Start)?;
     let forking = FORK.lock().unwrap_or_else(|e| e.into_inner());
     let described = |e: io::Error| LaunchError::Start(sys::describe(&e));
     let (tasks, tasks_rx) = wire::channel().map_err(described)?;
@@ -501,8 +501,9 @@ fn accept_guarded(
 mod tests {
     use super::*;
     use crate::builder::BuildError;
-    use crate::refused::{CallRefused, RefusalReason};
+    use crate::wire::Failure;
     use concurrent_futures_core::{PayloadError, PayloadStage};
+    use concurrent_futures_remote::RefusalReason;
     use std::error::Error;
 
     /// Every error this crate makes, one of each kind.
@@ -535,10 +536,14 @@ mod tests {
                     ..version
                 },
             }),
-            Box::new(CallRefused::new(
-                RefusalReason::Malformed,
-                "truncated".into(),
-            )),
+            // A `CallRefused`, as a future holds it.
+            Box::new(
+                Failure::Refused {
+                    reason: RefusalReason::Malformed,
+                    detail: "truncated".into(),
+                }
+                .into_task_error(),
+            ),
         ]
     }
 

@@ -26,9 +26,11 @@
 //!
 //! Each worker is this same program, started by [`StartMethod`], connected by two
 //! `ipc-channel` byte channels that only the pool and that worker hold. A function crosses by
-//! its offset in the executable (see `call.rs`), tagged with a MAC under a key that each pool
-//! draws for itself, so that a worker runs only calls its own pool made (see `auth.rs`);
-//! arguments and results by postcard. The caller
+//! its offset in the executable, tagged with a MAC under a key that each pool draws for
+//! itself, so that a worker runs only calls its own pool made; arguments and results by
+//! postcard. That half is shared with other multi-process engines, in
+//! [`concurrent_futures_remote`] (its call sites, their authentication, the wire format and
+//! the worker's serve loop). The caller
 //! that submits sends the task straight to an idle worker, and the worker's *courier* thread in
 //! the pool completes the future and sends the worker its next task: one thread hop from a
 //! result to a waiting caller. A worker's channel closing is how its death is seen, in well
@@ -88,10 +90,8 @@
 //! remote traceback); at warn level a `Fork` pool built in a multi-threaded process.
 #![deny(missing_docs)]
 
-mod auth;
 mod bootstrap;
 mod builder;
-mod call;
 mod courier;
 mod deathwatch;
 mod forkserver;
@@ -101,7 +101,6 @@ mod launch;
 #[doc(hidden)]
 pub mod model;
 mod pool;
-mod refused;
 mod shared;
 mod sys;
 mod wire;
@@ -114,7 +113,7 @@ pub mod test_support;
 
 pub use bootstrap::bootstrap;
 pub use builder::{BuildError, ProcessPoolBuilder};
+pub use concurrent_futures_remote::{CallRefused, RefusalReason};
 pub use launch::StartMethod;
 pub use pool::ProcessPoolExecutor;
-pub use refused::{CallRefused, RefusalReason};
 pub use workers::{ExitReason, ShutdownReport, WorkerExit, WorkerInfo, WorkerState};

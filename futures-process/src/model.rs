@@ -4,13 +4,13 @@
 //! A stand-in courier does what a real one reports about its worker's start, without a
 //! process: the launch fails, or the hand-shake times out.
 
-use crate::auth::CallKey;
-use crate::call::CallSite;
 use crate::launch::{LaunchError, StartMethod};
 use crate::shared::{Config, FutureSink, Job, Shared};
 use crate::sys::ExitCause;
 use crate::wire;
 use concurrent_futures_core::{Future, QueueFullPolicy, SubmitError};
+use concurrent_futures_remote::auth::CallKey;
+use concurrent_futures_remote::call::CallSite;
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,7 +1,6 @@
 //! [`ProcessPoolExecutor`]: Python's `concurrent.futures.ProcessPoolExecutor`.
 
 use crate::builder::{BuildError, ProcessPoolBuilder};
-use crate::call::CallSite;
 use crate::launch::StartMethod;
 use crate::shared::{FutureSink, Job, Shared};
 use crate::workers::{ShutdownReport, WorkerExit, WorkerInfo};
@@ -10,6 +9,7 @@ use concurrent_futures_core::{
     Batch, BrokenExecutor, Executor, Future, Payload, PayloadError, PayloadStage, PoolStats,
     QueueFullPolicy, SubmitError, TaskError,
 };
+use concurrent_futures_remote::call::CallSite;
 use nix::sys::signal::Signal;
 use serde::Serialize;
 use std::fmt;

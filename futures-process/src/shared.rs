@@ -7,7 +7,6 @@
 //! courier thread completes that worker's futures and hands it the next job, so a result
 //! reaches a waiting caller with one thread hop.
 
-use crate::auth::CallKey;
 use crate::courier;
 use crate::launch::{self, LaunchError, StartMethod};
 use crate::sys;
@@ -21,6 +20,7 @@ use concurrent_futures_core::{
     BrokenExecutor, BrokenKind, Deadline, Future, Payload, PayloadError, PayloadStage, PoolStats,
     QueueFullPolicy, SubmitError, TaskError, contain_panic,
 };
+use concurrent_futures_remote::auth::CallKey;
 use std::collections::VecDeque;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -910,9 +910,9 @@ mod tests {
     //! submits, cancels, worker arrivals, completions, exits, crashes and shutdowns, checked
     //! after every step against a plain model of what each job's future must be.
     use super::*;
-    use crate::call::CallSite;
     use crate::sys::ExitCause;
     use concurrent_futures_core::State as FutureState;
+    use concurrent_futures_remote::call::CallSite;
     use proptest::prelude::*;
 
     #[derive(Debug, Clone)]

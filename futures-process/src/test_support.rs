@@ -2,11 +2,11 @@
 //! the messages a forger or another pool would send it. Compiled only with the `test-support`
 //! feature, which only the crate's dev-dependency on itself turns on; not part of the API.
 
-use crate::auth::{CallKey, Version};
-use crate::call::CallSite;
 use crate::launch::{self, Child, Connected, LaunchError, StartMethod};
 use crate::wire::{self, Failure, FromWorker, Init};
 use concurrent_futures_core::{Payload, TaskError};
+use concurrent_futures_remote::auth::{CallKey, Version};
+use concurrent_futures_remote::call::CallSite;
 
 /// A key as a pool draws it when it is built.
 #[derive(Debug)]

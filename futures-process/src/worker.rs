@@ -1,36 +1,22 @@
 //! The worker's side: connect to the pool, then run tasks until the pool asks it to leave (or
 //! closes the channel, or the worker reaches `max_tasks_per_child`).
 //!
-//! Python's `_process_worker`. The worker is single-threaded. A spawned worker starts with no
-//! descriptor of the pool's (all were close-on-exec); a fork-server worker closed the fork
-//! server's and keeps what the program had open at `bootstrap`; a forked one keeps them all,
-//! as Python's fork does. It runs only call sites its pool sealed (see `auth.rs`), with the key
-//! from its first settings message. It leaves with `_exit`, never through destructors, since a forked worker may hold
+//! Python's `_process_worker`, over ipc-channel: the messages are served by
+//! `concurrent_futures_remote::serve`, which runs only call sites the worker's pool sealed,
+//! with the key from its first settings message. A spawned worker starts with no descriptor of
+//! the pool's (all were close-on-exec); a fork-server worker closed the fork server's and keeps
+//! what the program had open at `bootstrap`; a forked one keeps them all, as Python's fork
+//! does. It leaves with `_exit`, never through destructors, since a forked worker may hold
 //! copies of locks another thread took.
 
-use crate::auth::{CallKey, SealedSite, Version};
-use crate::call::{self, CodeMap};
-use crate::refused::RefusalReason;
 use crate::sys;
-use crate::wire::{self, Failure, Hello, ToWorker};
+use crate::wire::{self, Envelope, Failure, Hello};
+use concurrent_futures_remote::auth::Version;
+use concurrent_futures_remote::{RefusalReason, WorkerLink};
 use ipc_channel::ipc::IpcSender;
-use std::backtrace::{Backtrace, BacktraceStatus};
-use std::cell::RefCell;
-use std::panic::{self, AssertUnwindSafe};
-use std::sync::Once;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-thread_local! {
-    /// Where the last panic happened and the backtrace at that point, for the parent.
-    static LAST_PANIC: RefCell<Option<String>> = const { RefCell::new(None) };
-}
 
 /// Exit code of a worker that could not reach its pool at all.
 const CANNOT_CONNECT: i32 = 70;
-/// Exit code of a worker whose initializer failed (Python: the process returns normally).
-const INITIALIZER_FAILED: i32 = 1;
-/// Exit code of a worker whose settings came from another protocol or build.
-const VERSION_MISMATCH: i32 = 71;
 
 /// Runs the worker: connects to the one-shot server `server` with `token`, and serves tasks.
 pub(crate) fn serve(server: &str, token: u64) -> ! {
@@ -60,170 +46,45 @@ pub(crate) fn serve(server: &str, token: u64) -> ! {
 pub(crate) fn serve_channels(tasks: wire::Receiver, results: wire::Sender) -> ! {
     sys::set_process_name(sys::WORKER_NAME);
     sys::take_group_down_with_worker();
-    install_panic_capture();
-    IS_WORKER.store(true, Ordering::Relaxed);
-    // The pool's key, from the first settings message; until then no task runs.
-    let mut key: Option<CallKey> = None;
-    let mut max_tasks = None;
-    let mut done = 0u64;
-    loop {
-        // The pool closing its end also means leave: it shut down or died.
-        let Ok(envelope) = tasks.recv() else {
-            sys::exit_now(0)
-        };
-        let message = envelope.bytes();
-        match wire::decode_to_worker(message) {
-            Ok(ToWorker::Init(init)) if key.is_none() => {
-                let ours = Version::ours();
-                if init.version != ours {
-                    let text = format!(
-                        "the worker ({ours}) refused settings from another protocol or build \
-                         ({})",
-                        init.version
-                    );
-                    let _ = wire::send(&results, wire::encode_init_failed(&text, ""));
-                    sys::exit_now(VERSION_MISMATCH);
-                }
-                max_tasks = init.max_tasks;
-                let key = key.insert(init.key);
-                let had_initializer = init.initializer.is_some();
-                if let Some((site, args)) = init.initializer
-                    && let Err(failure) = run(key, &site, &args)
-                {
-                    let (text, traceback) = match failure {
-                        Failure::Panicked { message, traceback } => (message, traceback),
-                        Failure::Payload { message, .. } | Failure::Unreadable { message } => {
-                            (message, String::new())
-                        }
-                        Failure::Refused { reason, detail } => (
-                            crate::refused::CallRefused::new(reason, detail).to_string(),
-                            String::new(),
-                        ),
-                    };
-                    let _ = wire::send(&results, wire::encode_init_failed(&text, &traceback));
-                    sys::exit_now(INITIALIZER_FAILED);
-                }
-                if had_initializer {
-                    let _ = wire::send(&results, wire::encode_ready());
-                }
-            }
-            Ok(ToWorker::Init(_)) => {
-                // The key is taken once: a later message cannot replace it.
-                log::error!(
-                    target: "concurrent_futures",
-                    "worker {}: refused a second settings message", sys::pid()
-                );
-            }
-            Ok(ToWorker::Exit) => sys::exit_now(0),
-            Ok(ToWorker::Task { id, site, args }) => {
-                let outcome = match &key {
-                    Some(key) => run(key, &site, args),
-                    None => Err(Failure::Refused {
-                        reason: RefusalReason::BeforeSettings,
-                        detail: String::new(),
-                    }),
-                };
-                let reply = wire::encode_done(id, outcome);
-                // Free the argument before reporting, as Python drops its call item.
-                drop(envelope);
-                match wire::send(&results, reply) {
-                    Ok(()) => {}
-                    Err(wire::SendError::Gone) => sys::exit_now(0),
-                    // Most often no descriptor for a large result's shared memory: say so in
-                    // a small message instead, so that the future fails with the reason.
-                    Err(wire::SendError::Local(why)) => {
-                        let failure = Failure::Refused {
-                            reason: RefusalReason::ResultNotSent,
-                            detail: why,
-                        };
-                        if wire::send(&results, wire::encode_done(id, Err(failure))).is_err() {
-                            sys::exit_now(0);
-                        }
-                    }
-                }
-                done += 1;
-                if max_tasks == Some(done) {
-                    sys::exit_now(0);
-                }
-            }
-            Err(why) => {
-                let failure = Failure::Refused {
-                    reason: RefusalReason::Malformed,
-                    detail: why.clone(),
-                };
-                if let Some(id) = wire::task_id(message) {
-                    let _ = wire::send(&results, wire::encode_done(id, Err(failure)));
-                } else {
-                    log::error!(target: "concurrent_futures", "worker {}: {why}", sys::pid());
-                }
-            }
+    let end = concurrent_futures_remote::serve(&mut Channels { tasks, results });
+    sys::exit_now(end.exit_code())
+}
+
+/// A worker's two channels, as the serve loop's link to its pool.
+struct Channels {
+    tasks: wire::Receiver,
+    results: wire::Sender,
+}
+
+impl WorkerLink for Channels {
+    fn recv(&mut self) -> Option<Vec<u8>> {
+        match self.tasks.recv().ok()? {
+            Envelope::Inline(bytes) => Some(bytes),
+            // A message over 64 KiB: copied out of its region (one copy of the argument).
+            Envelope::Shared(region) => Some(region.to_vec()),
         }
     }
-}
 
-/// Runs one call: checks its tag under the pool's key and resolves it (refusing a site the
-/// pool did not seal, one outside this executable's code, or any while the code map cannot be
-/// read), then decodes, calls and encodes, catching a panic anywhere in those steps.
-fn run(key: &CallKey, site: &SealedSite, args: &[u8]) -> Result<Vec<u8>, Failure> {
-    let refuse = |reason, detail| Err(Failure::Refused { reason, detail });
-    let code = match CodeMap::get() {
-        Ok(code) => code,
-        Err(why) => return refuse(RefusalReason::Unverifiable, why),
-    };
-    let Some(verified) = key.open(site) else {
-        return refuse(RefusalReason::Unauthenticated, String::new());
-    };
-    let Some((trampoline, function)) = call::resolve(verified, code) else {
-        return refuse(RefusalReason::OutsideCode, String::new());
-    };
-    // SAFETY: `resolve` gave the pair of a site this pool sealed: `function` is the
-    // `fn(A) -> R` that `CallSite::of`/`chunk_of` paired with this trampoline.
-    let call = || unsafe { trampoline(function, args) };
-    match panic::catch_unwind(AssertUnwindSafe(call)) {
-        Ok(outcome) => outcome,
-        Err(payload) => Err(Failure::Panicked {
-            message: concurrent_futures_core::panic_message(&*payload),
-            traceback: LAST_PANIC
-                .with(|p| p.borrow_mut().take())
-                .unwrap_or_default(),
-        }),
-    }
-}
-
-/// Whether this process is a worker (set once, in the worker, before its first task).
-static IS_WORKER: AtomicBool = AtomicBool::new(false);
-
-/// Installs, once per process, a panic hook that records a task's panic (its location and,
-/// when the worker's environment asks for one, its backtrace: the remote traceback the parent
-/// gets) instead of printing it, in a worker; elsewhere it calls the hook
-/// that was there before. The `Fork` method installs it in the pool's process before forking,
-/// so that the forked worker needs no lock to install it (another thread of the parent may
-/// hold the hook's lock at the moment of the fork).
-pub(crate) fn install_panic_capture() {
-    static INSTALLED: Once = Once::new();
-    INSTALLED.call_once(|| {
-        let previous = panic::take_hook();
-        panic::set_hook(Box::new(move |info| {
-            if !IS_WORKER.load(Ordering::Relaxed) {
-                return previous(info);
-            }
-            let location = info.location().map(|l| l.to_string()).unwrap_or_default();
-            // As std's own hook does: a backtrace only if `RUST_LIB_BACKTRACE` or
-            // `RUST_BACKTRACE` (in the worker's environment) asks for one; capturing costs
-            // milliseconds and makes the text a hundred lines long.
-            let backtrace = Backtrace::capture();
-            let text = match backtrace.status() {
-                BacktraceStatus::Captured => {
-                    format!("panicked at {location}\nstack backtrace:\n{backtrace}")
+    fn send(&mut self, message: Vec<u8>) -> bool {
+        let report = wire::done_id(&message);
+        match wire::send(&self.results, message) {
+            Ok(()) => true,
+            Err(wire::SendError::Gone) => false,
+            // Most often no descriptor for a large result's shared memory: say so in a small
+            // message instead, so that the future fails with the reason.
+            Err(wire::SendError::Local(why)) => match report {
+                Some(id) => {
+                    let failure = Failure::Refused {
+                        reason: RefusalReason::ResultNotSent,
+                        detail: why,
+                    };
+                    wire::send(&self.results, wire::encode_done(id, Err(failure))).is_ok()
                 }
-                _ => format!(
-                    "panicked at {location}\nnote: run with `RUST_BACKTRACE=1` environment \
-                     variable to display the worker's backtrace"
-                ),
-            };
-            LAST_PANIC.with(|p| *p.borrow_mut() = Some(text));
-        }));
-    });
+                // Not a task's report (the initializer's): as before, nothing more to say.
+                None => true,
+            },
+        }
+    }
 }
 
 #[cfg(test)]
@@ -231,9 +92,11 @@ mod tests {
     //! A real worker (a fork of this test process) fed garbage on its channel: it answers what
     //! it can with an error, keeps serving, and leaves when asked.
     use super::*;
-    use crate::call::CallSite;
     use crate::sys::ExitCause;
-    use crate::wire::{Failure, FromWorker};
+    use crate::wire::FromWorker;
+    use concurrent_futures_remote::auth::CallKey;
+    use concurrent_futures_remote::call::CallSite;
+    use concurrent_futures_remote::{CodeMap, install_panic_capture};
 
     fn triple(x: u32) -> u32 {
         3 * x

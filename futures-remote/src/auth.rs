@@ -21,8 +21,8 @@
 //!   tag: which instance of it a site names fixes `A` and `R`.
 //! * **The key stays private.** It lives in the pool's memory and reaches a worker only in
 //!   the worker's first message ([`Init`](crate::wire::Init)), on the private channel that
-//!   only the pool and that worker hold, whatever the start method (never on a command line or
-//!   in the environment). A worker takes the key from its first settings message only, so a
+//!   only the pool and that worker hold, whatever the start method or transport (never on a
+//!   command line or in the environment). A worker takes the key from its first settings message only, so a
 //!   later message cannot replace it. Each pool has its own key: a site sealed by another pool
 //!   (of the same program or not) is refused like a forgery.
 //! * **Comparison in constant time**, so the time a refusal takes says nothing about how many
@@ -43,19 +43,20 @@ use std::hash::Hasher;
 use std::io::{self, Read};
 
 /// The wire protocol: raised whenever a message's layout or meaning changes.
-pub(crate) const PROTOCOL: u32 = 4;
+pub const PROTOCOL: u32 = 4;
 
 /// Put before the MAC's input, so that a tag made for a call site means nothing elsewhere.
 const DOMAIN: &[u8; 16] = b"cf-call-site-mac";
 
 /// A pool's secret key for tagging its call sites. Its `Debug` never shows the key.
 #[derive(Clone, Serialize, Deserialize)]
-pub(crate) struct CallKey([u8; 16]);
+pub struct CallKey([u8; 16]);
 
 /// A call site and its tag, as a task message carries it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct SealedSite {
-    pub(crate) site: CallSite,
+pub struct SealedSite {
+    /// The site: only its tag is secret.
+    pub site: CallSite,
     tag: [u8; 16],
 }
 
@@ -63,7 +64,8 @@ impl SealedSite {
     /// Another site under this one's tag: what a forger who copied a real message's tag
     /// would send.
     #[cfg(feature = "test-support")]
-    pub(crate) fn with_site(self, site: CallSite) -> SealedSite {
+    #[doc(hidden)]
+    pub fn with_site(self, site: CallSite) -> SealedSite {
         SealedSite { site, ..self }
     }
 }
@@ -71,11 +73,11 @@ impl SealedSite {
 /// A call site whose tag checked out under the worker's key: only [`CallKey::open`] makes
 /// one, so holding one means this pool sealed the site.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Verified(CallSite);
+pub struct Verified(CallSite);
 
 impl Verified {
     /// The site this pool sealed.
-    pub(crate) fn site(self) -> CallSite {
+    pub fn site(self) -> CallSite {
         self.0
     }
 }
@@ -83,7 +85,7 @@ impl Verified {
 impl CallKey {
     /// A fresh key from the operating system's CSPRNG (`getrandom(2)`, or `/dev/urandom`
     /// where that call does not exist).
-    pub(crate) fn generate() -> io::Result<CallKey> {
+    pub fn generate() -> io::Result<CallKey> {
         let mut key = [0; 16];
         fill_from_os(&mut key)?;
         Ok(CallKey(key))
@@ -102,7 +104,7 @@ impl CallKey {
     }
 
     /// Tags `site` as made by this pool.
-    pub(crate) fn seal(&self, site: CallSite) -> SealedSite {
+    pub fn seal(&self, site: CallSite) -> SealedSite {
         SealedSite {
             site,
             tag: self.mac(&site),
@@ -110,7 +112,7 @@ impl CallKey {
     }
 
     /// The site, if its tag is the one this key gives it.
-    pub(crate) fn open(&self, sealed: &SealedSite) -> Option<Verified> {
+    pub fn open(&self, sealed: &SealedSite) -> Option<Verified> {
         constant_time_eq(&self.mac(&sealed.site), &sealed.tag).then_some(Verified(sealed.site))
     }
 }
@@ -158,14 +160,16 @@ fn fill_from_os(buffer: &mut [u8]) -> io::Result<()> {
 /// the crate they are (where this copy's code sits in the executable: the same in every
 /// process that runs this program, and different for a second copy of the crate in it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct Version {
-    pub(crate) protocol: u32,
-    pub(crate) build: u64,
+pub struct Version {
+    /// [`PROTOCOL`].
+    pub protocol: u32,
+    /// Where this copy of the crate lies in the executable (0 if the loader does not say).
+    pub build: u64,
 }
 
 impl Version {
     /// This process's.
-    pub(crate) fn ours() -> Version {
+    pub fn ours() -> Version {
         Version {
             protocol: PROTOCOL,
             build: call::place_of_this_copy(),

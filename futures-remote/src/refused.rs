@@ -16,7 +16,8 @@ use std::fmt;
 ///
 /// ```
 /// use concurrent_futures_core::TaskError;
-/// use concurrent_futures_process::{CallRefused, RefusalReason};
+/// // Re-exported by `concurrent_futures_process` (and the facade's `process` module) too.
+/// use concurrent_futures_remote::{CallRefused, RefusalReason};
 ///
 /// fn refusal(error: &TaskError) -> Option<&CallRefused> {
 ///     match error {

@@ -1,8 +1,9 @@
-//! Carrying a function to a worker without registering it.
+//! Carrying a function to a worker without registering it: [`CallSite`] and [`CodeMap`].
 //!
-//! Parent and worker run the same executable (a fork of it, or a re-exec of `/proc/self/exe`),
-//! so a function sits at the same distance from any other function in both, whatever address
-//! the loader chose. A [`CallSite`] is two such distances from [`anchor`]: the user's
+//! Parent and worker run the same executable (a fork of it, a re-exec of `/proc/self/exe`, or
+//! the same binary started by a launcher), so a function sits at the same distance from any
+//! other function in both, whatever address the loader chose. A [`CallSite`] is two such
+//! distances from one function of this crate (its `anchor`): the user's
 //! `fn(A) -> R`, and a *trampoline* monomorphised for `A` and `R` that decodes the argument,
 //! calls the function and encodes the result. The worker turns the distances back into
 //! addresses only for a site its pool sealed (see [`crate::auth`]), and, as a second line of
@@ -51,9 +52,11 @@ pub(crate) fn place_of_this_copy() -> u64 {
     address_of_anchor().wrapping_sub(info.dli_fbase as usize) as u64
 }
 
-/// A function and its trampoline, as distances from [`anchor`].
+/// A function and its trampoline, as distances from a point in this crate's code: what a task
+/// message names to call. Only [`CallSite::of`] and [`CallSite::chunk_of`] make one, and a
+/// worker runs one only once its pool sealed it ([`CallKey::seal`](crate::auth::CallKey::seal)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub(crate) struct CallSite {
+pub struct CallSite {
     trampoline: i64,
     function: i64,
 }
@@ -64,7 +67,7 @@ fn offset(address: usize) -> i64 {
 
 impl CallSite {
     /// `f` called on one argument.
-    pub(crate) fn of<A: Payload, R: Payload>(f: fn(A) -> R) -> CallSite {
+    pub fn of<A: Payload, R: Payload>(f: fn(A) -> R) -> CallSite {
         CallSite {
             trampoline: offset(call_one::<A, R> as Trampoline as usize),
             function: offset(f as usize),
@@ -72,7 +75,7 @@ impl CallSite {
     }
 
     /// `f` mapped over a chunk of arguments (`Vec<A>` in, `Vec<R>` out).
-    pub(crate) fn chunk_of<A: Payload, R: Payload>(f: fn(A) -> R) -> CallSite {
+    pub fn chunk_of<A: Payload, R: Payload>(f: fn(A) -> R) -> CallSite {
         CallSite {
             trampoline: offset(call_chunk::<A, R> as Trampoline as usize),
             function: offset(f as usize),
@@ -82,7 +85,8 @@ impl CallSite {
     /// The same trampoline with the function at `address` instead: a pair no pool ever
     /// sealed, for tests of the worker's refusal.
     #[cfg(any(test, feature = "test-support"))]
-    pub(crate) fn with_function_at(self, address: usize) -> CallSite {
+    #[doc(hidden)]
+    pub fn with_function_at(self, address: usize) -> CallSite {
         CallSite {
             function: offset(address),
             ..self
@@ -90,7 +94,7 @@ impl CallSite {
     }
 
     /// The two distances, trampoline first: what a call site's tag covers.
-    pub(crate) fn offsets(&self) -> (i64, i64) {
+    pub fn offsets(&self) -> (i64, i64) {
         (self.trampoline, self.function)
     }
 }
@@ -159,7 +163,7 @@ unsafe fn call_chunk<A: Payload, R: Payload>(
 /// The address ranges of this executable's code, read from `/proc/self/maps` once it can be
 /// read: the worker refuses a call whose addresses fall outside them instead of jumping there.
 #[derive(Debug)]
-pub(crate) struct CodeMap {
+pub struct CodeMap {
     ranges: Vec<(usize, usize)>,
 }
 
@@ -169,7 +173,7 @@ impl CodeMap {
     ///
     /// A read that fails (for want of a descriptor, say) is not kept: the next call reads
     /// again, so that a passing shortage does not leave every later task refused.
-    pub(crate) fn get() -> Result<&'static CodeMap, String> {
+    pub fn get() -> Result<&'static CodeMap, String> {
         static MAP: std::sync::OnceLock<CodeMap> = std::sync::OnceLock::new();
         if let Some(map) = MAP.get() {
             return Ok(map);
@@ -183,7 +187,7 @@ impl CodeMap {
         let maps = std::fs::read_to_string("/proc/self/maps").map_err(|e| {
             format!(
                 "cannot read /proc/self/maps to check call sites: {}",
-                crate::sys::describe(&e)
+                describe(&e)
             )
         })?;
         let anchor = address_of_anchor();
@@ -208,6 +212,22 @@ impl CodeMap {
         self.ranges
             .iter()
             .any(|&(start, end)| (start..end).contains(&address))
+    }
+}
+
+/// `error` in words; running out of descriptors is said so, with the limit named, since that
+/// is the one a user can act on (close descriptors, or raise the limit).
+fn describe(error: &std::io::Error) -> String {
+    use nix::libc;
+    match error.raw_os_error() {
+        Some(libc::EMFILE) => {
+            match nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE) {
+                Ok((soft, _)) => format!("too many open files (RLIMIT_NOFILE = {soft})"),
+                Err(_) => "too many open files (RLIMIT_NOFILE reached)".to_owned(),
+            }
+        }
+        Some(libc::ENFILE) => "too many open files in the system (ENFILE)".to_owned(),
+        _ => error.to_string(),
     }
 }
 
