@@ -17,8 +17,8 @@ use concurrent_futures_core::shim::sync::{Condvar, Mutex, MutexGuard};
 use concurrent_futures_core::shim::thread::{self as shim_thread, JoinHandle};
 use concurrent_futures_core::shim::time::Instant;
 use concurrent_futures_core::{
-    BrokenExecutor, BrokenKind, Deadline, Future, Payload, PayloadError, PayloadStage, PoolStats,
-    QueueFullPolicy, SubmitError, TaskError, contain_panic,
+    BrokenExecutor, BrokenKind, Deadline, Future, Payload, PoolStats, QueueFullPolicy, SubmitError,
+    TaskError, contain_panic,
 };
 use concurrent_futures_remote::auth::CallKey;
 use std::collections::VecDeque;
@@ -99,21 +99,7 @@ impl<R: Payload> Sink for FutureSink<R> {
     }
 
     fn finish(self: Box<Self>, outcome: Result<&[u8], TaskError>) {
-        let decoded = outcome.and_then(|bytes| {
-            let decoded = std::panic::catch_unwind(|| postcard::from_bytes::<R>(bytes));
-            let message = match decoded {
-                Ok(Ok(value)) => return Ok(value),
-                Ok(Err(e)) => e.to_string(),
-                Err(panic) => format!(
-                    "panicked: {}",
-                    concurrent_futures_core::panic_message(&*panic)
-                ),
-            };
-            Err(TaskError::Payload(PayloadError::new(
-                PayloadStage::DecodeResult,
-                message,
-            )))
-        });
+        let decoded = outcome.and_then(wire::decode_result::<R>);
         // A future cancelled meanwhile refuses the outcome; Python ignores that too.
         let _ = match decoded {
             Ok(value) => self.0.set_result(value),

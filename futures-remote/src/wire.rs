@@ -239,6 +239,29 @@ pub fn encode_done(id: u64, outcome: Result<Vec<u8>, Failure>) -> Vec<u8> {
     out
 }
 
+/// A task's result value from the bytes of its `Done` report (`FromWorker::Done`'s outcome).
+/// Bytes that do not decode as an `R` — or whose decoding panics, in a `Deserialize` impl —
+/// are that task's [`TaskError::Payload`] at [`PayloadStage::DecodeResult`], nothing more.
+pub fn decode_result<R: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<R, TaskError> {
+    let decoded = std::panic::catch_unwind(|| postcard::from_bytes::<R>(bytes));
+    let message = match decoded {
+        Ok(Ok(value)) => return Ok(value),
+        Ok(Err(e)) => e.to_string(),
+        Err(panic) => {
+            let message = format!(
+                "panicked: {}",
+                concurrent_futures_core::panic_message(&*panic)
+            );
+            concurrent_futures_core::drop_panic_payload(panic);
+            message
+        }
+    };
+    Err(TaskError::Payload(PayloadError::new(
+        PayloadStage::DecodeResult,
+        message,
+    )))
+}
+
 /// The initializer returned.
 pub fn encode_ready() -> Vec<u8> {
     vec![READY]
