@@ -20,8 +20,10 @@ const DISMISS_LIMIT: Duration = Duration::from_secs(10);
 ///
 /// Why first: a pool spawns copies of this very program, which must serve instead of running
 /// `main` (the analogue of Python's `if __name__ == "__main__":`); and Open MPI reads the
-/// settings this function puts in the environment only at init. A plain program does not
-/// initialise MPI here: only when it starts workers.
+/// settings this function puts in the environment only at init (if other threads exist already,
+/// it leaves the environment alone, since changing it under them is undefined behaviour; then
+/// one spawned worker's death takes its siblings with it). A plain program does not initialise
+/// MPI here: only when it starts workers.
 pub fn bootstrap<F>(serve: F) -> Result<Session, MpiError>
 where
     F: FnOnce(&mut WorkerLink) -> i32,
