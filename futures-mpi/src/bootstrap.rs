@@ -38,13 +38,15 @@ where
     comm.errors_return();
     let mut link = WorkerLink::new(comm, comm.rank());
     let code = match link.hello() {
-        Ok(()) => {
-            let code = serve(&mut link);
-            let _ = link.goodbye(code);
-            code
-        }
+        Ok(()) => serve(&mut link),
         Err(_) => 1,
     };
+    if link.pool_died() {
+        // No one to say goodbye to, and MPI_Finalize with a dead rank 0 can wait for good (the
+        // spike): leave at once.
+        std::process::exit(code);
+    }
+    let _ = link.goodbye(code);
     if let Role::Spawned { .. } = role {
         // Nothing uses the parent intercommunicator any more; the parent disconnects too once
         // it has our goodbye.

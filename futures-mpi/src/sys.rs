@@ -16,6 +16,9 @@ pub(crate) mod tag {
     pub(crate) const LEAVE: i32 = 3;
     /// A worker's last message: its exit code.
     pub(crate) const GOODBYE: i32 = 4;
+    /// The pool's answer to the hellos: its own pid and host, so that a worker on its host can
+    /// see it die.
+    pub(crate) const WELCOME: i32 = 5;
 }
 
 /// A communicator handle that threads may share: with `MPI_THREAD_MULTIPLE` (which the

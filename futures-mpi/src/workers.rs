@@ -145,6 +145,17 @@ impl Workers {
         };
         let members = collect_hellos(comm, &ranks, config.hello_timeout)?;
         let here = sys::processor_name();
+        let deadline = Instant::now() + config.hello_timeout;
+        for member in &members {
+            // Small enough to be sent eagerly: it completes even towards a worker now dead.
+            sys::send(
+                comm,
+                member.rank,
+                tag::WELCOME,
+                hello::encode(&here),
+                || Instant::now() > deadline,
+            )?;
+        }
         let mut watch = DeathWatch::default();
         for member in members.iter().filter(|m| m.host == here) {
             watch.watch(member.rank, member.pid);

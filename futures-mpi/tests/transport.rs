@@ -59,19 +59,40 @@ fn main() {
             60,
             launcher_rank_0_echoes_with_ranks_1_and_2,
         ),
+        Ok("launcher-pool-dies") => case(
+            "launcher_workers_leave_when_rank_0_dies",
+            60,
+            launcher_workers_leave_when_rank_0_dies,
+        ),
         _ => {
-            outer("spawn", Command::new(std::env::current_exe().unwrap()));
-            let mut mpirun = Command::new("mpirun");
-            mpirun
-                .args(["--oversubscribe", "-n", "3"])
-                .arg(std::env::current_exe().unwrap());
-            // bootstrap put this in our environment; under mpirun it would make mpirun's exit
-            // status 0 whatever the ranks did.
-            mpirun.env_remove("OMPI_MCA_orte_enable_recovery");
-            mpirun
-                .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
-                .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
-            outer("launcher", mpirun);
+            let (status, stdout) = outer("spawn", Command::new(std::env::current_exe().unwrap()));
+            assert!(
+                status.success(),
+                "the spawn part failed: {status}\n{stdout}"
+            );
+
+            let (status, stdout) = outer("launcher", mpirun(false));
+            assert!(
+                status.success(),
+                "the launcher part failed: {status}\n{stdout}"
+            );
+            assert!(
+                stdout.contains("launcher: ok"),
+                "rank 0 did not finish: {stdout}"
+            );
+
+            eprintln!("test under_mpirun_enable_recovery_the_workers_leave_when_rank_0_dies ...");
+            let (status, stdout) = outer("launcher-pool-dies", mpirun(true));
+            assert!(
+                stdout.contains("rank 0: aborting"),
+                "rank 0 did not get there: {stdout}"
+            );
+            // Killed by our deadline, it would have no exit code; with recovery on, mpirun's code
+            // says nothing about the ranks (0 whatever happened), so it is not checked.
+            assert!(status.code().is_some(), "the job outlived rank 0: {status}");
+            eprintln!(
+                "test under_mpirun_enable_recovery_the_workers_leave_when_rank_0_dies ... ok"
+            );
         }
     }
     drop(session);
@@ -95,29 +116,42 @@ fn case(name: &str, seconds: u64, f: impl FnOnce()) {
     eprintln!("test {name} ... ok");
 }
 
-/// Runs `command` as part `part` in a private `TMPDIR`, then removes that directory.
-fn outer(part: &str, mut command: Command) {
+/// `mpirun --oversubscribe -n 3` of this test binary, with or without `--enable-recovery`.
+fn mpirun(recovery: bool) -> Command {
+    let mut mpirun = Command::new("mpirun");
+    mpirun.args(["--oversubscribe", "-n", "3"]);
+    if recovery {
+        mpirun.arg("--enable-recovery");
+    }
+    mpirun.arg(std::env::current_exe().unwrap());
+    // bootstrap put this in our environment; under mpirun it would make mpirun's exit status 0
+    // whatever the ranks did.
+    mpirun.env_remove("OMPI_MCA_orte_enable_recovery");
+    mpirun
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+    mpirun
+}
+
+/// Runs `command` as part `part` in a private `TMPDIR`, then removes that directory; its exit
+/// status and standard output (also printed).
+fn outer(part: &str, mut command: Command) -> (ExitStatus, String) {
     let tmp = std::env::temp_dir().join(format!("cf-mpi-test-{}-{part}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
+    // No backtraces from Open MPI's signal handler when a worker aborts on purpose.
     command
         .env(PART, part)
         .env("TMPDIR", &tmp)
-        .stdout(Stdio::piped());
-    let status = run_with_deadline(command, Duration::from_secs(300));
+        .env("OMPI_MCA_opal_signal", "");
+    let (status, stdout) =
+        run_with_deadline(command.stdout(Stdio::piped()), Duration::from_secs(300));
     let _ = std::fs::remove_dir_all(&tmp);
-    let (status, stdout) = status;
     print!("{stdout}");
-    assert!(status.success(), "part {part} failed: {status}");
-    if part == "launcher" {
-        assert!(
-            stdout.contains("launcher: ok"),
-            "rank 0 did not finish: {stdout}"
-        );
-    }
+    (status, stdout)
 }
 
 /// Runs `command` to its end, killing it past `limit`; its status and standard output.
-fn run_with_deadline(mut command: Command, limit: Duration) -> (ExitStatus, String) {
+fn run_with_deadline(command: &mut Command, limit: Duration) -> (ExitStatus, String) {
     let child = command.spawn().expect("start the test's own MPI run");
     let pid = child.id();
     let (done, watched) = mpsc::channel::<()>();
@@ -310,4 +344,21 @@ fn launcher_rank_0_echoes_with_ranks_1_and_2() {
     );
     workers.shutdown().expect("clean shutdown");
     println!("launcher: ok");
+}
+
+fn launcher_workers_leave_when_rank_0_dies() {
+    let (workers, events) =
+        Workers::start(&WorkersConfig::default()).expect("the launcher's ranks");
+    // A round trip each: the workers have read the welcome (sent before) and watch rank 0.
+    for rank in [1, 2] {
+        workers.send(rank, b"ready?".to_vec()).expect("send");
+        assert!(matches!(
+            next(&events, Duration::from_secs(20)).1,
+            Event::Message(_)
+        ));
+    }
+    println!("rank 0: aborting");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    std::process::abort();
 }
