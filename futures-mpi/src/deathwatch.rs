@@ -80,3 +80,27 @@ pub fn wait_for_exit(pid: u32, limit: Duration) -> bool {
     }
     !watch.wait(limit).is_empty()
 }
+
+/// Sends SIGKILL to process `pid` through a pidfd, so that the signal cannot reach another
+/// process that took the pid after this one ended (once the pidfd is open); `false` if the
+/// process is gone already.
+pub(crate) fn kill(pid: u32) -> bool {
+    // SAFETY: a plain syscall; it returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: the kernel just gave us this descriptor, and nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    // SAFETY: a plain syscall on our own pidfd, with no siginfo.
+    let sent = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            libc::SIGKILL,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    sent == 0
+}

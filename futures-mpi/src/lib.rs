@@ -44,8 +44,10 @@
 //! Open MPI 4.1 reports no dead peer (no error code, no PMIx event, no ULFM), and a blocking
 //! receive from a dead rank never returns. So nothing here blocks in MPI: sends and receives are
 //! non-blocking and polled, and the pool watches each worker on its own host with a pidfd,
-//! reporting [`Event::Died`] as soon as it ends. Workers on other hosts would need a heartbeat,
-//! which is not done yet: their deaths go unseen.
+//! reporting [`Event::Died`] as soon as it ends; the workers on the pool's host watch the pool
+//! the same way (its pid comes in a welcome message) and leave when it dies. Workers on other
+//! hosts would need a heartbeat, which is not done yet: their deaths, and the pool's, go unseen.
+//! A worker still busy at shutdown's deadline is killed if it is on the pool's host.
 //!
 //! What survives a death: with spawned workers, the others go on ([`bootstrap`] turns on Open
 //! MPI's `orte_enable_recovery`; without it Open MPI kills every worker spawned with the dead

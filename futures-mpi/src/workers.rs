@@ -188,7 +188,9 @@ impl Workers {
         &self.shared.members
     }
 
-    /// Sends one whole message to worker `rank`. Returns once MPI has taken it, or with
+    /// Sends one whole message to worker `rank`. Returns once MPI has taken it (a large message,
+    /// sent by rendezvous, once the worker has started to receive it: while the worker is busy,
+    /// the caller waits), or with
     /// [`MpiError::WorkerGone`] as soon as the worker is known to have died or left (a send to
     /// a dead rank would otherwise never complete).
     pub fn send(&self, rank: Rank, message: Vec<u8>) -> Result<(), MpiError> {
@@ -231,9 +233,9 @@ impl Workers {
         for rank in &stragglers {
             let member = shared.member(*rank);
             if member.host == here {
-                // SAFETY: a plain syscall on the worker's pid, which its pidfd watch keeps from
-                // being reused until the receiving thread has seen it end.
-                unsafe { libc::kill(member.pid as libc::pid_t, libc::SIGKILL) };
+                // The receiving thread had not seen it end a moment ago, so the pid is still
+                // its (a pid taken again so soon is unlikely; the pidfd pins it from then on).
+                deathwatch::kill(member.pid);
                 unreachable |= !deathwatch::wait_for_exit(member.pid, Duration::from_secs(5));
             } else {
                 unreachable = true;

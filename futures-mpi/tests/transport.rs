@@ -29,6 +29,12 @@ fn main() {
             if message == b"abort" {
                 std::process::abort();
             }
+            if message == b"hang" {
+                // A task that never ends: only shutdown's deadline gets rid of this worker.
+                loop {
+                    std::thread::park();
+                }
+            }
             if !link.send(message) {
                 break;
             }
@@ -47,6 +53,11 @@ fn main() {
                 "a_worker_that_aborts_is_reported_dead_and_its_sibling_still_answers",
                 60,
                 a_worker_that_aborts_is_reported_dead_and_its_sibling_still_answers,
+            );
+            case(
+                "a_worker_that_never_leaves_is_killed_at_the_shutdown_deadline",
+                60,
+                a_worker_that_never_leaves_is_killed_at_the_shutdown_deadline,
             );
             case(
                 "shutdown_leaves_no_worker_process_behind",
@@ -256,6 +267,41 @@ fn a_worker_that_aborts_is_reported_dead_and_its_sibling_still_answers() {
         (0, Event::Message(b"still there?".to_vec()))
     );
     workers.shutdown().expect("shutdown with one dead worker");
+}
+
+fn a_worker_that_never_leaves_is_killed_at_the_shutdown_deadline() {
+    let config = WorkersConfig {
+        shutdown_timeout: Duration::from_secs(2),
+        ..config(2)
+    };
+    let (workers, events) = Workers::start(&config).expect("start 2 workers");
+    let stuck = workers.members()[1].clone();
+    workers.send(stuck.rank, b"hang".to_vec()).expect("send");
+    workers.send(0, b"ping".to_vec()).expect("send");
+    // Messages to one rank arrive in order: the stuck worker takes "hang" before shutdown's
+    // leave message, which it never reads; only the deadline ends it.
+    assert_eq!(
+        next(&events, Duration::from_secs(10)),
+        (0, Event::Message(b"ping".to_vec()))
+    );
+    let started = Instant::now();
+    assert_eq!(
+        workers.shutdown(),
+        Err(MpiError::Stragglers(vec![stuck.rank]))
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        wait_for_exit(stuck.pid, Duration::from_secs(10)),
+        "the stuck worker still runs"
+    );
+    let mut rest: Vec<_> = events.try_iter().collect();
+    rest.sort_by_key(|(rank, _)| *rank);
+    assert_eq!(rest[0], (0, Event::Left { code: 0 }));
+    assert!(matches!(rest[1], (1, Event::Died { .. })), "{rest:?}");
 }
 
 fn shutdown_leaves_no_worker_process_behind() {
