@@ -1,0 +1,60 @@
+//! How a loop waits for MPI without blocking in it.
+//!
+//! A blocking MPI call towards a dead peer never returns (the spike: Open MPI reports no death),
+//! and a rank blocked in `MPI_Recv` spins a core. So every wait here polls: a few yields first,
+//! for the fast answers of a busy pool, then pauses that double up to a millisecond, which costs an
+//! idle rank next to no CPU and delays an answer by at most that millisecond.
+
+use std::time::Duration;
+
+/// The longest pause between two polls.
+const MAX_PAUSE: Duration = Duration::from_millis(1);
+/// Polls that only yield before the first pause.
+const YIELDS: u32 = 64;
+
+/// The state of one polling wait; [`Backoff::reset`] after each success.
+#[derive(Debug, Default)]
+pub(crate) struct Backoff {
+    polls: u32,
+}
+
+impl Backoff {
+    /// How long to wait before the next poll (zero: just yield).
+    pub(crate) fn next_pause(&mut self) -> Duration {
+        self.polls = self.polls.saturating_add(1);
+        if self.polls <= YIELDS {
+            return Duration::ZERO;
+        }
+        let doublings = (self.polls - YIELDS).min(7);
+        (Duration::from_micros(10) * (1 << doublings)).min(MAX_PAUSE)
+    }
+
+    /// Waits the next pause (the caller has nothing to watch meanwhile).
+    pub(crate) fn snooze(&mut self) {
+        match self.next_pause() {
+            Duration::ZERO => std::thread::yield_now(),
+            pause => std::thread::sleep(pause),
+        }
+    }
+
+    /// Starts over after progress.
+    pub(crate) fn reset(&mut self) {
+        self.polls = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pauses_start_at_zero_and_never_exceed_a_millisecond() {
+        let mut backoff = Backoff::default();
+        let pauses: Vec<Duration> = (0..1000).map(|_| backoff.next_pause()).collect();
+        assert!(pauses[..YIELDS as usize].iter().all(|p| p.is_zero()));
+        assert!(pauses.iter().all(|p| *p <= MAX_PAUSE));
+        assert_eq!(pauses[999], MAX_PAUSE);
+        backoff.reset();
+        assert!(backoff.next_pause().is_zero());
+    }
+}

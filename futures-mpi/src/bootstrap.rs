@@ -1,0 +1,91 @@
+//! The first line of `main`: a worker serves and exits here; any other process goes on.
+
+use crate::link::WorkerLink;
+use crate::role::Role;
+use crate::sys::{self, Comm, tag};
+use crate::{MpiError, runtime};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Whether the launcher's worker ranks were asked to leave (by a pool's shutdown).
+pub(crate) static LAUNCHER_DISMISSED: AtomicBool = AtomicBool::new(false);
+
+/// How long rank 0 gives each launcher rank to take its leave message when no pool was started.
+const DISMISS_LIMIT: Duration = Duration::from_secs(10);
+
+/// Call on the first line of `main`, before any other thread exists: in a worker role (a rank
+/// above 0 under `mpirun`, or a process a pool spawned) it says hello to the pool, runs `serve`
+/// on the link, says goodbye, finalizes MPI and exits the process with `serve`'s code; in a plain
+/// program or rank 0 it returns a [`Session`] to keep until the end of `main`.
+///
+/// Why first: a pool spawns copies of this very program, which must serve instead of running
+/// `main` (the analogue of Python's `if __name__ == "__main__":`); and Open MPI reads the
+/// settings this function puts in the environment only at init (if other threads exist already,
+/// it leaves the environment alone, since changing it under them is undefined behaviour; then
+/// one spawned worker's death takes its siblings with it). A plain program does not initialise
+/// MPI here: only when it starts workers.
+pub fn bootstrap<F>(serve: F) -> Result<Session, MpiError>
+where
+    F: FnOnce(&mut WorkerLink) -> i32,
+{
+    runtime::apply_settings();
+    let role = runtime::decide_role()?;
+    let comm = match role {
+        Role::Singleton | Role::LauncherRoot { .. } => return Ok(Session { role }),
+        Role::Spawned { .. } => Comm::parent().ok_or(MpiError::WorkerRole)?,
+        Role::LauncherWorker { .. } => Comm::world(),
+    };
+    comm.errors_return();
+    let mut link = WorkerLink::new(comm, comm.rank());
+    let code = match link.hello() {
+        Ok(()) => serve(&mut link),
+        Err(_) => 1,
+    };
+    if link.pool_died() {
+        // No one to say goodbye to, and MPI_Finalize with a dead rank 0 can wait for good (the
+        // spike): leave at once.
+        std::process::exit(code);
+    }
+    let _ = link.goodbye(code);
+    if let Role::Spawned { .. } = role {
+        // Nothing uses the parent intercommunicator any more; the parent disconnects too once
+        // it has our goodbye.
+        let _ = link.comm().disconnect();
+    }
+    let _ = runtime::finalize();
+    std::process::exit(code)
+}
+
+/// What [`bootstrap`] returns to a process that runs `main`; keep it until the end of `main`.
+///
+/// Dropping it finalizes MPI if this process initialised it (and no pool is alive, and no MPI
+/// call was abandoned by a deadline). Under a launcher, rank 0 first asks the worker ranks to
+/// leave if no pool did, so that the job ends instead of waiting for them.
+#[derive(Debug)]
+#[must_use = "MPI is finalized when the session drops: keep it until the end of main"]
+pub struct Session {
+    role: Role,
+}
+
+impl Session {
+    /// This process's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        if let Role::LauncherRoot { size } = self.role
+            && !LAUNCHER_DISMISSED.swap(true, Ordering::AcqRel)
+        {
+            let deadline = Instant::now() + DISMISS_LIMIT;
+            for rank in 1..size {
+                let _ = sys::send(Comm::world(), rank, tag::LEAVE, Vec::new(), || {
+                    Instant::now() > deadline
+                });
+            }
+        }
+        let _ = runtime::finalize();
+    }
+}

@@ -1,0 +1,106 @@
+//! Seeing a worker on this host die: MPI never reports it (the spike: no error code, no PMIx
+//! event, no ULFM in Debian's Open MPI), so the pool watches each local worker's pidfd, which
+//! becomes readable when the process ends.
+//!
+//! Workers on other hosts cannot be watched this way; they need a heartbeat with a timeout,
+//! which is not done yet: a remote worker's death is not seen.
+
+use crate::Rank;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Duration;
+
+/// The pidfds of the watched workers.
+#[derive(Debug, Default)]
+pub(crate) struct DeathWatch {
+    watched: Vec<(Rank, OwnedFd)>,
+}
+
+impl DeathWatch {
+    /// Watches process `pid` as worker `rank`; `false` if it cannot be (not in our pid
+    /// namespace, gone already, or a kernel without pidfds).
+    pub(crate) fn watch(&mut self, rank: Rank, pid: u32) -> bool {
+        // SAFETY: a plain syscall; it returns a new descriptor or -1.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+        if fd < 0 {
+            return false;
+        }
+        // SAFETY: the kernel just gave us this descriptor, and nothing else owns it.
+        self.watched
+            .push((rank, unsafe { OwnedFd::from_raw_fd(fd as i32) }));
+        true
+    }
+
+    /// Waits up to `pause` for a watched worker to end; returns (and stops watching) those that
+    /// have. With nothing watched, just waits.
+    pub(crate) fn wait(&mut self, pause: Duration) -> Vec<Rank> {
+        let mut fds: Vec<libc::pollfd> = self
+            .watched
+            .iter()
+            .map(|(_, fd)| libc::pollfd {
+                fd: fd.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            })
+            .collect();
+        let timeout = libc::timespec {
+            tv_sec: pause.as_secs() as libc::time_t,
+            tv_nsec: pause.subsec_nanos() as libc::c_long,
+        };
+        // SAFETY: `fds` is a valid array of `fds.len()` pollfds, and `timeout` a valid timespec.
+        let ready = unsafe {
+            libc::ppoll(
+                fds.as_mut_ptr(),
+                fds.len() as libc::nfds_t,
+                &timeout,
+                std::ptr::null(),
+            )
+        };
+        if ready <= 0 {
+            return Vec::new();
+        }
+        let mut dead = Vec::new();
+        let mut index = 0;
+        self.watched.retain(|(rank, _)| {
+            let ended = fds[index].revents != 0;
+            index += 1;
+            if ended {
+                dead.push(*rank);
+            }
+            !ended
+        });
+        dead
+    }
+}
+
+/// Waits up to `limit` for process `pid` to end; `true` if it has (or was never there).
+pub fn wait_for_exit(pid: u32, limit: Duration) -> bool {
+    let mut watch = DeathWatch::default();
+    if !watch.watch(0, pid) {
+        return true;
+    }
+    !watch.wait(limit).is_empty()
+}
+
+/// Sends SIGKILL to process `pid` through a pidfd, so that the signal cannot reach another
+/// process that took the pid after this one ended (once the pidfd is open); `false` if the
+/// process is gone already.
+pub(crate) fn kill(pid: u32) -> bool {
+    // SAFETY: a plain syscall; it returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    if fd < 0 {
+        return false;
+    }
+    // SAFETY: the kernel just gave us this descriptor, and nothing else owns it.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+    // SAFETY: a plain syscall on our own pidfd, with no siginfo.
+    let sent = unsafe {
+        libc::syscall(
+            libc::SYS_pidfd_send_signal,
+            fd.as_raw_fd(),
+            libc::SIGKILL,
+            std::ptr::null::<libc::siginfo_t>(),
+            0,
+        )
+    };
+    sent == 0
+}

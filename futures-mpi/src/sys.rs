@@ -1,0 +1,207 @@
+//! The raw MPI calls the transport makes, each with its return code checked (rsmpi's own
+//! wrappers ignore them, and have no non-blocking probe with a matched receive).
+
+use crate::backoff::Backoff;
+use crate::{MpiError, Rank};
+use mpi::ffi;
+use std::ffi::{CStr, c_char, c_int, c_void};
+
+/// Message tags. Every message is a byte string; the tag says what it is.
+pub(crate) mod tag {
+    /// A payload for the pool or the worker.
+    pub(crate) const DATA: i32 = 1;
+    /// A worker's first message: its pid and host.
+    pub(crate) const HELLO: i32 = 2;
+    /// The pool asks a worker to leave (empty).
+    pub(crate) const LEAVE: i32 = 3;
+    /// A worker's last message: its exit code.
+    pub(crate) const GOODBYE: i32 = 4;
+    /// The pool's answer to the hellos: its own pid and host, so that a worker on its host can
+    /// see it die.
+    pub(crate) const WELCOME: i32 = 5;
+}
+
+/// A communicator handle that threads may share: with `MPI_THREAD_MULTIPLE` (which the
+/// transport requires at init) any thread may use it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Comm(pub(crate) ffi::MPI_Comm);
+
+// SAFETY: an MPI_Comm is an opaque handle; MPI_THREAD_MULTIPLE (checked at init) makes every MPI
+// call on it thread-safe.
+unsafe impl Send for Comm {}
+// SAFETY: as above.
+unsafe impl Sync for Comm {}
+
+impl Comm {
+    /// `MPI_COMM_WORLD`.
+    pub(crate) fn world() -> Comm {
+        // SAFETY: reading an extern constant of the MPI library.
+        Comm(unsafe { ffi::RSMPI_COMM_WORLD })
+    }
+
+    /// This process's parent intercommunicator, if it was spawned.
+    pub(crate) fn parent() -> Option<Comm> {
+        // SAFETY: reading extern constants of the MPI library.
+        let (mut parent, null) = (unsafe { ffi::RSMPI_COMM_NULL }, unsafe {
+            ffi::RSMPI_COMM_NULL
+        });
+        // SAFETY: MPI is initialised (callers), and `parent` is a valid out-pointer.
+        unsafe { ffi::MPI_Comm_get_parent(&mut parent) };
+        (parent != null).then_some(Comm(parent))
+    }
+
+    /// Our rank in the communicator.
+    pub(crate) fn rank(self) -> Rank {
+        let mut rank = 0;
+        // SAFETY: a valid communicator and out-pointer.
+        unsafe { ffi::MPI_Comm_rank(self.0, &mut rank) };
+        rank
+    }
+
+    /// The size of the local group.
+    pub(crate) fn size(self) -> i32 {
+        let mut size = 0;
+        // SAFETY: a valid communicator and out-pointer.
+        unsafe { ffi::MPI_Comm_size(self.0, &mut size) };
+        size
+    }
+
+    /// `MPI_Comm_disconnect`: collective over an intercommunicator (both sides call it), and
+    /// the handle is invalid afterwards. Call only once nothing else uses it.
+    pub(crate) fn disconnect(self) -> Result<(), MpiError> {
+        let mut raw = self.0;
+        // SAFETY: a valid communicator; callers promise nothing uses it any more.
+        check("MPI_Comm_disconnect", unsafe {
+            ffi::MPI_Comm_disconnect(&mut raw)
+        })
+    }
+
+    /// Makes MPI errors on this communicator return codes instead of aborting the process.
+    pub(crate) fn errors_return(self) {
+        // SAFETY: a valid communicator and MPI's predefined handler.
+        unsafe { ffi::MPI_Comm_set_errhandler(self.0, ffi::RSMPI_ERRORS_RETURN) };
+    }
+}
+
+/// `Err` with Open MPI's text unless `code` is `MPI_SUCCESS`.
+pub(crate) fn check(call: &'static str, code: c_int) -> Result<(), MpiError> {
+    if code == 0 {
+        return Ok(());
+    }
+    let mut buf = vec![0 as c_char; ffi::MPI_MAX_ERROR_STRING as usize + 1];
+    let mut len: c_int = 0;
+    // SAFETY: the buffer holds MPI_MAX_ERROR_STRING characters and a terminator.
+    unsafe { ffi::MPI_Error_string(code, buf.as_mut_ptr(), &mut len) };
+    // SAFETY: MPI_Error_string wrote a NUL-terminated string into `buf`.
+    let message = unsafe { CStr::from_ptr(buf.as_ptr()) }
+        .to_string_lossy()
+        .into_owned();
+    Err(MpiError::Call {
+        call,
+        code,
+        message,
+    })
+}
+
+/// This host's name as MPI reports it (`MPI_Get_processor_name`).
+pub(crate) fn processor_name() -> String {
+    let mut buf = vec![0 as c_char; ffi::MPI_MAX_PROCESSOR_NAME as usize + 1];
+    let mut len: c_int = 0;
+    // SAFETY: the buffer holds MPI_MAX_PROCESSOR_NAME characters and a terminator.
+    unsafe { ffi::MPI_Get_processor_name(buf.as_mut_ptr(), &mut len) };
+    // SAFETY: MPI wrote a NUL-terminated string into `buf`.
+    unsafe { CStr::from_ptr(buf.as_ptr()) }
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// One message received, if one from `source` (or any source: `None`) is waiting: its sender,
+/// tag and bytes. Never blocks.
+pub(crate) fn try_receive(
+    comm: Comm,
+    source: Option<Rank>,
+) -> Result<Option<(Rank, i32, Vec<u8>)>, MpiError> {
+    // SAFETY: reading extern constants of the MPI library.
+    let source = source.unwrap_or(unsafe { ffi::RSMPI_ANY_SOURCE });
+    let mut flag: c_int = 0;
+    // SAFETY: an all-zero MPI_Message/MPI_Status is a valid out-value for MPI to overwrite.
+    let (mut message, mut status): (ffi::MPI_Message, ffi::MPI_Status) =
+        unsafe { std::mem::zeroed() };
+    // SAFETY: a valid communicator, and out-pointers that live through the call.
+    let code = unsafe {
+        ffi::MPI_Improbe(
+            source,
+            ffi::RSMPI_ANY_TAG,
+            comm.0,
+            &mut flag,
+            &mut message,
+            &mut status,
+        )
+    };
+    check("MPI_Improbe", code)?;
+    if flag == 0 {
+        return Ok(None);
+    }
+    let mut count: c_int = 0;
+    // SAFETY: `status` was filled by the matching probe.
+    check("MPI_Get_count", unsafe {
+        ffi::MPI_Get_count(&status, ffi::RSMPI_UINT8_T, &mut count)
+    })?;
+    let mut bytes = vec![0u8; count.max(0) as usize];
+    // SAFETY: `bytes` holds exactly `count` bytes, the matched message's length; `message` is the
+    // handle the probe matched, which only this call receives.
+    let code = unsafe {
+        ffi::MPI_Mrecv(
+            bytes.as_mut_ptr() as *mut c_void,
+            count,
+            ffi::RSMPI_UINT8_T,
+            &mut message,
+            &mut status,
+        )
+    };
+    check("MPI_Mrecv", code)?;
+    Ok(Some((status.MPI_SOURCE, status.MPI_TAG, bytes)))
+}
+
+/// Sends `bytes` with `tag` to `dest` without ever blocking towards a dead peer: a non-blocking
+/// send, tested until it completes or `gone()` says the peer is dead or out of time. A send
+/// abandoned that way leaks its buffer, which MPI may still read.
+pub(crate) fn send(
+    comm: Comm,
+    dest: Rank,
+    tag: i32,
+    bytes: Vec<u8>,
+    mut gone: impl FnMut() -> bool,
+) -> Result<(), MpiError> {
+    let count = c_int::try_from(bytes.len()).map_err(|_| MpiError::TooLarge(bytes.len()))?;
+    // SAFETY: an all-zero MPI_Request is a valid out-value for MPI to overwrite.
+    let mut request: ffi::MPI_Request = unsafe { std::mem::zeroed() };
+    // SAFETY: `bytes` stays alive and unmoved until the request completes (or is leaked below).
+    let code = unsafe {
+        ffi::MPI_Isend(
+            bytes.as_ptr() as *const c_void,
+            count,
+            ffi::RSMPI_UINT8_T,
+            dest,
+            tag,
+            comm.0,
+            &mut request,
+        )
+    };
+    check("MPI_Isend", code)?;
+    let mut backoff = Backoff::default();
+    loop {
+        let mut done: c_int = 0;
+        // SAFETY: `request` is the live request of the send above.
+        let code = unsafe { ffi::MPI_Test(&mut request, &mut done, ffi::RSMPI_STATUS_IGNORE) };
+        if code != 0 || done != 0 {
+            return check("MPI_Test", code);
+        }
+        if gone() {
+            // The peer will never take it: MPI may hold the buffer for good.
+            std::mem::forget(bytes);
+            return Err(MpiError::WorkerGone(dest));
+        }
+        backoff.snooze();
+    }
+}

@@ -1,0 +1,310 @@
+//! The pool's side: start the workers (spawned, or the launcher's ranks), send to one, and shut
+//! them all down so that no rank is left behind.
+
+use crate::bootstrap::LAUNCHER_DISMISSED;
+use crate::deathwatch::{self, DeathWatch};
+use crate::hello::{self, WorkerInfo};
+use crate::receiver::{self, Event};
+use crate::role::Role;
+use crate::sys::{self, Comm, tag};
+use crate::{MpiError, Rank, runtime, spawn, watchdog};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Whether this launcher job's ranks were taken by a pool (they serve one).
+static LAUNCHER_TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// How to start and stop workers.
+#[derive(Debug, Clone)]
+pub struct WorkersConfig {
+    /// How many to spawn (a plain program, or `mpirun -n 1`). Under a launcher with more ranks,
+    /// every rank above 0 is a worker and this is ignored.
+    pub workers: usize,
+    /// How long `MPI_Comm_spawn` may take (it never returns if the workers die before
+    /// `MPI_Init`).
+    pub spawn_timeout: Duration,
+    /// How long every worker has to say hello once started.
+    pub hello_timeout: Duration,
+    /// How long shutdown waits for the goodbyes before killing the workers on this host.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for WorkersConfig {
+    fn default() -> Self {
+        WorkersConfig {
+            workers: 2,
+            spawn_timeout: Duration::from_secs(30),
+            hello_timeout: Duration::from_secs(30),
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Where a worker stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Standing {
+    Alive,
+    Left,
+    Dead,
+}
+
+/// What the pool and its receiving thread share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) comm: Comm,
+    members: Vec<WorkerInfo>,
+    standings: Mutex<HashMap<Rank, Standing>>,
+    changed: Condvar,
+    pub(crate) stop: AtomicBool,
+}
+
+impl Shared {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Rank, Standing>> {
+        self.standings.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn standing(&self, rank: Rank) -> Option<Standing> {
+        self.lock().get(&rank).copied()
+    }
+
+    pub(crate) fn set(&self, rank: Rank, standing: Standing) {
+        self.lock().insert(rank, standing);
+        self.changed.notify_all();
+    }
+
+    pub(crate) fn alive(&self) -> Vec<Rank> {
+        let standings = self.lock();
+        let mut ranks: Vec<Rank> = standings
+            .iter()
+            .filter(|(_, s)| **s == Standing::Alive)
+            .map(|(r, _)| *r)
+            .collect();
+        ranks.sort_unstable();
+        ranks
+    }
+
+    pub(crate) fn member(&self, rank: Rank) -> WorkerInfo {
+        self.members
+            .iter()
+            .find(|m| m.rank == rank)
+            .cloned()
+            .expect("a member's rank")
+    }
+
+    /// Waits until no worker is alive or `deadline` passes.
+    fn wait_all_gone(&self, deadline: Instant) {
+        let mut standings = self.lock();
+        while standings.values().any(|s| *s == Standing::Alive) {
+            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
+                return;
+            };
+            standings = self
+                .changed
+                .wait_timeout(standings, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+/// A set of running workers: spawned by this process, or the ranks above 0 of its `mpirun`
+/// job. Their messages and deaths arrive on the channel [`Workers::start`] returns. Dropping it
+/// shuts them down.
+#[derive(Debug)]
+pub struct Workers {
+    shared: Arc<Shared>,
+    receiver: Option<JoinHandle<()>>,
+    spawned: bool,
+    shutdown_timeout: Duration,
+}
+
+impl Workers {
+    /// Starts the workers and waits for each one's hello; returns them and the channel of
+    /// their events. Needs [`bootstrap`](crate::bootstrap) first in `main`.
+    pub fn start(config: &WorkersConfig) -> Result<(Workers, Receiver<(Rank, Event)>), MpiError> {
+        let role = runtime::role().ok_or(MpiError::NotBootstrapped)?;
+        if role.is_worker() {
+            return Err(MpiError::WorkerRole);
+        }
+        runtime::ensure_init()?;
+        let (comm, ranks, spawned) = match role {
+            Role::LauncherRoot { size } if size > 1 => {
+                if LAUNCHER_TAKEN.swap(true, Ordering::AcqRel) {
+                    return Err(MpiError::AlreadyStarted);
+                }
+                (Comm::world(), (1..size).collect(), false)
+            }
+            _ => {
+                let comm = spawn::spawn(config.workers, config.spawn_timeout)?;
+                (comm, (0..config.workers as Rank).collect::<Vec<_>>(), true)
+            }
+        };
+        let members = collect_hellos(comm, &ranks, config.hello_timeout)?;
+        let here = sys::processor_name();
+        let deadline = Instant::now() + config.hello_timeout;
+        for member in &members {
+            // Small enough to be sent eagerly: it completes even towards a worker now dead.
+            sys::send(
+                comm,
+                member.rank,
+                tag::WELCOME,
+                hello::encode(&here),
+                || Instant::now() > deadline,
+            )?;
+        }
+        let mut watch = DeathWatch::default();
+        for member in members.iter().filter(|m| m.host == here) {
+            watch.watch(member.rank, member.pid);
+        }
+        let shared = Arc::new(Shared {
+            comm,
+            standings: Mutex::new(members.iter().map(|m| (m.rank, Standing::Alive)).collect()),
+            members,
+            changed: Condvar::new(),
+            stop: AtomicBool::new(false),
+        });
+        let (events, receiving) = mpsc::channel();
+        let thread_shared = Arc::clone(&shared);
+        let receiver = std::thread::Builder::new()
+            .name("cf-mpi-receiver".into())
+            .spawn(move || receiver::run(thread_shared, watch, events))
+            .map_err(|e| MpiError::Init(format!("cannot start the receiving thread: {e}")))?;
+        runtime::LIVE_POOLS.fetch_add(1, Ordering::AcqRel);
+        let workers = Workers {
+            shared,
+            receiver: Some(receiver),
+            spawned,
+            shutdown_timeout: config.shutdown_timeout,
+        };
+        Ok((workers, receiving))
+    }
+
+    /// The workers, as their hellos described them, by rank.
+    pub fn members(&self) -> &[WorkerInfo] {
+        &self.shared.members
+    }
+
+    /// Sends one whole message to worker `rank`. Returns once MPI has taken it (a large message,
+    /// sent by rendezvous, once the worker has started to receive it: while the worker is busy,
+    /// the caller waits), or with
+    /// [`MpiError::WorkerGone`] as soon as the worker is known to have died or left (a send to
+    /// a dead rank would otherwise never complete).
+    pub fn send(&self, rank: Rank, message: Vec<u8>) -> Result<(), MpiError> {
+        match self.shared.standing(rank) {
+            None => return Err(MpiError::NoSuchWorker(rank)),
+            Some(Standing::Alive) => {}
+            Some(_) => return Err(MpiError::WorkerGone(rank)),
+        }
+        let shared = &self.shared;
+        sys::send(shared.comm, rank, tag::DATA, message, || {
+            shared.standing(rank) != Some(Standing::Alive)
+        })
+    }
+
+    /// Asks every worker to leave, waits (up to the configured shutdown timeout) for each one's
+    /// goodbye or death, kills those on this host that are still there, then disconnects from
+    /// spawned workers. Every event before the goodbyes is delivered first.
+    pub fn shutdown(mut self) -> Result<(), MpiError> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> Result<(), MpiError> {
+        let Some(receiver) = self.receiver.take() else {
+            return Ok(());
+        };
+        let shared = Arc::clone(&self.shared);
+        if !self.spawned {
+            LAUNCHER_DISMISSED.store(true, Ordering::Release);
+        }
+        let deadline = Instant::now() + self.shutdown_timeout;
+        for rank in shared.alive() {
+            let _ = sys::send(shared.comm, rank, tag::LEAVE, Vec::new(), || {
+                shared.standing(rank) != Some(Standing::Alive) || Instant::now() > deadline
+            });
+        }
+        shared.wait_all_gone(deadline);
+        let stragglers = shared.alive();
+        let here = sys::processor_name();
+        let mut unreachable = false;
+        for rank in &stragglers {
+            let member = shared.member(*rank);
+            if member.host == here {
+                // The receiving thread had not seen it end a moment ago, so the pid is still
+                // its (a pid taken again so soon is unlikely; the pidfd pins it from then on).
+                deathwatch::kill(member.pid);
+                unreachable |= !deathwatch::wait_for_exit(member.pid, Duration::from_secs(5));
+            } else {
+                unreachable = true;
+            }
+        }
+        shared.wait_all_gone(Instant::now() + Duration::from_secs(1));
+        shared.stop.store(true, Ordering::Release);
+        let _ = receiver.join();
+        let mut result = if stragglers.is_empty() {
+            Ok(())
+        } else {
+            Err(MpiError::Stragglers(stragglers))
+        };
+        if self.spawned && !unreachable {
+            result = result.and(disconnect(shared.comm));
+        }
+        runtime::LIVE_POOLS.fetch_sub(1, Ordering::AcqRel);
+        result
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        let _ = self.stop();
+    }
+}
+
+/// Waits for a hello from each of `ranks` on `comm`.
+fn collect_hellos(
+    comm: Comm,
+    ranks: &[Rank],
+    limit: Duration,
+) -> Result<Vec<WorkerInfo>, MpiError> {
+    let deadline = Instant::now() + limit;
+    let mut members: Vec<WorkerInfo> = Vec::with_capacity(ranks.len());
+    let mut backoff = crate::backoff::Backoff::default();
+    while members.len() < ranks.len() {
+        if Instant::now() > deadline {
+            let missing = ranks
+                .iter()
+                .filter(|r| !members.iter().any(|m| m.rank == **r))
+                .copied()
+                .collect();
+            return Err(MpiError::NoHello {
+                missing,
+                after: limit,
+            });
+        }
+        match sys::try_receive(comm, None)? {
+            Some((rank, tag::HELLO, bytes)) => {
+                members.push(hello::decode(rank, &bytes).ok_or(MpiError::BadHello(rank))?);
+                backoff.reset();
+            }
+            Some(_) => {}
+            None => backoff.snooze(),
+        }
+    }
+    members.sort_by_key(|m| m.rank);
+    Ok(members)
+}
+
+/// Disconnects from spawned workers (collective: each does the same after its goodbye), under a
+/// deadline.
+fn disconnect(comm: Comm) -> Result<(), MpiError> {
+    let limit = Duration::from_secs(10);
+    // The receiving thread has stopped: nothing uses the communicator any more.
+    let done = watchdog::with_deadline("cf-mpi-disconnect", limit, move || comm.disconnect());
+    done.unwrap_or(Err(MpiError::Stuck {
+        call: "MPI_Comm_disconnect",
+        after: limit,
+    }))
+}

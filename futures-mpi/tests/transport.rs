@@ -1,0 +1,410 @@
+//! The transport end to end, with this test binary as its own worker: `main` calls `bootstrap`
+//! first (hence `harness = false`), so the copies a pool spawns, and the ranks `mpirun` starts,
+//! serve an echo instead of running the cases.
+//!
+//! The binary plays three parts, chosen by `CF_MPI_TEST`:
+//! - unset (as `cargo test` runs it): never initialises MPI; runs itself as `spawn` and under
+//!   `mpirun` as `launcher`, each with a private `TMPDIR` (Open MPI leaves its session directory
+//!   in `$TMPDIR` for a few seconds after a singleton exits), removed afterwards;
+//! - `spawn`: a plain program that spawns workers, one case after another;
+//! - `launcher`: rank 0 of `mpirun -n 3`, with ranks 1 and 2 as its workers.
+//!
+//! Every case runs under a watchdog that fails the run past its deadline: a hang is a failure,
+//! never a stuck CI.
+#![cfg(feature = "mpi")]
+
+use concurrent_futures_mpi::{
+    Event, MpiError, Rank, Workers, WorkersConfig, bootstrap, wait_for_exit,
+};
+use std::collections::HashMap;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+const PART: &str = "CF_MPI_TEST";
+
+fn main() {
+    let session = bootstrap(|link| {
+        while let Some(message) = link.recv() {
+            if message == b"abort" {
+                std::process::abort();
+            }
+            if message == b"hang" {
+                // A task that never ends: only shutdown's deadline gets rid of this worker.
+                loop {
+                    std::thread::park();
+                }
+            }
+            if !link.send(message) {
+                break;
+            }
+        }
+        0
+    })
+    .expect("bootstrap");
+    match std::env::var(PART).as_deref() {
+        Ok("spawn") => {
+            case(
+                "round_trip_1000_messages_of_varied_sizes",
+                120,
+                round_trip_1000_messages_of_varied_sizes,
+            );
+            case(
+                "a_worker_that_aborts_is_reported_dead_and_its_sibling_still_answers",
+                60,
+                a_worker_that_aborts_is_reported_dead_and_its_sibling_still_answers,
+            );
+            case(
+                "a_worker_that_never_leaves_is_killed_at_the_shutdown_deadline",
+                60,
+                a_worker_that_never_leaves_is_killed_at_the_shutdown_deadline,
+            );
+            case(
+                "shutdown_leaves_no_worker_process_behind",
+                60,
+                shutdown_leaves_no_worker_process_behind,
+            );
+        }
+        Ok("launcher") => case(
+            "launcher_rank_0_echoes_with_ranks_1_and_2",
+            60,
+            launcher_rank_0_echoes_with_ranks_1_and_2,
+        ),
+        Ok("launcher-pool-dies") => case(
+            "launcher_workers_leave_when_rank_0_dies",
+            60,
+            launcher_workers_leave_when_rank_0_dies,
+        ),
+        _ => {
+            let (status, stdout) = outer("spawn", Command::new(std::env::current_exe().unwrap()));
+            assert!(
+                status.success(),
+                "the spawn part failed: {status}\n{stdout}"
+            );
+
+            let (status, stdout) = outer("launcher", mpirun(false));
+            assert!(
+                status.success(),
+                "the launcher part failed: {status}\n{stdout}"
+            );
+            assert!(
+                stdout.contains("launcher: ok"),
+                "rank 0 did not finish: {stdout}"
+            );
+
+            eprintln!("test under_mpirun_enable_recovery_the_workers_leave_when_rank_0_dies ...");
+            let (status, stdout) = outer("launcher-pool-dies", mpirun(true));
+            assert!(
+                stdout.contains("rank 0: aborting"),
+                "rank 0 did not get there: {stdout}"
+            );
+            // Killed by our deadline, it would have no exit code; with recovery on, mpirun's code
+            // says nothing about the ranks (0 whatever happened), so it is not checked.
+            assert!(status.code().is_some(), "the job outlived rank 0: {status}");
+            eprintln!(
+                "test under_mpirun_enable_recovery_the_workers_leave_when_rank_0_dies ... ok"
+            );
+        }
+    }
+    drop(session);
+}
+
+/// Runs `f` as case `name`; past `seconds`, the whole run fails.
+fn case(name: &str, seconds: u64, f: impl FnOnce()) {
+    let (done, watched) = mpsc::channel::<()>();
+    let label = name.to_string();
+    std::thread::spawn(move || {
+        if let Err(mpsc::RecvTimeoutError::Timeout) =
+            watched.recv_timeout(Duration::from_secs(seconds))
+        {
+            eprintln!("test {label} ... TIMED OUT after {seconds} s");
+            std::process::exit(3);
+        }
+    });
+    eprintln!("test {name} ...");
+    f();
+    let _ = done.send(());
+    eprintln!("test {name} ... ok");
+}
+
+/// `mpirun --oversubscribe -n 3` of this test binary, with or without `--enable-recovery`.
+fn mpirun(recovery: bool) -> Command {
+    let mut mpirun = Command::new("mpirun");
+    mpirun.args(["--oversubscribe", "-n", "3"]);
+    if recovery {
+        mpirun.arg("--enable-recovery");
+    }
+    mpirun.arg(std::env::current_exe().unwrap());
+    // bootstrap put this in our environment; under mpirun it would make mpirun's exit status 0
+    // whatever the ranks did.
+    mpirun.env_remove("OMPI_MCA_orte_enable_recovery");
+    mpirun
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+    mpirun
+}
+
+/// Runs `command` as part `part` in a private `TMPDIR`, then removes that directory; its exit
+/// status and standard output (also printed).
+fn outer(part: &str, mut command: Command) -> (ExitStatus, String) {
+    let tmp = std::env::temp_dir().join(format!("cf-mpi-test-{}-{part}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    // No backtraces from Open MPI's signal handler when a worker aborts on purpose.
+    command
+        .env(PART, part)
+        .env("TMPDIR", &tmp)
+        .env("OMPI_MCA_opal_signal", "");
+    let (status, stdout) =
+        run_with_deadline(command.stdout(Stdio::piped()), Duration::from_secs(300));
+    let _ = std::fs::remove_dir_all(&tmp);
+    print!("{stdout}");
+    (status, stdout)
+}
+
+/// Runs `command` to its end, killing it past `limit`; its status and standard output.
+fn run_with_deadline(command: &mut Command, limit: Duration) -> (ExitStatus, String) {
+    let child = command.spawn().expect("start the test's own MPI run");
+    let pid = child.id();
+    let (done, watched) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(mpsc::RecvTimeoutError::Timeout) = watched.recv_timeout(limit) {
+            eprintln!("the MPI run (pid {pid}) took over {limit:?}: killing it");
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    });
+    let output = child.wait_with_output().expect("wait for the MPI run");
+    let _ = done.send(());
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+    )
+}
+
+fn config(workers: usize) -> WorkersConfig {
+    WorkersConfig {
+        workers,
+        ..WorkersConfig::default()
+    }
+}
+
+/// The next event, within `limit`.
+fn next(events: &Receiver<(Rank, Event)>, limit: Duration) -> (Rank, Event) {
+    events.recv_timeout(limit).expect("an event in time")
+}
+
+/// Message `index` of `len` bytes: its index, then a pattern that depends on both.
+fn message(index: u32, len: usize) -> Vec<u8> {
+    let mut bytes: Vec<u8> = (0..len.max(4))
+        .map(|i| (i as u32).wrapping_mul(31).wrapping_add(index) as u8)
+        .collect();
+    bytes[..4].copy_from_slice(&index.to_le_bytes());
+    bytes
+}
+
+fn round_trip_1000_messages_of_varied_sizes() {
+    let (workers, events) = Workers::start(&config(2)).expect("start 2 workers");
+    let ranks: Vec<Rank> = workers.members().iter().map(|m| m.rank).collect();
+    assert_eq!(ranks, [0, 1]);
+    const SIZES: [usize; 9] = [4, 5, 13, 255, 1000, 4096, 65_537, 300_000, 4 << 20];
+    let mut sent = HashMap::new();
+    for index in 0..1000u32 {
+        // Every size, the 4 MiB one ten times in all.
+        let len = if index % 100 == 99 {
+            SIZES[8]
+        } else {
+            SIZES[index as usize % 8]
+        };
+        let rank = ranks[index as usize % 2];
+        let bytes = message(index, len);
+        sent.insert(index, (rank, bytes.clone()));
+        workers.send(rank, bytes).expect("send");
+    }
+    for _ in 0..1000 {
+        let (rank, event) = next(&events, Duration::from_secs(60));
+        let Event::Message(bytes) = event else {
+            panic!("not a message: {event:?}")
+        };
+        let index = u32::from_le_bytes(bytes[..4].try_into().unwrap());
+        let (to, expected) = sent.remove(&index).expect("each message echoed once");
+        assert_eq!(rank, to, "message {index} came back from another rank");
+        assert!(bytes == expected, "message {index} changed on its way");
+    }
+    assert!(sent.is_empty());
+    workers.shutdown().expect("clean shutdown");
+}
+
+fn a_worker_that_aborts_is_reported_dead_and_its_sibling_still_answers() {
+    let (workers, events) = Workers::start(&config(2)).expect("start 2 workers");
+    let victim = workers.members()[1].clone();
+    let started = Instant::now();
+    workers.send(victim.rank, b"abort".to_vec()).expect("send");
+    let (rank, event) = next(&events, Duration::from_secs(10));
+    assert_eq!(rank, victim.rank);
+    assert_eq!(
+        event,
+        Event::Died {
+            host: victim.host.clone(),
+            pid: victim.pid,
+            status: None
+        }
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "death seen after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        workers.send(victim.rank, b"more".to_vec()),
+        Err(MpiError::WorkerGone(victim.rank))
+    );
+    workers
+        .send(0, b"still there?".to_vec())
+        .expect("send to the survivor");
+    assert_eq!(
+        next(&events, Duration::from_secs(10)),
+        (0, Event::Message(b"still there?".to_vec()))
+    );
+    workers.shutdown().expect("shutdown with one dead worker");
+}
+
+fn a_worker_that_never_leaves_is_killed_at_the_shutdown_deadline() {
+    let config = WorkersConfig {
+        shutdown_timeout: Duration::from_secs(2),
+        ..config(2)
+    };
+    let (workers, events) = Workers::start(&config).expect("start 2 workers");
+    let stuck = workers.members()[1].clone();
+    workers.send(stuck.rank, b"hang".to_vec()).expect("send");
+    workers.send(0, b"ping".to_vec()).expect("send");
+    // Messages to one rank arrive in order: the stuck worker takes "hang" before shutdown's
+    // leave message, which it never reads; only the deadline ends it.
+    assert_eq!(
+        next(&events, Duration::from_secs(10)),
+        (0, Event::Message(b"ping".to_vec()))
+    );
+    let started = Instant::now();
+    assert_eq!(
+        workers.shutdown(),
+        Err(MpiError::Stragglers(vec![stuck.rank]))
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+    assert!(
+        wait_for_exit(stuck.pid, Duration::from_secs(10)),
+        "the stuck worker still runs"
+    );
+    let mut rest: Vec<_> = events.try_iter().collect();
+    rest.sort_by_key(|(rank, _)| *rank);
+    assert_eq!(rest[0], (0, Event::Left { code: 0 }));
+    assert!(matches!(rest[1], (1, Event::Died { .. })), "{rest:?}");
+}
+
+fn shutdown_leaves_no_worker_process_behind() {
+    let (workers, events) = Workers::start(&config(2)).expect("start 2 workers");
+    let pids: Vec<u32> = workers.members().iter().map(|m| m.pid).collect();
+    workers.shutdown().expect("clean shutdown");
+    let mut goodbyes: Vec<_> = events.try_iter().collect();
+    goodbyes.sort_by_key(|(rank, _)| *rank);
+    assert_eq!(
+        goodbyes,
+        [(0, Event::Left { code: 0 }), (1, Event::Left { code: 0 })]
+    );
+    for pid in &pids {
+        assert!(
+            wait_for_exit(*pid, Duration::from_secs(20)),
+            "worker {pid} still runs"
+        );
+    }
+    let alive = descendants_running_this_program();
+    assert!(
+        alive.is_empty(),
+        "processes of this program left behind: {alive:?}"
+    );
+}
+
+/// Our descendants (through Open MPI's daemon) that run this executable and have not exited.
+fn descendants_running_this_program() -> Vec<u32> {
+    let me = std::process::id();
+    let exe = std::fs::read_link("/proc/self/exe").unwrap();
+    let mut parent_of = HashMap::new();
+    let mut running = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // After the command's closing parenthesis: state, then ppid.
+        let mut fields = stat[stat.rfind(')').unwrap() + 2..].split(' ');
+        let state = fields.next().unwrap_or("");
+        let ppid: u32 = fields.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        parent_of.insert(pid, ppid);
+        let same_program = std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|e| e == exe);
+        if pid != me && state != "Z" && same_program {
+            running.push(pid);
+        }
+    }
+    running.retain(|pid| {
+        let mut at = *pid;
+        while let Some(&up) = parent_of.get(&at) {
+            if up == me {
+                return true;
+            }
+            if up <= 1 {
+                break;
+            }
+            at = up;
+        }
+        false
+    });
+    running
+}
+
+fn launcher_rank_0_echoes_with_ranks_1_and_2() {
+    let (workers, events) =
+        Workers::start(&WorkersConfig::default()).expect("the launcher's ranks");
+    let ranks: Vec<Rank> = workers.members().iter().map(|m| m.rank).collect();
+    assert_eq!(ranks, [1, 2]);
+    for rank in [1, 2] {
+        workers
+            .send(rank, format!("hello {rank}").into_bytes())
+            .expect("send");
+    }
+    let mut answers = vec![
+        next(&events, Duration::from_secs(20)),
+        next(&events, Duration::from_secs(20)),
+    ];
+    answers.sort_by_key(|(rank, _)| *rank);
+    assert_eq!(
+        answers,
+        [
+            (1, Event::Message(b"hello 1".to_vec())),
+            (2, Event::Message(b"hello 2".to_vec()))
+        ]
+    );
+    workers.shutdown().expect("clean shutdown");
+    println!("launcher: ok");
+}
+
+fn launcher_workers_leave_when_rank_0_dies() {
+    let (workers, events) =
+        Workers::start(&WorkersConfig::default()).expect("the launcher's ranks");
+    // A round trip each: the workers have read the welcome (sent before) and watch rank 0.
+    for rank in [1, 2] {
+        workers.send(rank, b"ready?".to_vec()).expect("send");
+        assert!(matches!(
+            next(&events, Duration::from_secs(20)).1,
+            Event::Message(_)
+        ));
+    }
+    println!("rank 0: aborting");
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    std::process::abort();
+}
