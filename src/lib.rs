@@ -86,10 +86,11 @@ pub mod process {
 #[cfg(all(feature = "process", target_os = "linux"))]
 pub use concurrent_futures_process::ProcessPoolExecutor;
 
-/// `mpi4py.futures`' transport: worker ranks spawned with `MPI_Comm_spawn` or started by
-/// `mpirun`, whole byte messages to and from them, and their deaths (feature `mpi`, off by
-/// default; needs a system MPI).
+/// `mpi4py.futures`: the MPI pool, its `bootstrap`, and the transport under it (feature
+/// `mpi`, off by default; needs a system MPI).
 #[cfg(feature = "mpi")]
 pub mod mpi {
     pub use concurrent_futures_mpi::*;
 }
+#[cfg(feature = "mpi")]
+pub use concurrent_futures_mpi::MpiPoolExecutor;

@@ -1,4 +1,6 @@
 //! The first line of `main`: a worker serves and exits here; any other process goes on.
+//! [`bootstrap_with`] takes what a worker serves; the crate's [`bootstrap`](crate::bootstrap)
+//! serves the pool's tasks with it.
 
 use crate::link::WorkerLink;
 use crate::role::Role;
@@ -24,7 +26,7 @@ const DISMISS_LIMIT: Duration = Duration::from_secs(10);
 /// it leaves the environment alone, since changing it under them is undefined behaviour; then
 /// one spawned worker's death takes its siblings with it). A plain program does not initialise
 /// MPI here: only when it starts workers.
-pub fn bootstrap<F>(serve: F) -> Result<Session, MpiError>
+pub fn bootstrap_with<F>(serve: F) -> Result<Session, MpiError>
 where
     F: FnOnce(&mut WorkerLink) -> i32,
 {
@@ -56,7 +58,7 @@ where
     std::process::exit(code)
 }
 
-/// What [`bootstrap`] returns to a process that runs `main`; keep it until the end of `main`.
+/// What [`bootstrap`](crate::bootstrap) returns to a process that runs `main`; keep it until the end of `main`.
 ///
 /// Dropping it finalizes MPI if this process initialised it (and no pool is alive, and no MPI
 /// call was abandoned by a deadline). Under a launcher, rank 0 first asks the worker ranks to
@@ -87,5 +89,31 @@ impl Drop for Session {
             }
         }
         let _ = runtime::finalize();
+    }
+}
+
+/// Python's `if __name__ == "__main__":` for the MPI pool: call it on the first line of `main`.
+/// In a worker role (a rank above 0 under `mpirun`, or a copy of this program a pool spawned)
+/// it serves the pool's tasks (the remote-call member's serve loop) and exits the process; in
+/// a plain program or rank 0 it returns the [`Session`] to keep until the end of `main`.
+///
+/// # Examples
+///
+/// ```no_run
+/// // The first line of `main`:
+/// let _session = concurrent_futures_mpi::bootstrap().expect("MPI");
+/// // ... then build an `MpiPoolExecutor` and use it.
+/// ```
+pub fn bootstrap() -> Result<Session, MpiError> {
+    bootstrap_with(|link| concurrent_futures_remote::serve(link).exit_code())
+}
+
+impl concurrent_futures_remote::WorkerLink for WorkerLink {
+    fn recv(&mut self) -> Option<Vec<u8>> {
+        WorkerLink::recv(self)
+    }
+
+    fn send(&mut self, message: Vec<u8>) -> bool {
+        WorkerLink::send(self, message)
     }
 }

@@ -63,6 +63,8 @@ pub enum MpiError {
     /// Shutdown's deadline passed with these workers neither gone nor dead; those on this host
     /// were killed.
     Stragglers(Vec<Rank>),
+    /// A setting the pool cannot work with (Python's `ValueError`).
+    InvalidArgument(&'static str),
 }
 
 impl fmt::Display for MpiError {
@@ -70,7 +72,7 @@ impl fmt::Display for MpiError {
         match self {
             MpiError::NotBootstrapped => write!(
                 f,
-                "MPI workers used without bootstrap: call concurrent_futures_mpi::bootstrap(serve) \
+                "MPI workers used without bootstrap: call concurrent_futures_mpi::bootstrap() \
                  on the first line of main, so that spawned copies of this program serve"
             ),
             MpiError::WorkerRole => write!(
@@ -96,7 +98,7 @@ impl fmt::Display for MpiError {
             MpiError::NoHello { missing, after } => write!(
                 f,
                 "MPI worker ranks {missing:?} sent no hello within {after:?}: call \
-                 concurrent_futures_mpi::bootstrap(serve) on the first line of main"
+                 concurrent_futures_mpi::bootstrap() on the first line of main"
             ),
             MpiError::BadHello(rank) => write!(f, "MPI rank {rank} sent a malformed hello"),
             MpiError::NoSuchWorker(rank) => write!(f, "no MPI worker has rank {rank}"),
@@ -110,6 +112,7 @@ impl fmt::Display for MpiError {
                 "{call} did not return within {after:?} and was abandoned; exit this process, MPI \
                  cannot be finalized cleanly now"
             ),
+            MpiError::InvalidArgument(why) => f.write_str(why),
             MpiError::Stragglers(ranks) => write!(
                 f,
                 "MPI worker ranks {ranks:?} neither left nor died before shutdown's deadline (those \

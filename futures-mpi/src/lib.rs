@@ -1,6 +1,11 @@
-//! The MPI transport of concurrent-futures' MPI engine (Python's `mpi4py.futures`): worker
-//! ranks, started by spawning or by a launcher, and whole byte messages to and from them. Task
-//! encoding and the `Executor` live elsewhere; this crate only moves bytes and watches ranks.
+//! `MpiPoolExecutor`: concurrent-futures' third engine, Python's `mpi4py.futures` — the same
+//! `Executor` over MPI worker ranks, on one machine or across a cluster (`mpirun --hostfile`).
+//!
+//! Tasks are the process pool's: an `fn(A) -> R` found by its place in the program (every rank
+//! runs the same executable), with serde payloads, a panic coming back as the task's error and
+//! a payload that fails to (de)serialize failing that task only. The encoding, its
+//! authentication and the workers' serve loop are the remote-call member's, shared with the
+//! process pool; this crate adds the MPI transport under them ([`transport`]).
 //!
 //! # Enabling it
 //!
@@ -12,28 +17,25 @@
 //! # Two ways to start
 //!
 //! ```ignore
-//! use concurrent_futures_mpi::{Event, Workers, WorkersConfig, bootstrap};
+//! use concurrent_futures_mpi::MpiPoolExecutor;
+//!
+//! fn square(x: u64) -> u64 {
+//!     x * x
+//! }
 //!
 //! fn main() {
-//!     // Workers serve here and exit; the program itself goes on.
-//!     let _session = bootstrap(|link| {
-//!         while let Some(message) = link.recv() {
-//!             if !link.send(message) { break; }
-//!         }
-//!         0
-//!     })
-//!     .expect("MPI");
-//!     let (workers, events) = Workers::start(&WorkersConfig::default()).expect("workers");
-//!     workers.send(workers.members()[0].rank, b"ping".to_vec()).unwrap();
-//!     let (_rank, event) = events.recv().unwrap();
-//!     assert_eq!(event, Event::Message(b"ping".to_vec()));
+//!     // A worker rank serves here and exits; the program itself goes on.
+//!     let _session = concurrent_futures_mpi::bootstrap().expect("MPI");
+//!     let pool = MpiPoolExecutor::new().expect("workers");
+//!     assert_eq!(pool.submit(square, 7).unwrap().result(None).unwrap(), 49);
 //! }
 //! ```
 //!
-//! - **A plain program** (`cargo run`) spawns `workers` copies of itself, with the same
+//! - **A plain program** (`cargo run`) spawns `max_workers` copies of itself, with the same
 //!   arguments, with `MPI_Comm_spawn` (mpi4py's default).
 //! - **Under a launcher** (`mpirun -n N program`), rank 0 runs `main` and ranks 1..N are the
-//!   workers (mpi4py's `-m mpi4py.futures`). With `-n 1`, rank 0 spawns as a plain program does.
+//!   workers (mpi4py's `-m mpi4py.futures`); one pool per job. With `-n 1`, rank 0 spawns as a
+//!   plain program does.
 //!
 //! [`bootstrap`] on the first line of `main` makes a worker serve instead of running `main`.
 //! Forgetting it is an error, never a hang: [`MpiError::NotBootstrapped`] in the program, and
@@ -44,7 +46,7 @@
 //! Open MPI 4.1 reports no dead peer (no error code, no PMIx event, no ULFM), and a blocking
 //! receive from a dead rank never returns. So nothing here blocks in MPI: sends and receives are
 //! non-blocking and polled, and the pool watches each worker on its own host with a pidfd,
-//! reporting [`Event::Died`] as soon as it ends; the workers on the pool's host watch the pool
+//! reporting [`Event::Died`](transport::Event::Died) as soon as it ends; the workers on the pool's host watch the pool
 //! the same way (its pid comes in a welcome message) and leave when it dies. Workers on other
 //! hosts would need a heartbeat, which is not done yet: their deaths, and the pool's, go unseen.
 //! A worker still busy at shutdown's deadline is killed if it is on the pool's host.
@@ -54,10 +56,18 @@
 //! one, though not the pool). Under `mpirun`, the whole job is aborted unless `mpirun` itself
 //! was given `--enable-recovery`; with it, the others go on, but `mpirun`'s exit status is 0
 //! whatever happened.
+//!
+//! A death breaks the pool, as a dead process breaks Python's process pool: the task on that
+//! rank and every queued one fail with a `BrokenExecutor` naming the rank and its host.
 #![deny(missing_docs)]
 // Without the feature the items these docs link to do not exist; docs.rs builds with it.
 #![cfg_attr(not(feature = "mpi"), allow(rustdoc::broken_intra_doc_links))]
 
+// The pool: tasks as the remote-call member encodes them, over the transport below.
+#[cfg(feature = "mpi")]
+mod pool;
+
+// The transport: roles, start-up, worker ranks and whole byte messages.
 #[cfg(feature = "mpi")]
 mod backoff;
 #[cfg(feature = "mpi")]
@@ -88,20 +98,26 @@ mod workers;
 #[cfg(feature = "mpi")]
 pub use bootstrap::{Session, bootstrap};
 #[cfg(feature = "mpi")]
-pub use deathwatch::wait_for_exit;
-#[cfg(feature = "mpi")]
 pub use error::MpiError;
 #[cfg(feature = "mpi")]
-pub use hello::WorkerInfo;
-#[cfg(feature = "mpi")]
-pub use link::WorkerLink;
-#[cfg(feature = "mpi")]
-pub use receiver::Event;
+pub use pool::{MpiPoolBuilder, MpiPoolExecutor};
 #[cfg(feature = "mpi")]
 pub use role::Role;
-#[cfg(feature = "mpi")]
-pub use workers::{Workers, WorkersConfig};
 
-/// A worker's rank in the communicator that joins it to the pool.
+/// The layer under [`MpiPoolExecutor`]: worker ranks and whole byte messages, for a program
+/// that speaks its own protocol to its workers. The pool is built on exactly this.
 #[cfg(feature = "mpi")]
-pub type Rank = i32;
+pub mod transport {
+    pub use crate::bootstrap::bootstrap_with;
+    pub use crate::deathwatch::wait_for_exit;
+    pub use crate::hello::WorkerInfo;
+    pub use crate::link::WorkerLink;
+    pub use crate::receiver::Event;
+    pub use crate::workers::{Workers, WorkersConfig};
+
+    /// A worker's rank in the communicator that joins it to the pool.
+    pub type Rank = i32;
+}
+
+#[cfg(feature = "mpi")]
+use transport::Rank;

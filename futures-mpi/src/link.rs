@@ -11,7 +11,7 @@ use std::time::Duration;
 const POOL: Rank = 0;
 
 /// A worker's connection to its pool, handed to the serve closure by
-/// [`bootstrap`](crate::bootstrap).
+/// [`bootstrap`](crate::bootstrap) (or [`bootstrap_with`](crate::transport::bootstrap_with)).
 ///
 /// Waiting polls (see the crate docs: a blocking MPI receive spins a core and never returns if
 /// the pool dies). A worker on the pool's host watches the pool's pidfd (from the pool's welcome

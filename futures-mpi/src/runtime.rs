@@ -23,7 +23,7 @@ const SETTINGS: [(&str, &str); 2] = [
     ("OMPI_MCA_rmaps_base_oversubscribe", "1"),
 ];
 
-/// The role, once decided (by [`bootstrap`](crate::bootstrap)).
+/// The role, once decided (by [`bootstrap`](crate::bootstrap) (or [`bootstrap_with`](crate::transport::bootstrap_with))).
 static ROLE: OnceLock<Role> = OnceLock::new();
 /// Whether this process initialised MPI (and has not finalized it): `Some(Ok)` once done.
 static INIT: Mutex<Option<Result<(), MpiError>>> = Mutex::new(None);
@@ -92,7 +92,7 @@ pub(crate) fn decide_role() -> Result<Role, MpiError> {
     Ok(*ROLE.get_or_init(|| role))
 }
 
-/// The role, if [`bootstrap`](crate::bootstrap) decided it.
+/// The role, if [`bootstrap`](crate::bootstrap) (or [`bootstrap_with`](crate::transport::bootstrap_with)) decided it.
 pub(crate) fn role() -> Option<Role> {
     ROLE.get().copied()
 }

@@ -124,7 +124,7 @@ pub struct Workers {
 
 impl Workers {
     /// Starts the workers and waits for each one's hello; returns them and the channel of
-    /// their events. Needs [`bootstrap`](crate::bootstrap) first in `main`.
+    /// their events. Needs [`bootstrap`](crate::bootstrap) (or [`bootstrap_with`](crate::transport::bootstrap_with)) first in `main`.
     pub fn start(config: &WorkersConfig) -> Result<(Workers, Receiver<(Rank, Event)>), MpiError> {
         let role = runtime::role().ok_or(MpiError::NotBootstrapped)?;
         if role.is_worker() {

@@ -10,7 +10,8 @@
 //!   exit before `MPI_Init`.
 #![cfg(feature = "mpi")]
 
-use concurrent_futures_mpi::{MpiError, Workers, WorkersConfig, bootstrap};
+use concurrent_futures_mpi::MpiError;
+use concurrent_futures_mpi::transport::{Workers, WorkersConfig, bootstrap_with};
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -33,7 +34,7 @@ fn main() {
             eprintln!("test starting_workers_without_bootstrap_is_an_error ...");
             let error = Workers::start(&WorkersConfig::default()).unwrap_err();
             assert_eq!(error, MpiError::NotBootstrapped);
-            assert!(error.to_string().contains("bootstrap(serve)"), "{error}");
+            assert!(error.to_string().contains("bootstrap()"), "{error}");
             eprintln!("test starting_workers_without_bootstrap_is_an_error ... ok");
             eprintln!("test workers_without_bootstrap_make_the_spawn_time_out ...");
             run_forgetful();
@@ -55,7 +56,7 @@ fn watchdog(limit: Duration) {
 }
 
 fn forgetful_parent() {
-    let session = bootstrap(|_| 0).expect("bootstrap");
+    let session = bootstrap_with(|_| 0).expect("bootstrap");
     let config = WorkersConfig {
         spawn_timeout: SPAWN_LIMIT,
         hello_timeout: SPAWN_LIMIT,

@@ -13,8 +13,9 @@
 //! never a stuck CI.
 #![cfg(feature = "mpi")]
 
-use concurrent_futures_mpi::{
-    Event, MpiError, Rank, Workers, WorkersConfig, bootstrap, wait_for_exit,
+use concurrent_futures_mpi::MpiError;
+use concurrent_futures_mpi::transport::{
+    Event, Rank, Workers, WorkersConfig, bootstrap_with, wait_for_exit,
 };
 use std::collections::HashMap;
 use std::process::{Command, ExitStatus, Stdio};
@@ -24,7 +25,7 @@ use std::time::{Duration, Instant};
 const PART: &str = "CF_MPI_TEST";
 
 fn main() {
-    let session = bootstrap(|link| {
+    let session = bootstrap_with(|link| {
         while let Some(message) = link.recv() {
             if message == b"abort" {
                 std::process::abort();

@@ -1,0 +1,564 @@
+//! [`MpiPoolExecutor`]: the `Executor` over MPI worker ranks (mpi4py's `MPIPoolExecutor`).
+//!
+//! The task model is the process pool's, from the remote-call member: a task is an
+//! `fn(A) -> R` named by its place in the executable (every rank runs the same program),
+//! sealed with the pool's key, with a postcard-encoded argument; each worker runs the
+//! remote-call member's serve loop over its MPI link.
+//!
+//! **Scheduling.** One lock guards the queue, the idle workers and the tasks in flight. A
+//! submit queues its job and sends it at once if a worker is idle; the manager thread takes
+//! every event of the transport's receiving thread (a worker ready, a result, a death) and
+//! sends the next queued job to the worker that became free. Each worker runs one task at a
+//! time, so the pool never queues work behind a busy rank while another idles.
+//!
+//! **Faults.** A worker that dies (seen on its host by the transport, which MPI itself never
+//! reports) or an MPI failure breaks the pool, as a dead process breaks Python's process pool:
+//! the task in flight on that rank, and every queued one, fail with a `BrokenExecutor` naming
+//! the rank and its host, and later submits are refused.
+//!
+//! **Shutdown.** `shutdown` refuses new tasks; with `cancel_futures` it cancels the queued
+//! ones. Once nothing is queued or in flight, the manager thread dismisses the workers (they
+//! say goodbye and exit; on this host the ones that do not are killed after a deadline); with
+//! `wait`, `shutdown` returns after that.
+
+use crate::MpiError;
+use crate::transport::{Event, Rank, Workers, WorkersConfig};
+use concurrent_futures_core::{
+    Batch, BrokenExecutor, BrokenKind, Executor, Future, Payload, PayloadError, PayloadStage,
+    SubmitError, TaskError,
+};
+use concurrent_futures_remote::wire::{self, FromWorker, Init};
+use concurrent_futures_remote::{CallKey, CallSite, Version};
+use serde::Serialize;
+use std::collections::{HashMap, VecDeque};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// Where a job's outcome goes: its future, behind the result type.
+trait Sink: Send {
+    /// PENDING → RUNNING; `false` if the future was cancelled.
+    fn start(&self) -> bool;
+    /// Cancels a future that never started (and notifies its waiters).
+    fn cancel(&self);
+    /// Completes the future with the result bytes or the error.
+    fn finish(self: Box<Self>, outcome: Result<&[u8], TaskError>);
+    /// Fails a future not started yet (the pool broke); a cancelled one is only notified.
+    fn fail_queued(self: Box<Self>, error: TaskError);
+    /// Fails a future that is running (its worker died).
+    fn fail_running(self: Box<Self>, error: TaskError);
+}
+
+struct FutureSink<R>(Future<R>);
+
+impl<R: Payload> Sink for FutureSink<R> {
+    fn start(&self) -> bool {
+        self.0.set_running_or_notify_cancel() == Ok(true)
+    }
+
+    fn cancel(&self) {
+        self.0.cancel();
+        let _ = self.0.set_running_or_notify_cancel();
+    }
+
+    fn finish(self: Box<Self>, outcome: Result<&[u8], TaskError>) {
+        // A future cancelled meanwhile refuses the outcome; Python ignores that too.
+        let _ = match outcome.and_then(wire::decode_result::<R>) {
+            Ok(value) => self.0.set_result(value),
+            Err(e) => self.0.set_exception(e),
+        };
+    }
+
+    fn fail_queued(self: Box<Self>, error: TaskError) {
+        if self.0.set_running_or_notify_cancel() == Ok(true) {
+            let _ = self.0.set_exception(error);
+        }
+    }
+
+    fn fail_running(self: Box<Self>, error: TaskError) {
+        let _ = self.0.set_exception(error);
+    }
+}
+
+/// A task waiting for a worker.
+struct Job {
+    id: u64,
+    message: Vec<u8>,
+    sink: Box<dyn Sink>,
+}
+
+/// A task sent to a worker and not answered yet.
+struct Flight {
+    id: u64,
+    sink: Box<dyn Sink>,
+}
+
+/// What the lock guards.
+struct State {
+    queue: VecDeque<Job>,
+    /// Workers ready for a task.
+    idle: Vec<Rank>,
+    /// The task each busy worker runs.
+    running: HashMap<Rank, Flight>,
+    /// The transport, until the workers are dismissed.
+    workers: Option<Workers>,
+    shutdown: bool,
+    broken: Option<BrokenExecutor>,
+    /// The workers were dismissed (or the pool broke and they were let go): nothing will run.
+    closed: bool,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    /// Woken when the pool closes.
+    closed: Condvar,
+    key: CallKey,
+    next_id: AtomicU64,
+    max_workers: usize,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// How to build an [`MpiPoolExecutor`]: the number of workers to spawn and the deadlines of
+/// starting and stopping them.
+///
+/// # Examples
+///
+/// ```no_run
+/// use concurrent_futures_mpi::MpiPoolExecutor;
+/// use std::time::Duration;
+///
+/// let _session = concurrent_futures_mpi::bootstrap().unwrap();
+/// let pool = MpiPoolExecutor::builder()
+///     .max_workers(4)
+///     .start_timeout(Duration::from_secs(60))
+///     .build()
+///     .unwrap();
+/// # drop(pool);
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct MpiPoolBuilder {
+    config: WorkersConfig,
+}
+
+impl MpiPoolBuilder {
+    /// How many workers to spawn from a plain program (default 2). Under a launcher
+    /// (`mpirun -n N`), ranks 1..N are the workers and this is ignored, as mpi4py's
+    /// `MPICommExecutor` does. Zero is refused by [`build`](Self::build).
+    pub fn max_workers(mut self, n: usize) -> MpiPoolBuilder {
+        self.config.workers = n;
+        self
+    }
+
+    /// How long starting the workers may take, spawn and hello together (default 30 s each):
+    /// a worker program that never calls [`bootstrap`](crate::bootstrap) fails the build with an error
+    /// instead of hanging it.
+    pub fn start_timeout(mut self, limit: Duration) -> MpiPoolBuilder {
+        self.config.spawn_timeout = limit;
+        self.config.hello_timeout = limit;
+        self
+    }
+
+    /// How long shutdown waits for the workers' goodbyes before killing the ones on this
+    /// host (default 10 s).
+    pub fn shutdown_timeout(mut self, limit: Duration) -> MpiPoolBuilder {
+        self.config.shutdown_timeout = limit;
+        self
+    }
+
+    /// Starts the workers (spawns them, or takes the launcher's ranks) and the pool.
+    pub fn build(self) -> Result<MpiPoolExecutor, MpiError> {
+        if self.config.workers == 0 {
+            return Err(MpiError::InvalidArgument(
+                "max_workers must be greater than 0",
+            ));
+        }
+        let key = CallKey::generate().map_err(|e| MpiError::Init(e.to_string()))?;
+        let (workers, events) = Workers::start(&self.config)?;
+        let ranks: Vec<Rank> = workers.members().iter().map(|w| w.rank).collect();
+        let init = wire::encode_init(&Init {
+            version: Version::ours(),
+            key: key.clone(),
+            initializer: None,
+            max_tasks: None,
+        });
+        for &rank in &ranks {
+            workers.send(rank, init.clone())?;
+        }
+        let shared = Arc::new(Shared {
+            state: Mutex::new(State {
+                queue: VecDeque::new(),
+                // Without an initializer a worker answers its settings with nothing: it is
+                // ready for a task as soon as they are sent (it reads them first).
+                idle: ranks.clone(),
+                running: HashMap::new(),
+                workers: Some(workers),
+                shutdown: false,
+                broken: None,
+                closed: false,
+            }),
+            closed: Condvar::new(),
+            key,
+            next_id: AtomicU64::new(1),
+            max_workers: ranks.len(),
+        });
+        let manager = {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("MpiPoolExecutor-manager".to_owned())
+                .spawn(move || manage(&shared, events))
+                .map_err(|e| MpiError::Init(format!("cannot start the manager thread: {e}")))?
+        };
+        Ok(MpiPoolExecutor {
+            shared,
+            manager: Mutex::new(Some(manager)),
+        })
+    }
+}
+
+/// Python's `mpi4py.futures.MPIPoolExecutor`: tasks run in MPI worker processes, spawned by a
+/// plain program or given by a launcher (`mpirun -n N`), on this machine or across a cluster.
+///
+/// The program's `main` must call [`bootstrap`](crate::bootstrap) first: the workers are
+/// copies of it.
+///
+/// # Examples
+///
+/// ```no_run
+/// use concurrent_futures_mpi::MpiPoolExecutor;
+///
+/// fn square(x: u64) -> u64 {
+///     x * x
+/// }
+///
+/// let _session = concurrent_futures_mpi::bootstrap().unwrap();
+/// let pool = MpiPoolExecutor::new().unwrap();
+/// assert_eq!(pool.submit(square, 7).unwrap().result(None).unwrap(), 49);
+/// ```
+///
+/// # Differences from Python
+///
+/// * Functions are `fn(A) -> R` with serde payloads, found by their place in the program (all
+///   ranks run the same executable), where mpi4py pickles the function.
+/// * A worker that dies breaks the pool (as Python's `BrokenProcessPool`), naming its rank and
+///   host; mpi4py's pool hangs or aborts, as Open MPI does.
+/// * No `initializer`, `max_tasks_per_child` or per-worker environment yet.
+pub struct MpiPoolExecutor {
+    shared: Arc<Shared>,
+    manager: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl MpiPoolExecutor {
+    /// A builder, with mpi4py's defaults where they apply.
+    pub fn builder() -> MpiPoolBuilder {
+        MpiPoolBuilder {
+            config: WorkersConfig::default(),
+        }
+    }
+
+    /// A pool with the default settings (2 spawned workers, or the launcher's ranks).
+    pub fn new() -> Result<MpiPoolExecutor, MpiError> {
+        MpiPoolExecutor::builder().build()
+    }
+
+    /// How many workers serve this pool.
+    pub fn max_workers(&self) -> usize {
+        self.shared.max_workers
+    }
+
+    /// Schedules `f(arg)` on a worker rank: Python's `submit`. An argument that cannot be
+    /// serialized fails the returned future with [`TaskError::Payload`].
+    pub fn submit<A: Payload, R: Payload>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+    ) -> Result<Future<R>, SubmitError> {
+        self.submit_call(CallSite::of(f), &arg)
+    }
+
+    fn submit_call<A: Serialize, R: Payload>(
+        &self,
+        site: CallSite,
+        arg: &A,
+    ) -> Result<Future<R>, SubmitError> {
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let future = Future::new();
+        let message = match wire::encode_task(id, self.shared.key.seal(site), arg) {
+            Ok(message) => message,
+            Err(e) => {
+                refusal(&self.shared.lock()).map_or(Ok(()), Err)?;
+                let error = PayloadError::new(PayloadStage::EncodeArgument, e.to_string());
+                let _ = future.set_exception(TaskError::Payload(error));
+                return Ok(future);
+            }
+        };
+        let mut state = self.shared.lock();
+        if let Some(refused) = refusal(&state) {
+            return Err(refused);
+        }
+        state.queue.push_back(Job {
+            id,
+            message,
+            sink: Box::new(FutureSink(future.clone())),
+        });
+        dispatch(&mut state);
+        Ok(future)
+    }
+
+    /// Python's `shutdown(wait, cancel_futures)`: no new tasks; with `cancel_futures`, every
+    /// task not yet sent to a worker is cancelled; with `wait`, returns once every task has
+    /// ended and the workers have left.
+    pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        let mut state = self.shared.lock();
+        state.shutdown = true;
+        let cancelled: Vec<Job> = if cancel_futures {
+            state.queue.drain(..).collect()
+        } else {
+            Vec::new()
+        };
+        let dismiss = take_workers_if_done(&mut state);
+        drop(state);
+        for job in cancelled {
+            job.sink.cancel();
+        }
+        if let Some(workers) = dismiss {
+            dismiss_workers(&self.shared, workers);
+        }
+        if wait {
+            let mut state = self.shared.lock();
+            while !state.closed {
+                state = self
+                    .shared
+                    .closed
+                    .wait(state)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            drop(state);
+            if let Some(manager) = self
+                .manager
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take()
+            {
+                let _ = manager.join();
+            }
+        }
+    }
+}
+
+/// Why a submit is refused now, if it is.
+fn refusal(state: &State) -> Option<SubmitError> {
+    if let Some(broken) = &state.broken {
+        return Some(SubmitError::Broken(broken.clone()));
+    }
+    state.shutdown.then_some(SubmitError::Shutdown)
+}
+
+/// Sends queued jobs to idle workers. Called with the lock held.
+fn dispatch(state: &mut State) {
+    while !state.idle.is_empty() {
+        let Some(job) = state.queue.pop_front() else {
+            return;
+        };
+        if !job.sink.start() {
+            // Cancelled while queued: notified by `start`, never sent.
+            continue;
+        }
+        let rank = state.idle.pop().expect("checked non-empty");
+        let sent = match &state.workers {
+            Some(workers) => workers.send(rank, job.message),
+            None => Err(MpiError::WorkerGone(rank)),
+        };
+        match sent {
+            Ok(()) => {
+                state.running.insert(
+                    rank,
+                    Flight {
+                        id: job.id,
+                        sink: job.sink,
+                    },
+                );
+            }
+            Err(e) => {
+                // The worker is gone: its death event breaks the pool; this job fails now.
+                let error =
+                    broken_error(format!("cannot send a task to MPI worker rank {rank}: {e}"));
+                job.sink.fail_running(TaskError::Broken(error));
+            }
+        }
+    }
+}
+
+fn broken_error(message: String) -> BrokenExecutor {
+    BrokenExecutor::new(BrokenKind::Other, message)
+}
+
+/// Once shut down and idle, the workers to dismiss (taken out: only one caller gets them).
+fn take_workers_if_done(state: &mut State) -> Option<Workers> {
+    if state.shutdown && state.queue.is_empty() && state.running.is_empty() {
+        state.workers.take()
+    } else {
+        None
+    }
+}
+
+/// Tells the workers to leave and waits for them (outside the lock), then closes the pool.
+fn dismiss_workers(shared: &Shared, workers: Workers) {
+    if let Err(e) = workers.shutdown() {
+        log::warn!(target: "concurrent_futures", "stopping the MPI workers: {e}");
+    }
+    let mut state = shared.lock();
+    state.closed = true;
+    shared.closed.notify_all();
+}
+
+/// The manager thread: every event of the workers, until the transport stops.
+fn manage(shared: &Shared, events: Receiver<(Rank, Event)>) {
+    for (rank, event) in events {
+        match event {
+            Event::Message(bytes) => on_message(shared, rank, &bytes),
+            Event::Died { host, pid, .. } => break_pool(
+                shared,
+                format!("MPI worker rank {rank} on host {host} (pid {pid}) died"),
+            ),
+            Event::Left { code } => {
+                if !shared.lock().shutdown {
+                    break_pool(
+                        shared,
+                        format!("MPI worker rank {rank} left the pool (exit code {code})"),
+                    );
+                }
+            }
+            Event::Failed(e) => {
+                break_pool(shared, format!("MPI failed talking to rank {rank}: {e}"))
+            }
+        }
+    }
+    // The transport stopped: nothing more will come.
+    let mut state = shared.lock();
+    state.closed = true;
+    shared.closed.notify_all();
+}
+
+fn on_message(shared: &Shared, rank: Rank, bytes: &[u8]) {
+    let (finished, outcome) = match wire::decode_from_worker(bytes) {
+        Some(FromWorker::Ready) => (None, None),
+        Some(FromWorker::Done { id, outcome }) => {
+            let flight = shared.lock().running.remove(&rank);
+            match flight {
+                Some(flight) if flight.id == id => (Some(flight.sink), Some(outcome)),
+                _ => {
+                    return break_pool(
+                        shared,
+                        format!(
+                            "MPI worker rank {rank} answered task {id}, which it was not running"
+                        ),
+                    );
+                }
+            }
+        }
+        Some(FromWorker::InitFailed { message, .. }) => {
+            return break_pool(
+                shared,
+                format!("the initializer of MPI worker rank {rank} failed: {message}"),
+            );
+        }
+        None => {
+            return break_pool(
+                shared,
+                format!("MPI worker rank {rank} sent an unreadable message"),
+            );
+        }
+    };
+    // The worker is free again: give it the next job before this one's callbacks run.
+    let mut state = shared.lock();
+    if state.broken.is_none() {
+        state.idle.push(rank);
+        dispatch(&mut state);
+    }
+    let dismiss = take_workers_if_done(&mut state);
+    drop(state);
+    if let (Some(sink), Some(outcome)) = (finished, outcome) {
+        sink.finish(outcome.map_err(wire::Failure::into_task_error));
+    }
+    if let Some(workers) = dismiss {
+        dismiss_workers(shared, workers);
+    }
+}
+
+/// A worker died or MPI failed: fail every task queued or in flight, refuse new ones, and let
+/// the workers go.
+fn break_pool(shared: &Shared, why: String) {
+    let error = broken_error(why);
+    let mut state = shared.lock();
+    if state.broken.is_none() {
+        log::error!(target: "concurrent_futures", "{error}");
+        state.broken = Some(error.clone());
+    }
+    let queued: Vec<Job> = state.queue.drain(..).collect();
+    let running: Vec<Flight> = state.running.drain().map(|(_, f)| f).collect();
+    state.idle.clear();
+    let workers = state.workers.take();
+    drop(state);
+    for job in queued {
+        job.sink.fail_queued(TaskError::Broken(error.clone()));
+    }
+    for flight in running {
+        flight.sink.fail_running(TaskError::Broken(error.clone()));
+    }
+    if let Some(workers) = workers {
+        dismiss_workers(shared, workers);
+    }
+}
+
+impl Executor for MpiPoolExecutor {
+    fn submit<A: Payload, R: Payload>(
+        &self,
+        f: fn(A) -> R,
+        arg: A,
+    ) -> Result<Future<R>, SubmitError> {
+        MpiPoolExecutor::submit(self, f, arg)
+    }
+
+    /// One message, and one task in the worker, per chunk (mpi4py's chunked `map`).
+    fn submit_batch<A: Payload, R: Payload>(
+        &self,
+        f: fn(A) -> R,
+        args: Vec<A>,
+    ) -> Result<Batch<R>, SubmitError> {
+        self.submit_call(CallSite::chunk_of(f), &args)
+            .map(Batch::Whole)
+    }
+
+    fn shutdown(&self, wait: bool, cancel_futures: bool) {
+        MpiPoolExecutor::shutdown(self, wait, cancel_futures);
+    }
+}
+
+impl Drop for MpiPoolExecutor {
+    fn drop(&mut self) {
+        self.shutdown(true, false);
+    }
+}
+
+impl fmt::Debug for MpiPoolExecutor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let state = self.shared.lock();
+        f.debug_struct("MpiPoolExecutor")
+            .field("max_workers", &self.shared.max_workers)
+            .field("queued", &state.queue.len())
+            .field("running", &state.running.len())
+            .field("idle", &state.idle.len())
+            .field("shutdown", &state.shutdown)
+            .field("broken", &state.broken.is_some())
+            .finish()
+    }
+}

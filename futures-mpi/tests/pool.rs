@@ -1,0 +1,354 @@
+//! `MpiPoolExecutor` end to end, with this test binary as its own worker: `main` calls
+//! `bootstrap` first (hence `harness = false`), so the copies a pool spawns, and the ranks
+//! `mpirun` starts, serve the pool's tasks instead of running the cases.
+//!
+//! The binary plays three parts, chosen by `CF_MPI_TEST`:
+//! - unset (as `cargo test` runs it): never initialises MPI; runs itself as `spawn` and under
+//!   `mpirun -n 3` as `launcher`, each with a private `TMPDIR` (Open MPI leaves its session
+//!   directory there for a few seconds after a run), removed afterwards;
+//! - `spawn`: a plain program; each case builds its own pool of 2 spawned workers;
+//! - `launcher`: rank 0 of `mpirun -n 3`; every case shares the one pool of ranks 1 and 2 (a
+//!   launcher's ranks serve one pool), so of the suite's cases that shut the pool down only
+//!   one runs there, last.
+//!
+//! The cases: the testkit's generic executor suite (CPython's `ExecutorTest`), then the MPI
+//! engine's own faults — a panicking task, an argument that fails to serialize, a worker that
+//! dies (the pool breaks, naming the rank and the host), and no worker left behind.
+//! Every case runs under a watchdog: a hang fails the run, never stalls CI.
+#![cfg(feature = "mpi")]
+
+use concurrent_futures_core::{Executor, FutureError, PayloadStage, SubmitError, TaskError};
+use concurrent_futures_mpi::MpiPoolExecutor;
+use concurrent_futures_testkit::conformance;
+use serde::{Deserialize, Serialize, Serializer};
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const PART: &str = "CF_MPI_TEST";
+
+/// The generic suite's cases that leave the executor usable, by name.
+/// A case of the suite: its name, and what it does with a pool.
+type Case = (&'static str, fn(&MpiPoolExecutor));
+
+const SUITE: &[Case] = &[
+    ("submit", conformance::submit::<MpiPoolExecutor>),
+    (
+        "submit_keyword",
+        conformance::submit_keyword::<MpiPoolExecutor>,
+    ),
+    ("map", conformance::map::<MpiPoolExecutor>),
+    (
+        "map_exception",
+        conformance::map_exception::<MpiPoolExecutor>,
+    ),
+    ("map_timeout", conformance::map_timeout::<MpiPoolExecutor>),
+    (
+        "map_buffersize_value_validation",
+        conformance::map_buffersize_value_validation::<MpiPoolExecutor>,
+    ),
+    (
+        "map_buffersize",
+        conformance::map_buffersize::<MpiPoolExecutor>,
+    ),
+    (
+        "map_buffersize_on_multiple_iterables",
+        conformance::map_buffersize_on_multiple_iterables::<MpiPoolExecutor>,
+    ),
+    (
+        "map_buffersize_on_infinite_iterable",
+        conformance::map_buffersize_on_infinite_iterable::<MpiPoolExecutor>,
+    ),
+    (
+        "map_buffersize_on_multiple_infinite_iterables",
+        conformance::map_buffersize_on_multiple_infinite_iterables::<MpiPoolExecutor>,
+    ),
+    (
+        "map_buffersize_on_empty_iterable",
+        conformance::map_buffersize_on_empty_iterable::<MpiPoolExecutor>,
+    ),
+    (
+        "map_buffersize_without_iterable",
+        conformance::map_buffersize_without_iterable::<MpiPoolExecutor>,
+    ),
+    (
+        "map_buffersize_when_buffer_is_full",
+        conformance::map_buffersize_when_buffer_is_full::<MpiPoolExecutor>,
+    ),
+    (
+        "swallows_falsey_exceptions",
+        conformance::swallows_falsey_exceptions::<MpiPoolExecutor>,
+    ),
+    (
+        "a_panicking_task_fails_its_future_only",
+        a_panicking_task_fails_its_future_only,
+    ),
+    (
+        "an_argument_that_cannot_be_serialized_fails_its_future_only",
+        an_argument_that_cannot_be_serialized_fails_its_future_only,
+    ),
+];
+
+/// The generic suite's cases that end with `shutdown`: each on its own pool when spawning;
+/// under the launcher only `shutdown_race_issue12456` runs, last (its ranks serve one pool).
+const SUITE_SHUTTING_DOWN: &[Case] = &[
+    (
+        "no_stale_references",
+        conformance::no_stale_references::<MpiPoolExecutor>,
+    ),
+    (
+        "free_reference",
+        conformance::free_reference::<MpiPoolExecutor>,
+    ),
+];
+
+fn main() {
+    let session = concurrent_futures_mpi::bootstrap().expect("bootstrap");
+    match std::env::var(PART).as_deref() {
+        Ok("spawn") => {
+            for (name, case_fn) in SUITE.iter().chain(SUITE_SHUTTING_DOWN) {
+                case(name, 60, || {
+                    let pool = pool();
+                    case_fn(&pool);
+                    pool.shutdown(true, false);
+                });
+            }
+            case("shutdown_race_issue12456", 60, || {
+                conformance::shutdown_race_issue12456(&pool(), 2)
+            });
+            case(
+                "a_worker_that_dies_breaks_the_pool_naming_its_rank_and_host",
+                60,
+                a_worker_that_dies_breaks_the_pool_naming_its_rank_and_host,
+            );
+            case(
+                "shutdown_leaves_no_worker_process_behind",
+                60,
+                shutdown_leaves_no_worker_process_behind,
+            );
+        }
+        Ok("launcher") => {
+            let pool = pool();
+            assert_eq!(pool.max_workers(), 2, "ranks 1 and 2 serve");
+            for (name, case_fn) in SUITE {
+                case(name, 60, || case_fn(&pool));
+            }
+            case("shutdown_race_issue12456", 60, || {
+                conformance::shutdown_race_issue12456(&pool, 2)
+            });
+            println!("launcher: ok");
+        }
+        _ => {
+            let (status, stdout) = outer("spawn", Command::new(std::env::current_exe().unwrap()));
+            assert!(
+                status.success(),
+                "the spawn part failed: {status}\n{stdout}"
+            );
+            let (status, stdout) = outer("launcher", mpirun());
+            assert!(
+                status.success(),
+                "the launcher part failed: {status}\n{stdout}"
+            );
+            assert!(
+                stdout.contains("launcher: ok"),
+                "rank 0 did not finish: {stdout}"
+            );
+        }
+    }
+    drop(session);
+}
+
+fn pool() -> MpiPoolExecutor {
+    MpiPoolExecutor::builder()
+        .max_workers(2)
+        .build()
+        .expect("two workers")
+}
+
+/// Runs `f` as case `name`; past `seconds`, the whole run fails.
+fn case(name: &str, seconds: u64, f: impl FnOnce()) {
+    // `CF_MPI_ONLY=name` runs that case alone (for debugging one).
+    if let Ok(only) = std::env::var("CF_MPI_ONLY")
+        && only != name
+    {
+        return;
+    }
+    let (done, watched) = mpsc::channel::<()>();
+    let label = name.to_string();
+    std::thread::spawn(move || {
+        if let Err(mpsc::RecvTimeoutError::Timeout) =
+            watched.recv_timeout(Duration::from_secs(seconds))
+        {
+            eprintln!("test {label} ... TIMED OUT after {seconds} s");
+            std::process::exit(3);
+        }
+    });
+    eprintln!("test {name} ...");
+    f();
+    let _ = done.send(());
+    eprintln!("test {name} ... ok");
+}
+
+/// `mpirun --oversubscribe -n 3` of this test binary.
+fn mpirun() -> Command {
+    let mut mpirun = Command::new("mpirun");
+    mpirun.args(["--oversubscribe", "-n", "3"]);
+    mpirun.arg(std::env::current_exe().unwrap());
+    // bootstrap put this in our environment; under mpirun it would make mpirun's exit status 0
+    // whatever the ranks did.
+    mpirun.env_remove("OMPI_MCA_orte_enable_recovery");
+    mpirun
+        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
+    mpirun
+}
+
+/// Runs `command` as part `part` in a private `TMPDIR`, then removes that directory; its exit
+/// status and standard output (also printed).
+fn outer(part: &str, mut command: Command) -> (ExitStatus, String) {
+    let tmp = std::env::temp_dir().join(format!("cf-mpi-pool-{}-{part}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    // No backtraces from Open MPI's signal handler when a worker aborts on purpose.
+    command
+        .env(PART, part)
+        .env("TMPDIR", &tmp)
+        .env("OMPI_MCA_opal_signal", "");
+    let child = command
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the test's own MPI run");
+    let pid = child.id();
+    let (done, watched) = mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(mpsc::RecvTimeoutError::Timeout) = watched.recv_timeout(Duration::from_secs(300))
+        {
+            eprintln!("the MPI run (pid {pid}) took over 300 s: killing it");
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+        }
+    });
+    let output = child.wait_with_output().expect("wait for the MPI run");
+    let _ = done.send(());
+    let _ = std::fs::remove_dir_all(&tmp);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    print!("{stdout}");
+    (output.status, stdout)
+}
+
+fn fails(x: u32) -> u32 {
+    assert!(x != 3, "three is not allowed");
+    x
+}
+
+fn double(x: u32) -> u32 {
+    2 * x
+}
+
+fn a_panicking_task_fails_its_future_only(pool: &MpiPoolExecutor) {
+    let error = pool.submit(fails, 3).unwrap().result(None).unwrap_err();
+    match error {
+        FutureError::Failed(TaskError::Remote { message, .. }) => {
+            assert!(message.contains("three is not allowed"), "{message}");
+        }
+        other => panic!("expected the worker's panic, got {other:?}"),
+    }
+    assert_eq!(pool.submit(double, 21).unwrap().result(None).unwrap(), 42);
+}
+
+/// Fails when serialized.
+#[derive(Debug, Deserialize)]
+struct Unsendable;
+
+impl Serialize for Unsendable {
+    fn serialize<S: Serializer>(&self, _: S) -> Result<S::Ok, S::Error> {
+        Err(serde::ser::Error::custom("this value stays here"))
+    }
+}
+
+fn take(_: Unsendable) -> u32 {
+    0
+}
+
+fn an_argument_that_cannot_be_serialized_fails_its_future_only(pool: &MpiPoolExecutor) {
+    let error = pool
+        .submit(take, Unsendable)
+        .unwrap()
+        .result(None)
+        .unwrap_err();
+    match error {
+        FutureError::Failed(TaskError::Payload(p)) => {
+            assert_eq!(p.stage(), PayloadStage::EncodeArgument, "{p}");
+        }
+        other => panic!("expected a payload error, got {other:?}"),
+    }
+    assert_eq!(pool.submit(double, 4).unwrap().result(None).unwrap(), 8);
+}
+
+fn die(_: ()) {
+    std::process::abort();
+}
+
+fn a_worker_that_dies_breaks_the_pool_naming_its_rank_and_host() {
+    let pool = pool();
+    let error = pool.submit(die, ()).unwrap().result(None).unwrap_err();
+    let FutureError::Failed(TaskError::Broken(broken)) = error else {
+        panic!("expected a broken pool, got {error:?}");
+    };
+    let text = broken.to_string();
+    assert!(text.contains("rank"), "{text}");
+    let host = hostname();
+    assert!(text.contains(&host), "names the host {host}: {text}");
+    match pool.submit(double, 1) {
+        Err(SubmitError::Broken(_)) => {}
+        other => panic!("a broken pool refuses tasks, got {other:?}"),
+    }
+    pool.shutdown(true, false);
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+fn shutdown_leaves_no_worker_process_behind() {
+    let pool = pool();
+    let sum: u32 = pool.map(double, 0..100).unwrap().map(Result::unwrap).sum();
+    assert_eq!(sum, 9900);
+    let workers = workers_of_this_program();
+    assert_eq!(workers.len(), 2, "two workers run: {workers:?}");
+    pool.shutdown(true, false);
+    for pid in workers {
+        assert!(
+            concurrent_futures_mpi::transport::wait_for_exit(pid, Duration::from_secs(10)),
+            "worker {pid} is still running after shutdown"
+        );
+    }
+}
+
+/// The pids of the processes running this test binary, other than this one and the outer run
+/// that started it.
+fn workers_of_this_program() -> Vec<u32> {
+    let me = std::process::id();
+    let outer = std::os::unix::process::parent_id();
+    let exe = std::fs::read_link("/proc/self/exe").unwrap();
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me || pid == outer {
+            continue;
+        }
+        if std::fs::read_link(format!("/proc/{pid}/exe")).ok().as_ref() == Some(&exe) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
