@@ -118,6 +118,9 @@ struct Shared {
     key: CallKey,
     next_id: AtomicU64,
     max_workers: usize,
+    /// The manager thread, which completes futures and so runs their done-callbacks: a
+    /// `shutdown(wait)` there (a callback dropping the pool) must not wait for itself.
+    manager: std::sync::OnceLock<std::thread::ThreadId>,
 }
 
 impl Shared {
@@ -209,6 +212,7 @@ impl MpiPoolBuilder {
             key,
             next_id: AtomicU64::new(1),
             max_workers: ranks.len(),
+            manager: std::sync::OnceLock::new(),
         });
         let manager = {
             let shared = Arc::clone(&shared);
@@ -217,6 +221,7 @@ impl MpiPoolBuilder {
                 .spawn(move || manage(&shared, events))
                 .map_err(|e| MpiError::Init(format!("cannot start the manager thread: {e}")))?
         };
+        let _ = shared.manager.set(manager.thread().id());
         Ok(MpiPoolExecutor {
             shared,
             manager: Mutex::new(Some(manager)),
@@ -332,7 +337,10 @@ impl MpiPoolExecutor {
         if let Some(workers) = dismiss {
             dismiss_workers(&self.shared, workers);
         }
-        if wait {
+        // A done-callback on the manager thread cannot wait for the manager (Python's pool,
+        // likewise, cannot join its own thread): the manager finishes the shutdown by itself.
+        let on_manager = self.shared.manager.get() == Some(&std::thread::current().id());
+        if wait && !on_manager {
             let mut state = self.shared.lock();
             while !state.closed {
                 state = self

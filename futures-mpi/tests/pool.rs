@@ -122,6 +122,11 @@ fn main() {
                 a_worker_that_dies_breaks_the_pool_naming_its_rank_and_host,
             );
             case(
+                "a_done_callback_that_drops_the_pool_does_not_hang_it",
+                60,
+                a_done_callback_that_drops_the_pool_does_not_hang_it,
+            );
+            case(
                 "shutdown_leaves_no_worker_process_behind",
                 60,
                 shutdown_leaves_no_worker_process_behind,
@@ -351,4 +356,32 @@ fn workers_of_this_program() -> Vec<u32> {
         }
     }
     pids
+}
+
+/// Trial division: a task that takes a few tens of milliseconds, so that its future is
+/// completed by the pool's manager thread, after the callback below is added.
+fn is_prime(n: u64) -> bool {
+    n > 1 && (2..).take_while(|i| i * i <= n).all(|i| n % i != 0)
+}
+
+fn a_done_callback_that_drops_the_pool_does_not_hang_it() {
+    let holder = std::sync::Arc::new(std::sync::Mutex::new(Some(pool())));
+    let future = holder
+        .lock()
+        .unwrap()
+        .as_ref()
+        .unwrap()
+        .submit(is_prime, 1_099_726_899_285_419)
+        .unwrap();
+    let (dropped, on_drop) = mpsc::channel();
+    let h = std::sync::Arc::clone(&holder);
+    future.add_done_callback(move |_| {
+        // The last handle of the pool goes here, on whichever thread completes the future.
+        drop(h.lock().unwrap().take());
+        let _ = dropped.send(());
+    });
+    on_drop
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the callback dropped the pool and returned");
+    assert!(!future.result(None).unwrap());
 }
