@@ -361,7 +361,10 @@ fn workers_of_this_program() -> Vec<u32> {
 /// Trial division: a task that takes a few tens of milliseconds, so that its future is
 /// completed by the pool's manager thread, after the callback below is added.
 fn is_prime(n: u64) -> bool {
-    n > 1 && (2..).take_while(|i| i * i <= n).all(|i| !n.is_multiple_of(i))
+    n > 1
+        && (2..)
+            .take_while(|i| i * i <= n)
+            .all(|i| !n.is_multiple_of(i))
 }
 
 fn a_done_callback_that_drops_the_pool_does_not_hang_it() {
