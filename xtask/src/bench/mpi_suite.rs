@@ -169,14 +169,7 @@ pub(crate) fn run(quick: bool) -> Result<Vec<Row>, String> {
             repeats: 5,
         }
     };
-    let mut rows = vec![Row::peer(
-        ROUND_TRIP,
-        FLOOR,
-        floor(s.round_trips * 2)?,
-        "us",
-        s.round_trips * 2,
-    )];
-    rows.extend(ours(&s)?);
+    let mut rows = ours(&s)?;
     let py = Sizes {
         round_trips: s.round_trips.min(1_000),
         map_small: s.map_small,
@@ -244,21 +237,36 @@ fn ours(s: &Sizes) -> Result<Vec<Row>, String> {
     if let Some(e) = failure {
         return Err(e);
     }
+    // Row (a) and the floor's round trips interleaved (alternating which goes first), the
+    // floor's echo worker and the pool's workers all started, so that drift of the machine's
+    // speed (other work on it) hits both alike.
+    let mut echo = Echo::start()?;
     let ex = pool()?;
     // Both workers busy once before anything is measured.
     let warm: Vec<_> = (0..4).map(|i| ex.submit(ident, i).unwrap()).collect();
     for f in &warm {
         f.result(None).map_err(|e| e.to_string())?;
     }
+    for _ in 0..s.round_trips / 10 {
+        echo.round_trip()?;
+    }
     let mut samples = Vec::with_capacity(s.round_trips);
+    let mut floor = Vec::with_capacity(s.round_trips);
     for i in 0..s.round_trips {
+        if i % 2 == 1 {
+            floor.push(echo.round_trip()?);
+        }
         let t = Instant::now();
         ex.submit(ident, i as u64)
             .unwrap()
             .result(None)
             .map_err(|e| e.to_string())?;
         samples.push(t.elapsed().as_secs_f64() * 1e6);
+        if i % 2 == 0 {
+            floor.push(echo.round_trip()?);
+        }
     }
+    echo.stop()?;
     let a = median(&mut samples);
     let b = median_of(s.repeats, || {
         let t = Instant::now();
@@ -285,49 +293,65 @@ fn ours(s: &Sizes) -> Result<Vec<Row>, String> {
     drop(ex);
     Ok(vec![
         Row::ours(ROUND_TRIP, a, "us", s.round_trips),
+        Row::peer(ROUND_TRIP, FLOOR, median(&mut floor), "us", s.round_trips),
         Row::ours(MAP_SMALL, b, "items/s", s.map_small),
         Row::ours(MAP_CHUNKED, c, "items/s", s.map_chunked),
         Row::ours(FIRST_RESULT, d, "ms", s.first_results),
     ])
 }
 
-/// The median round trip, in µs, of an 8-byte message between this process and one spawned
-/// worker that echoes it, over the transport the pool is built on (its receiving thread and
-/// event channel included): what any request/reply over MPI costs here.
-fn floor(n: usize) -> Result<f64, String> {
-    let config = WorkersConfig {
-        workers: 1,
-        ..WorkersConfig::default()
-    };
-    let (workers, events) = Workers::start(&config).map_err(|e| format!("MPI workers: {e}"))?;
-    let rank = workers.members()[0].rank;
-    let send = |message: Vec<u8>| {
-        workers
-            .send(rank, message)
-            .map_err(|e| format!("MPI send: {e}"))
-    };
-    send(ECHO.to_vec())?;
-    let mut samples = Vec::with_capacity(n);
-    for i in 0..n + n / 10 {
-        let t = Instant::now();
-        send((i as u64).to_le_bytes().to_vec())?;
-        echo(&events, rank)?;
-        if i >= n / 10 {
-            samples.push(t.elapsed().as_secs_f64() * 1e6);
-        }
-    }
-    workers
-        .shutdown()
-        .map_err(|e| format!("stopping the MPI echo worker: {e}"))?;
-    Ok(median(&mut samples))
+/// The floor: one spawned worker that echoes whole messages, over the transport the pool is
+/// built on (its receiving thread and event channel included): what any request/reply over MPI
+/// costs here.
+struct Echo {
+    workers: Workers,
+    events: Receiver<(Rank, Event)>,
+    rank: Rank,
+    next: u64,
 }
 
-/// Waits for the echo worker's next message.
-fn echo(events: &Receiver<(Rank, Event)>, rank: Rank) -> Result<(), String> {
-    match events.recv_timeout(Duration::from_secs(30)) {
-        Ok((from, Event::Message(_))) if from == rank => Ok(()),
-        Ok((from, event)) => Err(format!("MPI echo worker {from}: {event:?}")),
-        Err(e) => Err(format!("MPI echo worker: no answer ({e})")),
+impl Echo {
+    fn start() -> Result<Echo, String> {
+        let config = WorkersConfig {
+            workers: 1,
+            ..WorkersConfig::default()
+        };
+        let (workers, events) = Workers::start(&config).map_err(|e| format!("MPI workers: {e}"))?;
+        let rank = workers.members()[0].rank;
+        let echo = Echo {
+            workers,
+            events,
+            rank,
+            next: 0,
+        };
+        echo.send(ECHO.to_vec())?;
+        Ok(echo)
+    }
+
+    fn send(&self, message: Vec<u8>) -> Result<(), String> {
+        self.workers
+            .send(self.rank, message)
+            .map_err(|e| format!("MPI send: {e}"))
+    }
+
+    /// One 8-byte message there and back, in µs.
+    fn round_trip(&mut self) -> Result<f64, String> {
+        self.next += 1;
+        let t = Instant::now();
+        self.send(self.next.to_le_bytes().to_vec())?;
+        match self.events.recv_timeout(Duration::from_secs(30)) {
+            Ok((from, Event::Message(_))) if from == self.rank => {
+                Ok(t.elapsed().as_secs_f64() * 1e6)
+            }
+            Ok((from, event)) => Err(format!("MPI echo worker {from}: {event:?}")),
+            Err(e) => Err(format!("MPI echo worker: no answer ({e})")),
+        }
+    }
+
+    fn stop(self) -> Result<(), String> {
+        self.workers
+            .shutdown()
+            .map_err(|e| format!("stopping the MPI echo worker: {e}"))
     }
 }
 
