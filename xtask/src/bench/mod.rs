@@ -66,34 +66,42 @@ fn parse(args: &[String]) -> Result<Options, String> {
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let options = parse(args)?;
     let mpi = options.suites.iter().any(|s| s == "mpi");
-    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
-    cargo.current_dir(crate::workspace_root()).args([
-        "run",
-        "--release",
-        "--quiet",
-        "--package",
-        "xtask",
-    ]);
+    let cargo = || {
+        let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+        cargo.current_dir(crate::workspace_root());
+        cargo
+    };
+    let features: &[&str] = if mpi { &["--features", "mpi"] } else { &[] };
+    if mpi {
+        // Built first, so that a machine without MPI hears what the suite needs.
+        let built = cargo()
+            .args(["build", "--release", "--quiet", "--package", "xtask"])
+            .args(features)
+            .status()
+            .map_err(|e| format!("cannot run cargo: {e}"))?;
+        if !built.success() {
+            return Err(format!("cannot build the bench with MPI: {MPI_HINT}"));
+        }
+    }
+    let mut run = cargo();
+    run.args(["run", "--release", "--quiet", "--package", "xtask"])
+        .args(features)
+        .args(["--", INNER])
+        .args(args);
     // Open MPI leaves a singleton's session directory in $TMPDIR for a while after it exits:
     // the measuring run gets a private one, removed afterwards.
     let tmp = std::env::temp_dir().join(format!("cf-bench-mpi-{}", std::process::id()));
     if mpi {
         std::fs::create_dir_all(&tmp)
             .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
-        cargo.args(["--features", "mpi"]).env("TMPDIR", &tmp);
+        run.env("TMPDIR", &tmp);
     }
-    let status = cargo
-        .args(["--", INNER])
-        .args(args)
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"));
+    let status = run.status().map_err(|e| format!("cannot run cargo: {e}"));
     if mpi {
         let _ = std::fs::remove_dir_all(&tmp);
     }
     if status?.success() {
         Ok(())
-    } else if mpi {
-        Err(format!("bench failed; {MPI_HINT}"))
     } else {
         Err("bench failed".to_owned())
     }
