@@ -405,5 +405,5 @@ fn mpi4py(s: &Sizes) -> Result<(String, Vec<(String, f64)>), String> {
         ],
     );
     let _ = std::fs::remove_dir_all(&tmp);
-    Ok((format!("{MPI4PY} {version} ({python})"), result?))
+    Ok((format!("{MPI4PY} {version} {python}"), result?))
 }
