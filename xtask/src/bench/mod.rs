@@ -5,6 +5,8 @@
 
 mod core_suite;
 mod java;
+#[cfg(feature = "mpi")]
+mod mpi_suite;
 mod process_suite;
 mod process_supervision;
 mod python;
@@ -16,7 +18,17 @@ use std::process::Command;
 /// The hidden sub-command that measures, in a release build.
 pub(crate) const INNER: &str = "__bench-inner";
 
+/// The default set.
 const SUITES: &[&str] = &["core", "thread", "process"];
+
+/// Suites run only when asked for: `mpi` needs a system MPI, and xtask's feature `mpi` (which
+/// `cargo xtask bench mpi` turns on for the measuring run).
+const OPTIONAL: &[&str] = &["mpi"];
+
+/// What to install for the `mpi` suite, and how it is built.
+const MPI_HINT: &str = "the mpi suite needs a system MPI (Debian/Ubuntu: apt-get install \
+    libopenmpi-dev openmpi-bin libclang-dev) and xtask's feature `mpi`: `cargo xtask bench mpi` \
+    turns it on (it runs `cargo run --release -p xtask --features mpi -- __bench-inner mpi`)";
 
 struct Options {
     suites: Vec<String>,
@@ -31,10 +43,13 @@ fn parse(args: &[String]) -> Result<Options, String> {
     for arg in args {
         match arg.as_str() {
             "--quick" => options.quick = true,
-            suite if SUITES.contains(&suite) => options.suites.push(suite.to_owned()),
+            suite if SUITES.contains(&suite) || OPTIONAL.contains(&suite) => {
+                options.suites.push(suite.to_owned());
+            }
             other => {
                 return Err(format!(
-                    "cargo xtask bench: unknown suite or flag {other} (suites: {SUITES:?})"
+                    "cargo xtask bench: unknown suite or flag {other} (suites: {SUITES:?}, \
+                     and on request {OPTIONAL:?})"
                 ));
             }
         }
@@ -42,30 +57,62 @@ fn parse(args: &[String]) -> Result<Options, String> {
     if options.suites.is_empty() {
         options.suites = SUITES.iter().map(|s| (*s).to_owned()).collect();
     }
+    // MPI last: once a process has initialised MPI, its environment carries Open MPI's
+    // variables, which would make the process suite's spawned workers look launched by MPI.
+    options.suites.sort_by_key(|s| s == "mpi");
     Ok(options)
 }
 
 pub(crate) fn run(args: &[String]) -> Result<(), String> {
-    parse(args)?;
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()))
-        .current_dir(crate::workspace_root())
-        .args([
-            "run",
-            "--release",
-            "--quiet",
-            "--package",
-            "xtask",
-            "--",
-            INNER,
-        ])
-        .args(args)
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if status.success() {
+    let options = parse(args)?;
+    let mpi = options.suites.iter().any(|s| s == "mpi");
+    let cargo = || {
+        let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()));
+        cargo.current_dir(crate::workspace_root());
+        cargo
+    };
+    let features: &[&str] = if mpi { &["--features", "mpi"] } else { &[] };
+    if mpi {
+        // Built first, so that a machine without MPI hears what the suite needs.
+        let built = cargo()
+            .args(["build", "--release", "--quiet", "--package", "xtask"])
+            .args(features)
+            .status()
+            .map_err(|e| format!("cannot run cargo: {e}"))?;
+        if !built.success() {
+            return Err(format!("cannot build the bench with MPI: {MPI_HINT}"));
+        }
+    }
+    let mut run = cargo();
+    run.args(["run", "--release", "--quiet", "--package", "xtask"])
+        .args(features)
+        .args(["--", INNER])
+        .args(args);
+    // Open MPI leaves a singleton's session directory in $TMPDIR for a while after it exits:
+    // the measuring run gets a private one, removed afterwards.
+    let tmp = std::env::temp_dir().join(format!("cf-bench-mpi-{}", std::process::id()));
+    if mpi {
+        std::fs::create_dir_all(&tmp)
+            .map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+        run.env("TMPDIR", &tmp);
+    }
+    let status = run.status().map_err(|e| format!("cannot run cargo: {e}"));
+    if mpi {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    if status?.success() {
         Ok(())
     } else {
         Err("bench failed".to_owned())
     }
+}
+
+/// The first line of `main` with the feature `mpi`: a copy of this program spawned as an MPI
+/// worker (by the `mpi` suite) serves there and exits.
+#[cfg(feature = "mpi")]
+pub(crate) fn mpi_bootstrap()
+-> Result<concurrent_futures_mpi::Session, concurrent_futures_mpi::MpiError> {
+    mpi_suite::bootstrap()
 }
 
 pub(crate) fn run_inner(args: &[String]) -> Result<(), String> {
@@ -75,6 +122,10 @@ pub(crate) fn run_inner(args: &[String]) -> Result<(), String> {
             "core" => (core_suite::run(options.quick)?, core_suite::TARGETS),
             "thread" => (thread_suite::run(options.quick)?, thread_suite::TARGETS),
             "process" => (process_suite::run(options.quick)?, process_suite::TARGETS),
+            #[cfg(feature = "mpi")]
+            "mpi" => (mpi_suite::run(options.quick)?, mpi_suite::TARGETS),
+            #[cfg(not(feature = "mpi"))]
+            "mpi" => return Err(format!("this xtask was built without MPI: {MPI_HINT}")),
             _ => unreachable!("validated by parse"),
         };
         report::print(suite, &rows, targets);

@@ -58,9 +58,25 @@ pub(crate) fn run_file(
     script: &str,
     args: &[String],
 ) -> Result<Vec<(String, f64)>, String> {
+    run_file_with_env(name, script, args, &[])
+}
+
+/// Like [`run_file`], with these variables added to the script's environment.
+pub(crate) fn run_file_with_env(
+    name: &str,
+    script: &str,
+    args: &[String],
+    env: &[(&str, &std::ffi::OsStr)],
+) -> Result<Vec<(String, f64)>, String> {
     let dir = crate::workspace_root().join("target").join("bench");
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let path = dir.join(name);
     std::fs::write(&path, script).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    parse(Command::new("python3").arg(&path).args(args).output())
+    parse(
+        Command::new("python3")
+            .arg(&path)
+            .args(args)
+            .envs(env.iter().copied())
+            .output(),
+    )
 }

@@ -3,7 +3,8 @@
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-/// One measured workload on one system.
+/// One measured workload on one system (a peer that could not be measured has a NaN median:
+/// printed as unavailable, and not counted by the targets).
 #[derive(Debug, Clone)]
 pub(crate) struct Row {
     pub(crate) workload: &'static str,
@@ -100,6 +101,7 @@ pub(crate) fn print(suite: &str, rows: &[Row], targets: &[Target]) {
         let ours = group.iter().find(|r| r.ours).map(|r| r.median);
         for row in group {
             let ratio = match ours {
+                _ if row.median.is_nan() => "-".to_owned(),
                 Some(_) if row.ours => "1.0x".to_owned(),
                 Some(ours) => format!("{:.1}x", advantage(ours, row.median, row.unit)),
                 None => "-".to_owned(),
@@ -153,6 +155,7 @@ fn verdict(rows: &[Row], target: &Target) -> String {
             };
             let peers = rows.iter().filter(|r| {
                 !r.ours
+                    && !r.median.is_nan()
                     && r.workload == workload
                     && prefixes.iter().any(|p| r.system.starts_with(p))
             });
@@ -171,7 +174,9 @@ fn verdict(rows: &[Row], target: &Target) -> String {
 }
 
 fn format_value(v: f64) -> String {
-    if v >= 100.0 {
+    if v.is_nan() {
+        "unavailable".to_owned()
+    } else if v >= 100.0 {
         format!("{v:.0}")
     } else if v >= 1.0 {
         format!("{v:.2}")
@@ -192,7 +197,11 @@ pub(crate) fn write_json(suite: &str, rows: &[Row]) -> Result<PathBuf, String> {
             "  {{\"workload\": {}, \"system\": {}, \"median\": {}, \"unit\": {}, \"n\": {}, \"cpu_us_per_task\": {}}}",
             quote(row.workload),
             quote(&row.system),
-            row.median,
+            if row.median.is_nan() {
+                "null".to_owned()
+            } else {
+                row.median.to_string()
+            },
             quote(row.unit),
             row.n,
             row.cpu_per_task
