@@ -5,11 +5,14 @@
 //! sealed with the pool's key, with a postcard-encoded argument; each worker runs the
 //! remote-call member's serve loop over its MPI link.
 //!
-//! **Scheduling.** One lock guards the queue, the idle workers and the tasks in flight. A
-//! submit queues its job and sends it at once if a worker is idle; the manager thread takes
+//! **Scheduling.** One lock guards the queue, the workers' free places and the tasks in
+//! flight. Each worker holds up to [`PER_WORKER`] tasks: the one it runs and the next, so it
+//! never waits a round trip between two tasks (Python's process pool likewise sends
+//! `max_workers + 1` ahead). A submit queues its job and sends it at once if a worker has a
+//! free place; the manager thread takes
 //! every event of the transport's receiving thread (a worker ready, a result, a death) and
 //! sends the next queued job to the worker that became free. Each worker runs one task at a
-//! time, so the pool never queues work behind a busy rank while another idles.
+//! time, and free places are handed out in turn, so work spreads over the workers.
 //!
 //! **Faults.** A worker that dies (seen on its host by the transport, which MPI itself never
 //! reports) or an MPI failure breaks the pool, as a dead process breaks Python's process pool:
@@ -25,7 +28,7 @@ use crate::MpiError;
 use crate::transport::{Event, Rank, Workers, WorkersConfig};
 use concurrent_futures_core::{
     Batch, BrokenExecutor, BrokenKind, Executor, Future, Payload, PayloadError, PayloadStage,
-    SubmitError, TaskError,
+    SubmitError, TaskError, contain_panic,
 };
 use concurrent_futures_remote::wire::{self, FromWorker, Init};
 use concurrent_futures_remote::{CallKey, CallSite, Version};
@@ -37,6 +40,10 @@ use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 use std::time::Duration;
+
+/// Tasks a worker holds at once: the one it runs and the next (they are marked running when
+/// sent, as Python's process pool marks what it moves to its call queue).
+const PER_WORKER: usize = 2;
 
 /// Where a job's outcome goes: its future, behind the result type.
 trait Sink: Send {
@@ -99,10 +106,12 @@ struct Flight {
 /// What the lock guards.
 struct State {
     queue: VecDeque<Job>,
-    /// Workers ready for a task.
-    idle: Vec<Rank>,
+    /// A worker's rank once per free place (in turn: 0, 1, .., 0, 1, ..).
+    free: VecDeque<Rank>,
     /// The task each busy worker runs.
-    running: HashMap<Rank, Flight>,
+    running: HashMap<Rank, VecDeque<Flight>>,
+    /// Tasks in flight, over every worker.
+    in_flight: usize,
     /// The transport, until the workers are dismissed.
     workers: Option<Workers>,
     shutdown: bool,
@@ -201,8 +210,11 @@ impl MpiPoolBuilder {
                 queue: VecDeque::new(),
                 // Without an initializer a worker answers its settings with nothing: it is
                 // ready for a task as soon as they are sent (it reads them first).
-                idle: ranks.clone(),
+                free: (0..PER_WORKER)
+                    .flat_map(|_| ranks.iter().copied())
+                    .collect(),
                 running: HashMap::new(),
+                in_flight: 0,
                 workers: Some(workers),
                 shutdown: false,
                 broken: None,
@@ -314,7 +326,9 @@ impl MpiPoolExecutor {
             message,
             sink: Box::new(FutureSink(future.clone())),
         });
-        dispatch(&mut state);
+        let unsent = dispatch(&mut state);
+        drop(state);
+        fail_unsent(unsent);
         Ok(future)
     }
 
@@ -332,10 +346,22 @@ impl MpiPoolExecutor {
         let dismiss = take_workers_if_done(&mut state);
         drop(state);
         for job in cancelled {
-            job.sink.cancel();
+            contain_panic("cancelling an MPI task's future", || job.sink.cancel());
         }
         if let Some(workers) = dismiss {
-            dismiss_workers(&self.shared, workers);
+            if wait {
+                dismiss_workers(&self.shared, workers);
+            } else {
+                // Python's `shutdown(wait=False)` returns at once: the workers are dismissed
+                // (their goodbyes awaited, stragglers killed) on a thread of their own.
+                let shared = Arc::clone(&self.shared);
+                let dismissing = std::thread::Builder::new()
+                    .name("MpiPoolExecutor-shutdown".to_owned())
+                    .spawn(move || dismiss_workers(&shared, workers));
+                if let Err(e) = dismissing {
+                    log::warn!(target: "concurrent_futures", "cannot dismiss the MPI workers: {e}");
+                }
+            }
         }
         // A done-callback on the manager thread cannot wait for the manager (Python's pool,
         // likewise, cannot join its own thread): the manager finishes the shutdown by itself.
@@ -370,38 +396,66 @@ fn refusal(state: &State) -> Option<SubmitError> {
     state.shutdown.then_some(SubmitError::Shutdown)
 }
 
-/// Sends queued jobs to idle workers. Called with the lock held.
-fn dispatch(state: &mut State) {
-    while !state.idle.is_empty() {
+/// A job that could not be sent, and its error: failed once the lock is released (its
+/// future's done-callbacks may take the lock again).
+type Unsent = (Box<dyn Sink>, TaskError);
+
+/// Sends queued jobs to workers with a free place. Called with the lock held; returns the
+/// jobs that could not be sent, for [`fail_unsent`] after the lock is released.
+#[must_use = "the unsent jobs must be failed, after the lock is released"]
+fn dispatch(state: &mut State) -> Vec<Unsent> {
+    let mut unsent = Vec::new();
+    while !state.free.is_empty() {
         let Some(job) = state.queue.pop_front() else {
-            return;
+            break;
         };
         if !job.sink.start() {
             // Cancelled while queued: notified by `start`, never sent.
             continue;
         }
-        let rank = state.idle.pop().expect("checked non-empty");
+        let rank = state.free.pop_front().expect("checked non-empty");
         let sent = match &state.workers {
             Some(workers) => workers.send(rank, job.message),
             None => Err(MpiError::WorkerGone(rank)),
         };
         match sent {
             Ok(()) => {
-                state.running.insert(
-                    rank,
-                    Flight {
-                        id: job.id,
-                        sink: job.sink,
-                    },
-                );
+                state.running.entry(rank).or_default().push_back(Flight {
+                    id: job.id,
+                    sink: job.sink,
+                });
+                state.in_flight += 1;
             }
-            Err(e) => {
+            Err(e @ MpiError::WorkerGone(_)) => {
                 // The worker is gone: its death event breaks the pool; this job fails now.
                 let error =
                     broken_error(format!("cannot send a task to MPI worker rank {rank}: {e}"));
-                job.sink.fail_running(TaskError::Broken(error));
+                unsent.push((job.sink, TaskError::Broken(error)));
+            }
+            Err(e) => {
+                // This message could not go (too large for MPI, or a failed send): it fails
+                // alone, and the worker keeps its place.
+                state.free.push_front(rank);
+                let error = match e {
+                    MpiError::TooLarge(_) => TaskError::Payload(PayloadError::new(
+                        PayloadStage::EncodeArgument,
+                        e.to_string(),
+                    )),
+                    other => TaskError::Broken(broken_error(format!(
+                        "cannot send a task to MPI worker rank {rank}: {other}"
+                    ))),
+                };
+                unsent.push((job.sink, error));
             }
         }
+    }
+    unsent
+}
+
+/// Fails the jobs `dispatch` could not send (called without the lock).
+fn fail_unsent(unsent: Vec<Unsent>) {
+    for (sink, error) in unsent {
+        contain_panic("failing an MPI task's future", || sink.fail_running(error));
     }
 }
 
@@ -411,7 +465,7 @@ fn broken_error(message: String) -> BrokenExecutor {
 
 /// Once shut down and idle, the workers to dismiss (taken out: only one caller gets them).
 fn take_workers_if_done(state: &mut State) -> Option<Workers> {
-    if state.shutdown && state.queue.is_empty() && state.running.is_empty() {
+    if state.shutdown && state.queue.is_empty() && state.in_flight == 0 {
         state.workers.take()
     } else {
         None
@@ -438,7 +492,13 @@ fn manage(shared: &Shared, events: Receiver<(Rank, Event)>) {
                 format!("MPI worker rank {rank} on host {host} (pid {pid}) died"),
             ),
             Event::Left { code } => {
-                if !shared.lock().shutdown {
+                // Expected at shutdown, once the worker's tasks are done; otherwise (or with a
+                // task still on it) it fails what it held.
+                let unexpected = {
+                    let state = shared.lock();
+                    !state.shutdown || state.running.get(&rank).is_some_and(|q| !q.is_empty())
+                };
+                if unexpected {
                     break_pool(
                         shared,
                         format!("MPI worker rank {rank} left the pool (exit code {code})"),
@@ -460,10 +520,24 @@ fn on_message(shared: &Shared, rank: Rank, bytes: &[u8]) {
     let (finished, outcome) = match wire::decode_from_worker(bytes) {
         Some(FromWorker::Ready) => (None, None),
         Some(FromWorker::Done { id, outcome }) => {
-            let flight = shared.lock().running.remove(&rank);
+            // A worker answers its tasks in the order it got them.
+            let flight = {
+                let mut state = shared.lock();
+                let flight = state.running.get_mut(&rank).and_then(VecDeque::pop_front);
+                if flight.is_some() {
+                    state.in_flight -= 1;
+                }
+                flight
+            };
             match flight {
                 Some(flight) if flight.id == id => (Some(flight.sink), Some(outcome)),
-                _ => {
+                other => {
+                    // Put it back, for `break_pool` to fail with the others.
+                    if let Some(flight) = other {
+                        let mut state = shared.lock();
+                        state.running.entry(rank).or_default().push_front(flight);
+                        state.in_flight += 1;
+                    }
                     return break_pool(
                         shared,
                         format!(
@@ -486,16 +560,24 @@ fn on_message(shared: &Shared, rank: Rank, bytes: &[u8]) {
             );
         }
     };
-    // The worker is free again: give it the next job before this one's callbacks run.
+    // A place is free again on this worker (after a task, not after `Ready`, which only a
+    // worker with an initializer sends, with its places already counted): fill it before this
+    // task's callbacks run.
     let mut state = shared.lock();
-    if state.broken.is_none() {
-        state.idle.push(rank);
-        dispatch(&mut state);
+    let mut unsent = Vec::new();
+    if state.broken.is_none() && finished.is_some() {
+        state.free.push_back(rank);
+        unsent = dispatch(&mut state);
     }
     let dismiss = take_workers_if_done(&mut state);
     drop(state);
+    fail_unsent(unsent);
     if let (Some(sink), Some(outcome)) = (finished, outcome) {
-        sink.finish(outcome.map_err(wire::Failure::into_task_error));
+        // The future's callbacks run here; a panic from a `Drop` (of a result nobody holds
+        // any more) must not stop the manager.
+        contain_panic("completing an MPI task's future", || {
+            sink.finish(outcome.map_err(wire::Failure::into_task_error))
+        });
     }
     if let Some(workers) = dismiss {
         dismiss_workers(shared, workers);
@@ -512,15 +594,22 @@ fn break_pool(shared: &Shared, why: String) {
         state.broken = Some(error.clone());
     }
     let queued: Vec<Job> = state.queue.drain(..).collect();
-    let running: Vec<Flight> = state.running.drain().map(|(_, f)| f).collect();
-    state.idle.clear();
+    let running: Vec<Flight> = state.running.drain().flat_map(|(_, f)| f).collect();
+    state.in_flight = 0;
+    state.free.clear();
     let workers = state.workers.take();
     drop(state);
     for job in queued {
-        job.sink.fail_queued(TaskError::Broken(error.clone()));
+        let error = TaskError::Broken(error.clone());
+        contain_panic("failing an MPI task's future", || {
+            job.sink.fail_queued(error)
+        });
     }
     for flight in running {
-        flight.sink.fail_running(TaskError::Broken(error.clone()));
+        let error = TaskError::Broken(error.clone());
+        contain_panic("failing an MPI task's future", || {
+            flight.sink.fail_running(error)
+        });
     }
     if let Some(workers) = workers {
         dismiss_workers(shared, workers);
@@ -563,8 +652,8 @@ impl fmt::Debug for MpiPoolExecutor {
         f.debug_struct("MpiPoolExecutor")
             .field("max_workers", &self.shared.max_workers)
             .field("queued", &state.queue.len())
-            .field("running", &state.running.len())
-            .field("idle", &state.idle.len())
+            .field("in_flight", &state.in_flight)
+            .field("free_places", &state.free.len())
             .field("shutdown", &state.shutdown)
             .field("broken", &state.broken.is_some())
             .finish()

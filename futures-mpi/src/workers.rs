@@ -252,6 +252,22 @@ impl Workers {
         if self.spawned && !unreachable {
             result = result.and(disconnect(shared.comm));
         }
+        // A spawned worker that said goodbye still disconnects and finalizes before its process
+        // ends; wait for that on this host, so that the workers are gone when shutdown returns
+        // (a spawn made while the last pool's workers were still exiting hung Open MPI's
+        // spawn). Launcher ranks are not waited for: their finalize waits for rank 0's.
+        let last = Instant::now() + Duration::from_secs(10);
+        let spawned_here = shared
+            .members
+            .iter()
+            .filter(|m| self.spawned && m.host == here);
+        for member in spawned_here {
+            let left = last.saturating_duration_since(Instant::now());
+            if !deathwatch::wait_for_exit(member.pid, left) {
+                deathwatch::kill(member.pid);
+                let _ = deathwatch::wait_for_exit(member.pid, Duration::from_secs(5));
+            }
+        }
         runtime::LIVE_POOLS.fetch_sub(1, Ordering::AcqRel);
         result
     }

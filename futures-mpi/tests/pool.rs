@@ -127,6 +127,16 @@ fn main() {
                 a_done_callback_that_drops_the_pool_does_not_hang_it,
             );
             case(
+                "a_result_whose_drop_panics_on_the_manager_does_not_stop_the_pool",
+                60,
+                a_result_whose_drop_panics_on_the_manager_does_not_stop_the_pool,
+            );
+            case(
+                "twenty_pools_one_after_another_each_start",
+                120,
+                twenty_pools_one_after_another_each_start,
+            );
+            case(
                 "shutdown_leaves_no_worker_process_behind",
                 60,
                 shutdown_leaves_no_worker_process_behind,
@@ -387,4 +397,64 @@ fn a_done_callback_that_drops_the_pool_does_not_hang_it() {
         .recv_timeout(Duration::from_secs(30))
         .expect("the callback dropped the pool and returned");
     assert!(!future.result(None).unwrap());
+}
+
+/// A pool per round, 20 rounds: each shutdown waits until its workers' processes have ended
+/// (a spawn while the last pool's workers were still exiting hung Open MPI's spawn, found by
+/// review).
+fn twenty_pools_one_after_another_each_start() {
+    for round in 0..20 {
+        let pool = MpiPoolExecutor::builder()
+            .max_workers(2)
+            .start_timeout(Duration::from_secs(20))
+            .build()
+            .unwrap_or_else(|e| panic!("round {round}: {e}"));
+        assert_eq!(pool.submit(double, 2).unwrap().result(None).unwrap(), 4);
+        pool.shutdown(true, false);
+    }
+}
+
+/// Set in the pool's process once its cases run: a [`Bomb`] goes off only there.
+static ARMED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A result whose `Drop` panics in the pool's process.
+#[derive(Serialize, Deserialize)]
+struct Bomb(u32);
+
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        if ARMED.load(std::sync::atomic::Ordering::SeqCst) && !std::thread::panicking() {
+            panic!("a result's Drop panics");
+        }
+    }
+}
+
+/// Returns once the file `gate` exists: a gate between the pool's process and a worker.
+fn bomb_after(gate: std::path::PathBuf) -> Bomb {
+    while !gate.exists() {
+        std::thread::yield_now();
+    }
+    Bomb(0)
+}
+
+/// The caller drops its future before the task ends, so the manager thread holds the last
+/// handle and the result's `Drop` panics there: the pool carries on (found by review: the
+/// manager thread died, and later tasks never completed).
+fn a_result_whose_drop_panics_on_the_manager_does_not_stop_the_pool() {
+    ARMED.store(true, std::sync::atomic::Ordering::SeqCst);
+    let gate = std::env::temp_dir().join(format!("cf-mpi-bomb-{}", std::process::id()));
+    let pool = pool();
+    drop(pool.submit(bomb_after, gate.clone()).unwrap());
+    std::fs::write(&gate, b"").unwrap();
+    let later: Vec<_> = (0..3).map(|i| pool.submit(double, i).unwrap()).collect();
+    for (i, f) in later.into_iter().enumerate() {
+        assert_eq!(
+            f.result(None).unwrap(),
+            2 * i as u32,
+            "task {i} after the panic"
+        );
+    }
+    pool.shutdown(true, false);
+    ARMED.store(false, std::sync::atomic::Ordering::SeqCst);
+    let _ = std::fs::remove_file(&gate);
 }
