@@ -21,11 +21,13 @@ use concurrent_futures_core::{Executor, FutureError, PayloadStage, SubmitError, 
 use concurrent_futures_mpi::MpiPoolExecutor;
 use concurrent_futures_testkit::conformance;
 use serde::{Deserialize, Serialize, Serializer};
-use std::process::{Command, ExitStatus, Stdio};
+use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
-const PART: &str = "CF_MPI_TEST";
+mod common;
+
+use common::{PART, case, mpirun, outer};
 
 /// The generic suite's cases that leave the executor usable, by name.
 /// A case of the suite: its name, and what it does with a pool.
@@ -159,7 +161,7 @@ fn main() {
                 status.success(),
                 "the spawn part failed: {status}\n{stdout}"
             );
-            let (status, stdout) = outer("launcher", mpirun());
+            let (status, stdout) = outer("launcher", mpirun(false));
             assert!(
                 status.success(),
                 "the launcher part failed: {status}\n{stdout}"
@@ -178,77 +180,6 @@ fn pool() -> MpiPoolExecutor {
         .max_workers(2)
         .build()
         .expect("two workers")
-}
-
-/// Runs `f` as case `name`; past `seconds`, the whole run fails.
-fn case(name: &str, seconds: u64, f: impl FnOnce()) {
-    // `CF_MPI_ONLY=name` runs that case alone (for debugging one).
-    if let Ok(only) = std::env::var("CF_MPI_ONLY")
-        && only != name
-    {
-        return;
-    }
-    let (done, watched) = mpsc::channel::<()>();
-    let label = name.to_string();
-    std::thread::spawn(move || {
-        if let Err(mpsc::RecvTimeoutError::Timeout) =
-            watched.recv_timeout(Duration::from_secs(seconds))
-        {
-            eprintln!("test {label} ... TIMED OUT after {seconds} s");
-            std::process::exit(3);
-        }
-    });
-    eprintln!("test {name} ...");
-    f();
-    let _ = done.send(());
-    eprintln!("test {name} ... ok");
-}
-
-/// `mpirun --oversubscribe -n 3` of this test binary.
-fn mpirun() -> Command {
-    let mut mpirun = Command::new("mpirun");
-    mpirun.args(["--oversubscribe", "-n", "3"]);
-    mpirun.arg(std::env::current_exe().unwrap());
-    // bootstrap put this in our environment; under mpirun it would make mpirun's exit status 0
-    // whatever the ranks did.
-    mpirun.env_remove("OMPI_MCA_orte_enable_recovery");
-    mpirun
-        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
-        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
-    mpirun
-}
-
-/// Runs `command` as part `part` in a private `TMPDIR`, then removes that directory; its exit
-/// status and standard output (also printed).
-fn outer(part: &str, mut command: Command) -> (ExitStatus, String) {
-    let tmp = std::env::temp_dir().join(format!("cf-mpi-pool-{}-{part}", std::process::id()));
-    std::fs::create_dir_all(&tmp).unwrap();
-    // No backtraces from Open MPI's signal handler when a worker aborts on purpose.
-    command
-        .env(PART, part)
-        .env("TMPDIR", &tmp)
-        .env("OMPI_MCA_opal_signal", "");
-    let child = command
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the test's own MPI run");
-    let pid = child.id();
-    let (done, watched) = mpsc::channel::<()>();
-    std::thread::spawn(move || {
-        if let Err(mpsc::RecvTimeoutError::Timeout) = watched.recv_timeout(Duration::from_secs(300))
-        {
-            eprintln!("the MPI run (pid {pid}) took over 300 s: killing it");
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-        }
-    });
-    let output = child.wait_with_output().expect("wait for the MPI run");
-    let _ = done.send(());
-    let _ = std::fs::remove_dir_all(&tmp);
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    print!("{stdout}");
-    (output.status, stdout)
 }
 
 fn fails(x: u32) -> u32 {

@@ -18,11 +18,13 @@ use concurrent_futures_mpi::transport::{
     Event, Rank, Workers, WorkersConfig, bootstrap_with, wait_for_exit,
 };
 use std::collections::HashMap;
-use std::process::{Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::process::Command;
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-const PART: &str = "CF_MPI_TEST";
+mod common;
+
+use common::{PART, case, mpirun, outer};
 
 fn main() {
     let session = bootstrap_with(|link| {
@@ -108,79 +110,6 @@ fn main() {
         }
     }
     drop(session);
-}
-
-/// Runs `f` as case `name`; past `seconds`, the whole run fails.
-fn case(name: &str, seconds: u64, f: impl FnOnce()) {
-    let (done, watched) = mpsc::channel::<()>();
-    let label = name.to_string();
-    std::thread::spawn(move || {
-        if let Err(mpsc::RecvTimeoutError::Timeout) =
-            watched.recv_timeout(Duration::from_secs(seconds))
-        {
-            eprintln!("test {label} ... TIMED OUT after {seconds} s");
-            std::process::exit(3);
-        }
-    });
-    eprintln!("test {name} ...");
-    f();
-    let _ = done.send(());
-    eprintln!("test {name} ... ok");
-}
-
-/// `mpirun --oversubscribe -n 3` of this test binary, with or without `--enable-recovery`.
-fn mpirun(recovery: bool) -> Command {
-    let mut mpirun = Command::new("mpirun");
-    mpirun.args(["--oversubscribe", "-n", "3"]);
-    if recovery {
-        mpirun.arg("--enable-recovery");
-    }
-    mpirun.arg(std::env::current_exe().unwrap());
-    // bootstrap put this in our environment; under mpirun it would make mpirun's exit status 0
-    // whatever the ranks did.
-    mpirun.env_remove("OMPI_MCA_orte_enable_recovery");
-    mpirun
-        .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
-        .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1");
-    mpirun
-}
-
-/// Runs `command` as part `part` in a private `TMPDIR`, then removes that directory; its exit
-/// status and standard output (also printed).
-fn outer(part: &str, mut command: Command) -> (ExitStatus, String) {
-    let tmp = std::env::temp_dir().join(format!("cf-mpi-test-{}-{part}", std::process::id()));
-    std::fs::create_dir_all(&tmp).unwrap();
-    // No backtraces from Open MPI's signal handler when a worker aborts on purpose.
-    command
-        .env(PART, part)
-        .env("TMPDIR", &tmp)
-        .env("OMPI_MCA_opal_signal", "");
-    let (status, stdout) =
-        run_with_deadline(command.stdout(Stdio::piped()), Duration::from_secs(300));
-    let _ = std::fs::remove_dir_all(&tmp);
-    print!("{stdout}");
-    (status, stdout)
-}
-
-/// Runs `command` to its end, killing it past `limit`; its status and standard output.
-fn run_with_deadline(command: &mut Command, limit: Duration) -> (ExitStatus, String) {
-    let child = command.spawn().expect("start the test's own MPI run");
-    let pid = child.id();
-    let (done, watched) = mpsc::channel::<()>();
-    std::thread::spawn(move || {
-        if let Err(mpsc::RecvTimeoutError::Timeout) = watched.recv_timeout(limit) {
-            eprintln!("the MPI run (pid {pid}) took over {limit:?}: killing it");
-            let _ = Command::new("kill")
-                .args(["-KILL", &pid.to_string()])
-                .status();
-        }
-    });
-    let output = child.wait_with_output().expect("wait for the MPI run");
-    let _ = done.send(());
-    (
-        output.status,
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-    )
 }
 
 fn config(workers: usize) -> WorkersConfig {
