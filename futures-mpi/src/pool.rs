@@ -9,15 +9,17 @@
 //! flight. Each worker holds up to [`PER_WORKER`] tasks: the one it runs and the next, so it
 //! never waits a round trip between two tasks (Python's process pool likewise sends
 //! `max_workers + 1` ahead). A submit queues its job and sends it at once if a worker has a
-//! free place; the manager thread takes
-//! every event of the transport's receiving thread (a worker ready, a result, a death) and
-//! sends the next queued job to the worker that became free. Each worker runs one task at a
-//! time, and free places are handed out in turn, so work spreads over the workers.
+//! free place; the manager thread takes every event of the transport's receiving thread (a
+//! result, a death, a goodbye) and sends the next queued job to the worker whose place came
+//! free. Free places are handed out in turn, so work spreads over the workers. Futures are
+//! completed, and their done-callbacks run, without the lock held; a panic there is contained,
+//! so the manager thread never dies.
 //!
 //! **Faults.** A worker that dies (seen on its host by the transport, which MPI itself never
 //! reports) or an MPI failure breaks the pool, as a dead process breaks Python's process pool:
-//! the task in flight on that rank, and every queued one, fail with a `BrokenExecutor` naming
-//! the rank and its host, and later submits are refused.
+//! the tasks in flight and every queued one fail with a `BrokenExecutor` naming the rank and
+//! its host, and later submits are refused. A message that cannot be sent for its own reason
+//! (too large for MPI) fails its task only.
 //!
 //! **Shutdown.** `shutdown` refuses new tasks; with `cancel_futures` it cancels the queued
 //! ones. Once nothing is queued or in flight, the manager thread dismisses the workers (they
