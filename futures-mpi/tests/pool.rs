@@ -104,6 +104,35 @@ const SUITE_SHUTTING_DOWN: &[Case] = &[
     ),
 ];
 
+/// Twins of mpi4py's `test_futures.py` cases that do not depend on mpi4py's internals or on
+/// Python's calling conventions (keyword arguments, `starmap`, `unordered`).
+const MPI4PY_TWINS: &[(&str, fn())] = &[
+    (
+        "mpi4py_test_run_after_shutdown",
+        mpi4py_test_run_after_shutdown,
+    ),
+    ("mpi4py_test_hang_issue12364", mpi4py_test_hang_issue12364),
+    ("mpi4py_test_map_chunksize", mpi4py_test_map_chunksize),
+    (
+        "mpi4py_test_max_workers_negative",
+        mpi4py_test_max_workers_negative,
+    ),
+    (
+        "mpi4py_test_context_manager_shutdown",
+        mpi4py_test_context_manager_shutdown,
+    ),
+    ("mpi4py_test_all_completed", mpi4py_test_all_completed),
+    (
+        "mpi4py_test_first_exception_some_already_complete",
+        mpi4py_test_first_exception_some_already_complete,
+    ),
+    ("mpi4py_test_no_timeout", mpi4py_test_no_timeout),
+    (
+        "mpi4py_test_duplicate_futures",
+        mpi4py_test_duplicate_futures,
+    ),
+];
+
 fn main() {
     let session = concurrent_futures_mpi::bootstrap().expect("bootstrap");
     match std::env::var(PART).as_deref() {
@@ -138,6 +167,10 @@ fn main() {
                 120,
                 twenty_pools_one_after_another_each_start,
             );
+            // Twins of the portable cases of mpi4py's `test_futures.py`, named after them.
+            for (name, twin) in MPI4PY_TWINS {
+                case(name, 60, twin);
+            }
             case(
                 "shutdown_leaves_no_worker_process_behind",
                 60,
@@ -388,4 +421,121 @@ fn a_result_whose_drop_panics_on_the_manager_does_not_stop_the_pool() {
     pool.shutdown(true, false);
     ARMED.store(false, std::sync::atomic::Ordering::SeqCst);
     let _ = std::fs::remove_file(&gate);
+}
+
+fn pow_of((x, y): (u64, u32)) -> u64 {
+    x.pow(y)
+}
+
+fn divide((x, y): (u32, u32)) -> u32 {
+    x / y
+}
+
+fn mpi4py_test_run_after_shutdown() {
+    let pool = pool();
+    pool.shutdown(true, false);
+    assert!(matches!(pool.submit(double, 2), Err(SubmitError::Shutdown)));
+}
+
+fn mpi4py_test_hang_issue12364() {
+    let pool = pool();
+    let futures: Vec<_> = (0..50).map(|i| pool.submit(double, i).unwrap()).collect();
+    pool.shutdown(true, false);
+    for (i, future) in futures.iter().enumerate() {
+        assert_eq!(future.result(None).unwrap(), 2 * i as u32);
+    }
+}
+
+fn mpi4py_test_map_chunksize() {
+    let pool = pool();
+    let inputs: Vec<(u64, u32)> = (0..40).map(|i| (i % 5, i as u32 % 7)).collect();
+    let reference: Vec<u64> = inputs.iter().copied().map(pow_of).collect();
+    for chunksize in [6, 50, 40] {
+        let options = concurrent_futures_core::MapOptions::new().chunksize(chunksize);
+        let got: Vec<u64> = pool
+            .map_with(pow_of, inputs.clone(), options)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(got, reference, "chunksize {chunksize}");
+    }
+    let bad = concurrent_futures_core::MapOptions::new().chunksize(0);
+    assert!(pool.map_with(pow_of, inputs, bad).is_err());
+    pool.shutdown(true, false);
+}
+
+fn mpi4py_test_max_workers_negative() {
+    // Rust has no negative count: 0 is the one invalid value.
+    let error = MpiPoolExecutor::builder()
+        .max_workers(0)
+        .build()
+        .unwrap_err();
+    assert!(error.to_string().contains("max_workers"), "{error}");
+}
+
+fn mpi4py_test_context_manager_shutdown() {
+    let workers = {
+        let pool = pool();
+        let absolute: Vec<u32> = pool
+            .map(|x: i32| x.unsigned_abs(), -5..5)
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(absolute, [5, 4, 3, 2, 1, 0, 1, 2, 3, 4]);
+        workers_of_this_program()
+        // Dropping the pool is leaving Python's `with` block: shutdown(wait=True).
+    };
+    for pid in workers {
+        assert!(
+            concurrent_futures_mpi::transport::wait_for_exit(pid, Duration::from_secs(10)),
+            "worker {pid} outlived its pool"
+        );
+    }
+}
+
+fn mpi4py_test_all_completed() {
+    let pool = pool();
+    let failing = pool.submit(divide, (2, 0)).unwrap();
+    let fine = pool.submit(divide, (42, 1)).unwrap();
+    let done = concurrent_futures_wait::wait(
+        [failing.clone(), fine.clone()],
+        None,
+        concurrent_futures_wait::ReturnWhen::AllCompleted,
+    );
+    assert_eq!(done.done.len(), 2);
+    assert!(done.not_done.is_empty());
+    assert!(failing.exception(None).unwrap().is_some());
+    assert_eq!(fine.result(None).unwrap(), 42);
+}
+
+fn mpi4py_test_first_exception_some_already_complete() {
+    let pool = pool();
+    let failing = pool.submit(divide, (21, 0)).unwrap();
+    let done = concurrent_futures_wait::wait(
+        [failing.clone()],
+        None,
+        concurrent_futures_wait::ReturnWhen::FirstException,
+    );
+    assert!(done.done.contains(&failing));
+}
+
+fn mpi4py_test_no_timeout() {
+    let pool = pool();
+    let a = pool.submit(double, 21).unwrap();
+    let b = pool.submit(double, 3).unwrap();
+    let completed: Vec<u32> = concurrent_futures_wait::as_completed([a, b], None)
+        .map(|f| f.unwrap().result(None).unwrap())
+        .collect();
+    assert_eq!(completed.len(), 2);
+    assert!(
+        completed.contains(&42) && completed.contains(&6),
+        "{completed:?}"
+    );
+}
+
+fn mpi4py_test_duplicate_futures() {
+    let pool = pool();
+    let future = pool.submit(double, 1).unwrap();
+    let completed = concurrent_futures_wait::as_completed([future.clone(), future], None).count();
+    assert_eq!(completed, 1);
 }
