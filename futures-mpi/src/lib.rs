@@ -57,8 +57,8 @@
 //! was given `--enable-recovery`; with it, the others go on, but `mpirun`'s exit status is 0
 //! whatever happened.
 //!
-//! A death breaks the pool, as a dead process breaks Python's process pool: the task on that
-//! rank and every queued one fail with a `BrokenExecutor` naming the rank and its host.
+//! A death breaks the pool, as a dead process breaks Python's process pool: the tasks in flight
+//! and every queued one fail with a `BrokenExecutor` naming the rank and its host.
 #![deny(missing_docs)]
 // Without the feature the items these docs link to do not exist; docs.rs builds with it.
 #![cfg_attr(not(feature = "mpi"), allow(rustdoc::broken_intra_doc_links))]

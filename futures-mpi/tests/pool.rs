@@ -21,13 +21,12 @@ use concurrent_futures_core::{Executor, FutureError, PayloadStage, SubmitError, 
 use concurrent_futures_mpi::MpiPoolExecutor;
 use concurrent_futures_testkit::conformance;
 use serde::{Deserialize, Serialize, Serializer};
-use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
 mod common;
 
-use common::{PART, case, mpirun, outer};
+use common::{PART, case, run_spawn_then_launcher_parts};
 
 /// The generic suite's cases that leave the executor usable, by name.
 /// A case of the suite: its name, and what it does with a pool.
@@ -189,20 +188,7 @@ fn main() {
             println!("launcher: ok");
         }
         _ => {
-            let (status, stdout) = outer("spawn", Command::new(std::env::current_exe().unwrap()));
-            assert!(
-                status.success(),
-                "the spawn part failed: {status}\n{stdout}"
-            );
-            let (status, stdout) = outer("launcher", mpirun(false));
-            assert!(
-                status.success(),
-                "the launcher part failed: {status}\n{stdout}"
-            );
-            assert!(
-                stdout.contains("launcher: ok"),
-                "rank 0 did not finish: {stdout}"
-            );
+            run_spawn_then_launcher_parts();
         }
     }
     drop(session);

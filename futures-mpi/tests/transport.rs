@@ -18,13 +18,12 @@ use concurrent_futures_mpi::transport::{
     Event, Rank, Workers, WorkersConfig, bootstrap_with, wait_for_exit,
 };
 use std::collections::HashMap;
-use std::process::Command;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{PART, case, mpirun, outer};
+use common::{PART, case, mpirun, outer, run_spawn_then_launcher_parts};
 
 fn main() {
     let session = bootstrap_with(|link| {
@@ -79,21 +78,7 @@ fn main() {
             launcher_workers_leave_when_rank_0_dies,
         ),
         _ => {
-            let (status, stdout) = outer("spawn", Command::new(std::env::current_exe().unwrap()));
-            assert!(
-                status.success(),
-                "the spawn part failed: {status}\n{stdout}"
-            );
-
-            let (status, stdout) = outer("launcher", mpirun(false));
-            assert!(
-                status.success(),
-                "the launcher part failed: {status}\n{stdout}"
-            );
-            assert!(
-                stdout.contains("launcher: ok"),
-                "rank 0 did not finish: {stdout}"
-            );
+            run_spawn_then_launcher_parts();
 
             eprintln!("test under_mpirun_enable_recovery_the_workers_leave_when_rank_0_dies ...");
             let (status, stdout) = outer("launcher-pool-dies", mpirun(true));

@@ -87,3 +87,23 @@ fn run_with_deadline(command: &mut Command, limit: Duration) -> (ExitStatus, Str
         String::from_utf8_lossy(&output.stdout).into_owned(),
     )
 }
+
+/// What `cargo test` runs: this binary as a plain program (part `spawn`), then as rank 0 of
+/// `mpirun -n 3` (part `launcher`, which prints `launcher: ok` when its cases passed); each
+/// must succeed.
+pub(crate) fn run_spawn_then_launcher_parts() {
+    let (status, stdout) = outer("spawn", Command::new(std::env::current_exe().unwrap()));
+    assert!(
+        status.success(),
+        "the spawn part failed: {status}\n{stdout}"
+    );
+    let (status, stdout) = outer("launcher", mpirun(false));
+    assert!(
+        status.success(),
+        "the launcher part failed: {status}\n{stdout}"
+    );
+    assert!(
+        stdout.contains("launcher: ok"),
+        "rank 0 did not finish: {stdout}"
+    );
+}
