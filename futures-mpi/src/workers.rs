@@ -255,8 +255,10 @@ impl Workers {
         // A spawned worker that said goodbye still disconnects and finalizes before its process
         // ends; wait for that on this host, so that the workers are gone when shutdown returns
         // (a spawn made while the last pool's workers were still exiting hung Open MPI's
-        // spawn). Launcher ranks are not waited for: their finalize waits for rank 0's.
-        let last = Instant::now() + Duration::from_secs(10);
+        // spawn). Launcher ranks are not waited for: their finalize waits for rank 0's. The
+        // wait has the shutdown's own bound: a worker whose disconnect stalls on a peer that
+        // was killed is killed in turn.
+        let last = Instant::now() + self.shutdown_timeout;
         let spawned_here = shared
             .members
             .iter()
