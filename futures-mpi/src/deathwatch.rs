@@ -2,8 +2,7 @@
 //! event, no ULFM in Debian's Open MPI), so the pool watches each local worker's pidfd, which
 //! becomes readable when the process ends.
 //!
-//! Workers on other hosts cannot be watched this way; they need a heartbeat with a timeout,
-//! which is not done yet: a remote worker's death is not seen.
+//! Workers on other hosts cannot be watched this way: the heartbeats see them.
 
 use crate::Rank;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};

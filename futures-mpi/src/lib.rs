@@ -46,10 +46,13 @@
 //! Open MPI 4.1 reports no dead peer (no error code, no PMIx event, no ULFM), and a blocking
 //! receive from a dead rank never returns. So nothing here blocks in MPI: sends and receives are
 //! non-blocking and polled, and the pool watches each worker on its own host with a pidfd,
-//! reporting [`Event::Died`](transport::Event::Died) as soon as it ends; the workers on the pool's host watch the pool
-//! the same way (its pid comes in a welcome message) and leave when it dies. Workers on other
-//! hosts would need a heartbeat, which is not done yet: their deaths, and the pool's, go unseen.
-//! A worker still busy at shutdown's deadline is killed if it is on the pool's host.
+//! reporting [`Event::Died`](transport::Event::Died) as soon as it ends; the workers on the
+//! pool's host watch the pool the same way (its pid comes in a welcome message) and leave when
+//! it dies. Across hosts, heartbeats tell: the pool and every worker send one from a thread of
+//! their own, ten times per heartbeat timeout (30 s by default), and a worker silent that long
+//! is reported as [`Event::Silent`](transport::Event::Silent) (and killed if it is on the
+//! pool's host: a frozen process), while a worker that hears nothing from the pool that long
+//! leaves. A worker still busy at shutdown's deadline is killed if it is on the pool's host.
 //!
 //! What survives a death: with spawned workers, the others go on ([`bootstrap`] turns on Open
 //! MPI's `orte_enable_recovery`; without it Open MPI kills every worker spawned with the dead
@@ -76,6 +79,8 @@ mod bootstrap;
 mod deathwatch;
 #[cfg(feature = "mpi")]
 mod error;
+#[cfg(feature = "mpi")]
+mod heartbeat;
 #[cfg(feature = "mpi")]
 mod hello;
 #[cfg(feature = "mpi")]

@@ -3,9 +3,11 @@
 
 use crate::backoff::Backoff;
 use crate::deathwatch::DeathWatch;
+use crate::heartbeat::{Beater, Heartbeat};
 use crate::sys::{self, Comm, tag};
 use crate::{MpiError, Rank};
-use std::time::Duration;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 /// The pool's rank on the worker's communicator (the spawning parent, or world rank 0).
 const POOL: Rank = 0;
@@ -14,11 +16,11 @@ const POOL: Rank = 0;
 /// [`bootstrap`](crate::bootstrap) (or [`bootstrap_with`](crate::transport::bootstrap_with)).
 ///
 /// Waiting polls (see the crate docs: a blocking MPI receive spins a core and never returns if
-/// the pool dies). A worker on the pool's host watches the pool's pidfd (from the pool's welcome
-/// message) and sees the pool's end as the end of the link: that matters under `mpirun
-/// --enable-recovery`, where nothing else would end a worker whose rank 0 died (spawned workers
-/// are killed by Open MPI with their parent). A worker on another host does not see it (no
-/// heartbeat yet).
+/// the pool dies). The link ends when the pool is gone: a worker on the pool's host watches the
+/// pool's pidfd (from the pool's welcome message), and every worker hears the pool's
+/// heartbeats (and sends its own, from a thread of its own) and presumes the pool dead after
+/// the silence the pool's pulses name. That matters under `mpirun --enable-recovery`, where
+/// nothing else would end a worker whose rank 0 died, and on other hosts.
 #[derive(Debug)]
 pub struct WorkerLink {
     comm: Comm,
@@ -26,6 +28,12 @@ pub struct WorkerLink {
     closed: bool,
     pool: DeathWatch,
     pool_died: bool,
+    /// When the pool was last heard from.
+    heard: Instant,
+    /// The pool's heartbeat, once its first pulse came.
+    heartbeat: Option<Heartbeat>,
+    /// This worker's own pulses.
+    beater: Option<Beater>,
 }
 
 impl WorkerLink {
@@ -36,6 +44,9 @@ impl WorkerLink {
             closed: false,
             pool: DeathWatch::default(),
             pool_died: false,
+            heard: Instant::now(),
+            heartbeat: None,
+            beater: None,
         }
     }
 
@@ -49,16 +60,66 @@ impl WorkerLink {
     pub fn recv(&mut self) -> Option<Vec<u8>> {
         let mut backoff = Backoff::default();
         while !self.closed {
-            match sys::try_receive(self.comm, Some(POOL)) {
+            let received = sys::try_receive(self.comm, Some(POOL), None);
+            if let Ok(Some(_)) = received {
+                self.heard = Instant::now();
+            }
+            match received {
                 Ok(Some((_, tag::DATA, bytes))) => return Some(bytes),
                 Ok(Some((_, tag::LEAVE, _))) | Err(_) => self.closed = true,
                 Ok(Some((_, tag::WELCOME, bytes))) => self.welcome(&bytes),
+                // Not progress for the backoff: an idle worker gets one every interval.
+                Ok(Some((_, tag::PULSE, bytes))) => self.pulse(&bytes),
                 Ok(Some(_)) => backoff.reset(),
-                Ok(None) if self.pool_has_died() => self.closed = true,
+                // Everything waiting has been read: a silence now is the pool's.
+                Ok(None) if self.pool_has_died() || self.pool_is_silent() => {
+                    self.pool_died = true;
+                    self.closed = true;
+                }
                 Ok(None) => backoff.snooze(),
             }
         }
         None
+    }
+
+    /// A pulse from the pool: the first one starts this worker's own.
+    fn pulse(&mut self, bytes: &[u8]) {
+        let Some(heartbeat) = Heartbeat::decode(bytes) else {
+            return;
+        };
+        self.heartbeat = Some(heartbeat);
+        if self.beater.is_none() {
+            let comm = self.comm;
+            let beat = move |stop: &std::sync::atomic::AtomicBool| {
+                let _ = sys::send(comm, POOL, tag::PULSE, Vec::new(), || {
+                    stop.load(Ordering::Acquire)
+                });
+            };
+            // Without the thread the pool would presume this worker dead: better to leave now.
+            match Beater::start(heartbeat.interval, beat) {
+                Ok(beater) => self.beater = Some(beater),
+                Err(_) => self.closed = true,
+            }
+        }
+    }
+
+    /// Whether the pool has been silent past its heartbeat's limit.
+    fn pool_is_silent(&self) -> bool {
+        self.heartbeat
+            .is_some_and(|heartbeat| self.heard.elapsed() > heartbeat.limit)
+    }
+
+    /// Whether the pool is gone, while a send to it waits: its death, or a silence once its
+    /// waiting pulses are read (other messages wait for `recv`).
+    fn pool_is_gone(&mut self) -> bool {
+        while let Ok(Some((_, _, bytes))) =
+            sys::try_receive(self.comm, Some(POOL), Some(tag::PULSE))
+        {
+            self.heard = Instant::now();
+            self.pulse(&bytes);
+        }
+        self.pool_died |= self.pool_has_died() || self.pool_is_silent();
+        self.pool_died
     }
 
     /// Watches the pool if it runs on this host.
@@ -88,7 +149,7 @@ impl WorkerLink {
             return false;
         }
         let comm = self.comm;
-        let sent = sys::send(comm, POOL, tag::DATA, message, || self.pool_has_died()).is_ok();
+        let sent = sys::send(comm, POOL, tag::DATA, message, || self.pool_is_gone()).is_ok();
         self.closed |= !sent;
         sent
     }
@@ -104,8 +165,9 @@ impl WorkerLink {
         )
     }
 
-    /// The last message: the serve closure's exit code.
-    pub(crate) fn goodbye(&self, code: i32) -> Result<(), MpiError> {
+    /// The last message: the serve closure's exit code. This worker's pulses stop first.
+    pub(crate) fn goodbye(&mut self, code: i32) -> Result<(), MpiError> {
+        self.stop_pulses();
         sys::send(
             self.comm,
             POOL,
@@ -117,5 +179,12 @@ impl WorkerLink {
 
     pub(crate) fn comm(&self) -> Comm {
         self.comm
+    }
+
+    /// Stops this worker's pulses (before MPI is finalized: the thread calls MPI).
+    pub(crate) fn stop_pulses(&mut self) {
+        if let Some(mut beater) = self.beater.take() {
+            beater.stop();
+        }
     }
 }

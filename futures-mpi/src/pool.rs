@@ -6,25 +6,28 @@
 //! remote-call member's serve loop over its MPI link.
 //!
 //! **Scheduling.** One lock guards the queue, the workers' free places and the tasks in
-//! flight. Each worker holds up to [`PER_WORKER`] tasks: the one it runs and the next, so it
-//! never waits a round trip between two tasks (Python's process pool likewise sends
+//! flight. Each worker holds up to [`PER_WORKER`] tasks: the one it runs and two more, so that
+//! it never waits for a round trip between two tasks (Python's process pool likewise sends
 //! `max_workers + 1` ahead). A submit queues its job and sends it at once if a worker has a
-//! free place; the manager thread takes every event of the transport's receiving thread (a
-//! result, a death, a goodbye) and sends the next queued job to the worker whose place came
-//! free. Free places are handed out in turn, so work spreads over the workers. Futures are
-//! completed, and their done-callbacks run, without the lock held; a panic there is contained,
-//! so the manager thread never dies.
+//! free place. The transport's receiving thread is the pool's manager: it hands each event (a
+//! result, a death, a goodbye) straight to the pool, which sends the next queued job to the
+//! worker whose place came free, then completes the future. A place that comes free is used
+//! first, so that a lone task goes to a worker that is still polling rather than to one that
+//! has begun to sleep. Futures are completed, and their done-callbacks run, without the lock
+//! held; a panic there is contained, so the manager never dies. No send blocks: one still
+//! under way (a large message) is finished by the receiving thread.
 //!
-//! **Faults.** A worker that dies (seen on its host by the transport, which MPI itself never
-//! reports) or an MPI failure breaks the pool, as a dead process breaks Python's process pool:
+//! **Faults.** A worker that dies (seen at once on the pool's host, which MPI itself never
+//! reports), one silent past the heartbeat timeout (a death on another host, or a frozen
+//! process), or an MPI failure breaks the pool, as a dead process breaks Python's process pool:
 //! the tasks in flight and every queued one fail with a `BrokenExecutor` naming the rank and
 //! its host, and later submits are refused. A message that cannot be sent for its own reason
 //! (too large for MPI) fails its task only.
 //!
 //! **Shutdown.** `shutdown` refuses new tasks; with `cancel_futures` it cancels the queued
-//! ones. Once nothing is queued or in flight, the manager thread dismisses the workers (they
-//! say goodbye and exit; on this host the ones that do not are killed after a deadline); with
-//! `wait`, `shutdown` returns after that.
+//! ones. Once nothing is queued or in flight, the workers are dismissed, on a thread of their
+//! own (they say goodbye and exit; on this host the ones that do not are killed after a
+//! deadline); with `wait`, `shutdown` returns after that.
 
 use crate::MpiError;
 use crate::transport::{Event, Rank, Workers, WorkersConfig};
@@ -38,14 +41,15 @@ use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::Receiver;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
-/// Tasks a worker holds at once: the one it runs and the next (they are marked running when
-/// sent, as Python's process pool marks what it moves to its call queue).
-const PER_WORKER: usize = 2;
+/// Tasks a worker holds at once: the one it runs and two more (they are marked running when
+/// sent, as Python's process pool marks what it moves to its call queue). With one more only,
+/// a tiny task's result going back and the next task coming out take longer than the task, and
+/// the worker idles: `cargo xtask bench mpi` row (b), `map` over 10,000 ints with chunksize 1,
+/// ran at 24k-34k items/s with two, 38k-66k with three, 2 workers on 2 cores.
+const PER_WORKER: usize = 3;
 
 /// Where a job's outcome goes: its future, behind the result type.
 trait Sink: Send {
@@ -128,15 +132,23 @@ struct Shared {
     closed: Condvar,
     key: CallKey,
     next_id: AtomicU64,
-    max_workers: usize,
-    /// The manager thread, which completes futures and so runs their done-callbacks: a
-    /// `shutdown(wait)` there (a callback dropping the pool) must not wait for itself.
+    /// Set once the workers have started.
+    max_workers: std::sync::OnceLock<usize>,
+    /// The transport's receiving thread, which handles the workers' events, completes futures
+    /// and so runs their done-callbacks: the pool's manager. A `shutdown(wait)` there (a
+    /// callback dropping the pool) must not wait for itself, and the workers are dismissed
+    /// from another thread (their goodbyes arrive on this one).
     manager: std::sync::OnceLock<std::thread::ThreadId>,
 }
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether this thread is the manager (see [`Shared::manager`]).
+    fn on_manager(&self) -> bool {
+        self.manager.get() == Some(&std::thread::current().id())
     }
 }
 
@@ -188,6 +200,16 @@ impl MpiPoolBuilder {
         self
     }
 
+    /// How long a worker may stay silent (the pool and each worker send heartbeats ten
+    /// times in this span) before it is presumed dead and the pool breaks (default 30 s); the
+    /// workers presume the pool dead, and leave, after the same silence from it. This is how a
+    /// worker on another host that dies, or a frozen worker, is seen; on the pool's own host a
+    /// death is seen at once.
+    pub fn heartbeat_timeout(mut self, limit: Duration) -> MpiPoolBuilder {
+        self.config.heartbeat_timeout = limit;
+        self
+    }
+
     /// Starts the workers (spawns them, or takes the launcher's ranks) and the pool.
     pub fn build(self) -> Result<MpiPoolExecutor, MpiError> {
         if self.config.workers == 0 {
@@ -195,29 +217,19 @@ impl MpiPoolBuilder {
                 "max_workers must be greater than 0",
             ));
         }
-        let key = CallKey::generate().map_err(|e| MpiError::Init(e.to_string()))?;
-        let (workers, events) = Workers::start(&self.config)?;
-        let ranks: Vec<Rank> = workers.members().iter().map(|w| w.rank).collect();
-        let init = wire::encode_init(&Init {
-            version: Version::ours(),
-            key: key.clone(),
-            initializer: None,
-            max_tasks: None,
-        });
-        for &rank in &ranks {
-            workers.send(rank, init.clone())?;
+        if self.config.heartbeat_timeout < Duration::from_millis(100) {
+            return Err(MpiError::InvalidArgument(
+                "heartbeat_timeout must be at least 100 ms",
+            ));
         }
+        let key = CallKey::generate().map_err(|e| MpiError::Init(e.to_string()))?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 queue: VecDeque::new(),
-                // Without an initializer a worker answers its settings with nothing: it is
-                // ready for a task as soon as they are sent (it reads them first).
-                free: (0..PER_WORKER)
-                    .flat_map(|_| ranks.iter().copied())
-                    .collect(),
+                free: VecDeque::new(),
                 running: HashMap::new(),
                 in_flight: 0,
-                workers: Some(workers),
+                workers: None,
                 shutdown: false,
                 broken: None,
                 closed: false,
@@ -225,21 +237,43 @@ impl MpiPoolBuilder {
             closed: Condvar::new(),
             key,
             next_id: AtomicU64::new(1),
-            max_workers: ranks.len(),
+            max_workers: std::sync::OnceLock::new(),
             manager: std::sync::OnceLock::new(),
         });
-        let manager = {
+        let handler = {
             let shared = Arc::clone(&shared);
-            std::thread::Builder::new()
-                .name("MpiPoolExecutor-manager".to_owned())
-                .spawn(move || manage(&shared, events))
-                .map_err(|e| MpiError::Init(format!("cannot start the manager thread: {e}")))?
+            move |rank, event| {
+                let _ = shared.manager.set(std::thread::current().id());
+                on_event(&shared, rank, event);
+            }
         };
-        let _ = shared.manager.set(manager.thread().id());
-        Ok(MpiPoolExecutor {
-            shared,
-            manager: Mutex::new(Some(manager)),
-        })
+        let workers = Workers::start_with(&self.config, handler)?;
+        let ranks: Vec<Rank> = workers.members().iter().map(|w| w.rank).collect();
+        let _ = shared.max_workers.set(ranks.len());
+        let init = wire::encode_init(&Init {
+            version: Version::ours(),
+            key: shared.key.clone(),
+            initializer: None,
+            max_tasks: None,
+        });
+        for &rank in &ranks {
+            workers.send(rank, init.clone())?;
+        }
+        let mut state = shared.lock();
+        if state.broken.is_some() {
+            // A worker died (or MPI failed) already: the pool is broken from the start.
+            drop(state);
+            dismiss_workers(&shared, workers);
+        } else {
+            // Without an initializer a worker answers its settings with nothing: it is ready
+            // for a task as soon as they are sent (it reads them first).
+            state.free = (0..PER_WORKER)
+                .flat_map(|_| ranks.iter().copied())
+                .collect();
+            state.workers = Some(workers);
+            drop(state);
+        }
+        Ok(MpiPoolExecutor { shared })
     }
 }
 
@@ -268,11 +302,12 @@ impl MpiPoolBuilder {
 /// * Functions are `fn(A) -> R` with serde payloads, found by their place in the program (all
 ///   ranks run the same executable), where mpi4py pickles the function.
 /// * A worker that dies breaks the pool (as Python's `BrokenProcessPool`), naming its rank and
-///   host; mpi4py's pool hangs or aborts, as Open MPI does.
+///   host; so does one that sends no heartbeat for
+///   [`heartbeat_timeout`](MpiPoolBuilder::heartbeat_timeout). mpi4py's pool hangs or aborts,
+///   as Open MPI does.
 /// * No `initializer`, `max_tasks_per_child` or per-worker environment yet.
 pub struct MpiPoolExecutor {
     shared: Arc<Shared>,
-    manager: Mutex<Option<JoinHandle<()>>>,
 }
 
 impl MpiPoolExecutor {
@@ -290,7 +325,7 @@ impl MpiPoolExecutor {
 
     /// How many workers serve this pool.
     pub fn max_workers(&self) -> usize {
-        self.shared.max_workers
+        self.shared.max_workers.get().copied().unwrap_or(0)
     }
 
     /// Schedules `f(arg)` on a worker rank: Python's `submit`. An argument that cannot be
@@ -356,19 +391,12 @@ impl MpiPoolExecutor {
             } else {
                 // Python's `shutdown(wait=False)` returns at once: the workers are dismissed
                 // (their goodbyes awaited, stragglers killed) on a thread of their own.
-                let shared = Arc::clone(&self.shared);
-                let dismissing = std::thread::Builder::new()
-                    .name("MpiPoolExecutor-shutdown".to_owned())
-                    .spawn(move || dismiss_workers(&shared, workers));
-                if let Err(e) = dismissing {
-                    log::warn!(target: "concurrent_futures", "cannot dismiss the MPI workers: {e}");
-                }
+                dismiss_elsewhere(&self.shared, workers);
             }
         }
         // A done-callback on the manager thread cannot wait for the manager (Python's pool,
-        // likewise, cannot join its own thread): the manager finishes the shutdown by itself.
-        let on_manager = self.shared.manager.get() == Some(&std::thread::current().id());
-        if wait && !on_manager {
+        // likewise, cannot join its own thread): the pool closes once this event is handled.
+        if wait && !self.shared.on_manager() {
             let mut state = self.shared.lock();
             while !state.closed {
                 state = self
@@ -376,15 +404,6 @@ impl MpiPoolExecutor {
                     .closed
                     .wait(state)
                     .unwrap_or_else(PoisonError::into_inner);
-            }
-            drop(state);
-            if let Some(manager) = self
-                .manager
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .take()
-            {
-                let _ = manager.join();
             }
         }
     }
@@ -474,8 +493,13 @@ fn take_workers_if_done(state: &mut State) -> Option<Workers> {
     }
 }
 
-/// Tells the workers to leave and waits for them (outside the lock), then closes the pool.
-fn dismiss_workers(shared: &Shared, workers: Workers) {
+/// Tells the workers to leave and waits for them (outside the lock), then closes the pool. On
+/// the manager thread, which must go on receiving their goodbyes, this happens on a thread of
+/// its own.
+fn dismiss_workers(shared: &Arc<Shared>, workers: Workers) {
+    if shared.on_manager() {
+        return dismiss_elsewhere(shared, workers);
+    }
     if let Err(e) = workers.shutdown() {
         log::warn!(target: "concurrent_futures", "stopping the MPI workers: {e}");
     }
@@ -484,41 +508,57 @@ fn dismiss_workers(shared: &Shared, workers: Workers) {
     shared.closed.notify_all();
 }
 
-/// The manager thread: every event of the workers, until the transport stops.
-fn manage(shared: &Shared, events: Receiver<(Rank, Event)>) {
-    for (rank, event) in events {
-        match event {
-            Event::Message(bytes) => on_message(shared, rank, &bytes),
-            Event::Died { host, pid, .. } => break_pool(
-                shared,
-                format!("MPI worker rank {rank} on host {host} (pid {pid}) died"),
-            ),
-            Event::Left { code } => {
-                // Expected at shutdown, once the worker's tasks are done; otherwise (or with a
-                // task still on it) it fails what it held.
-                let unexpected = {
-                    let state = shared.lock();
-                    !state.shutdown || state.running.get(&rank).is_some_and(|q| !q.is_empty())
-                };
-                if unexpected {
-                    break_pool(
-                        shared,
-                        format!("MPI worker rank {rank} left the pool (exit code {code})"),
-                    );
-                }
-            }
-            Event::Failed(e) => {
-                break_pool(shared, format!("MPI failed talking to rank {rank}: {e}"))
-            }
-        }
+/// [`dismiss_workers`] on a thread of its own.
+fn dismiss_elsewhere(shared: &Arc<Shared>, workers: Workers) {
+    let shared_there = Arc::clone(shared);
+    let dismissing = std::thread::Builder::new()
+        .name("MpiPoolExecutor-shutdown".to_owned())
+        .spawn(move || dismiss_workers(&shared_there, workers));
+    if let Err(e) = dismissing {
+        // The workers went with the thread's closure: dropped here, they stop from here (or,
+        // on the manager thread, in the background: see `Workers::start_with`).
+        log::warn!(target: "concurrent_futures", "cannot start a thread to dismiss the MPI workers: {e}");
+        let mut state = shared.lock();
+        state.closed = true;
+        shared.closed.notify_all();
     }
-    // The transport stopped: nothing more will come.
-    let mut state = shared.lock();
-    state.closed = true;
-    shared.closed.notify_all();
 }
 
-fn on_message(shared: &Shared, rank: Rank, bytes: &[u8]) {
+/// The manager's handling of one event of the workers.
+fn on_event(shared: &Arc<Shared>, rank: Rank, event: Event) {
+    match event {
+        Event::Message(bytes) => on_message(shared, rank, &bytes),
+        Event::Died { host, pid, .. } => break_pool(
+            shared,
+            format!("MPI worker rank {rank} on host {host} (pid {pid}) died"),
+        ),
+        Event::Silent { host, pid, after } => break_pool(
+            shared,
+            format!(
+                "MPI worker rank {rank} on host {host} (pid {pid}) sent no heartbeat for {:.1} s: \
+                 presumed dead",
+                after.as_secs_f64()
+            ),
+        ),
+        Event::Left { code } => {
+            // Expected at shutdown, once the worker's tasks are done; otherwise (or with a
+            // task still on it) it fails what it held.
+            let unexpected = {
+                let state = shared.lock();
+                !state.shutdown || state.running.get(&rank).is_some_and(|q| !q.is_empty())
+            };
+            if unexpected {
+                break_pool(
+                    shared,
+                    format!("MPI worker rank {rank} left the pool (exit code {code})"),
+                );
+            }
+        }
+        Event::Failed(e) => break_pool(shared, format!("MPI failed talking to rank {rank}: {e}")),
+    }
+}
+
+fn on_message(shared: &Arc<Shared>, rank: Rank, bytes: &[u8]) {
     let (finished, outcome) = match wire::decode_from_worker(bytes) {
         Some(FromWorker::Ready) => (None, None),
         Some(FromWorker::Done { id, outcome }) => {
@@ -568,7 +608,7 @@ fn on_message(shared: &Shared, rank: Rank, bytes: &[u8]) {
     let mut state = shared.lock();
     let mut unsent = Vec::new();
     if state.broken.is_none() && finished.is_some() {
-        state.free.push_back(rank);
+        state.free.push_front(rank);
         unsent = dispatch(&mut state);
     }
     let dismiss = take_workers_if_done(&mut state);
@@ -588,7 +628,7 @@ fn on_message(shared: &Shared, rank: Rank, bytes: &[u8]) {
 
 /// A worker died or MPI failed: fail every task queued or in flight, refuse new ones, and let
 /// the workers go.
-fn break_pool(shared: &Shared, why: String) {
+fn break_pool(shared: &Arc<Shared>, why: String) {
     let error = broken_error(why);
     let mut state = shared.lock();
     if state.broken.is_none() {
@@ -652,7 +692,7 @@ impl fmt::Debug for MpiPoolExecutor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let state = self.shared.lock();
         f.debug_struct("MpiPoolExecutor")
-            .field("max_workers", &self.shared.max_workers)
+            .field("max_workers", &self.max_workers())
             .field("queued", &state.queue.len())
             .field("in_flight", &state.in_flight)
             .field("free_places", &state.free.len())

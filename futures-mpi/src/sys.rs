@@ -5,6 +5,7 @@ use crate::backoff::Backoff;
 use crate::{MpiError, Rank};
 use mpi::ffi;
 use std::ffi::{CStr, c_char, c_int, c_void};
+use std::mem::ManuallyDrop;
 
 /// Message tags. Every message is a byte string; the tag says what it is.
 pub(crate) mod tag {
@@ -19,6 +20,9 @@ pub(crate) mod tag {
     /// The pool's answer to the hellos: its own pid and host, so that a worker on its host can
     /// see it die.
     pub(crate) const WELCOME: i32 = 5;
+    /// A heartbeat. The pool's carries its interval and the silence after which either side
+    /// presumes the other dead (see the heartbeat module); a worker's is empty.
+    pub(crate) const PULSE: i32 = 6;
 }
 
 /// A communicator handle that threads may share: with `MPI_THREAD_MULTIPLE` (which the
@@ -115,29 +119,24 @@ pub(crate) fn processor_name() -> String {
         .into_owned()
 }
 
-/// One message received, if one from `source` (or any source: `None`) is waiting: its sender,
-/// tag and bytes. Never blocks.
+/// One message received, if one from `source` (or any source: `None`) with `tag` (or any tag:
+/// `None`) is waiting: its sender, tag and bytes. Never blocks.
 pub(crate) fn try_receive(
     comm: Comm,
     source: Option<Rank>,
+    tag: Option<i32>,
 ) -> Result<Option<(Rank, i32, Vec<u8>)>, MpiError> {
     // SAFETY: reading extern constants of the MPI library.
     let source = source.unwrap_or(unsafe { ffi::RSMPI_ANY_SOURCE });
+    // SAFETY: as above.
+    let tag = tag.unwrap_or(unsafe { ffi::RSMPI_ANY_TAG });
     let mut flag: c_int = 0;
     // SAFETY: an all-zero MPI_Message/MPI_Status is a valid out-value for MPI to overwrite.
     let (mut message, mut status): (ffi::MPI_Message, ffi::MPI_Status) =
         unsafe { std::mem::zeroed() };
     // SAFETY: a valid communicator, and out-pointers that live through the call.
-    let code = unsafe {
-        ffi::MPI_Improbe(
-            source,
-            ffi::RSMPI_ANY_TAG,
-            comm.0,
-            &mut flag,
-            &mut message,
-            &mut status,
-        )
-    };
+    let code =
+        unsafe { ffi::MPI_Improbe(source, tag, comm.0, &mut flag, &mut message, &mut status) };
     check("MPI_Improbe", code)?;
     if flag == 0 {
         return Ok(None);
@@ -163,20 +162,63 @@ pub(crate) fn try_receive(
     Ok(Some((status.MPI_SOURCE, status.MPI_TAG, bytes)))
 }
 
-/// Sends `bytes` with `tag` to `dest` without ever blocking towards a dead peer: a non-blocking
-/// send, tested until it completes or `gone()` says the peer is dead or out of time. A send
-/// abandoned that way leaks its buffer, which MPI may still read.
-pub(crate) fn send(
+/// A send MPI has not finished yet: its request and the buffer MPI reads from, which must stay
+/// put until the request completes. Dropped before that (the peer died, or MPI failed), it
+/// leaks the buffer rather than free it under MPI.
+#[derive(Debug)]
+pub(crate) struct Sending {
+    request: ffi::MPI_Request,
+    bytes: ManuallyDrop<Vec<u8>>,
+    dest: Rank,
+    done: bool,
+}
+
+// SAFETY: an MPI_Request is an opaque handle; MPI_THREAD_MULTIPLE (checked at init) lets any
+// thread test it, and only the owner of the `Sending` does.
+unsafe impl Send for Sending {}
+
+impl Sending {
+    /// The rank it goes to.
+    pub(crate) fn dest(&self) -> Rank {
+        self.dest
+    }
+
+    /// Whether MPI has finished with it (the buffer is released when it is dropped). Not to be
+    /// called again once it said yes.
+    pub(crate) fn test(&mut self) -> Result<bool, MpiError> {
+        let mut done: c_int = 0;
+        // SAFETY: `request` is the live request of this send: it has not completed (callers
+        // stop testing once it has).
+        let code = unsafe { ffi::MPI_Test(&mut self.request, &mut done, ffi::RSMPI_STATUS_IGNORE) };
+        check("MPI_Test", code)?;
+        self.done = done != 0;
+        Ok(self.done)
+    }
+}
+
+impl Drop for Sending {
+    fn drop(&mut self) {
+        if self.done {
+            // SAFETY: MPI has finished with the buffer, and it is dropped only here, once.
+            unsafe { ManuallyDrop::drop(&mut self.bytes) };
+        }
+    }
+}
+
+/// Starts sending `bytes` with `tag` to `dest` and never blocks: `None` if MPI finished at once
+/// (a small message goes eagerly), or the send still under way, for the caller to
+/// [`test`](Sending::test) until done (or drop, leaking its buffer, if the peer is gone).
+pub(crate) fn start_send(
     comm: Comm,
     dest: Rank,
     tag: i32,
     bytes: Vec<u8>,
-    mut gone: impl FnMut() -> bool,
-) -> Result<(), MpiError> {
+) -> Result<Option<Sending>, MpiError> {
     let count = c_int::try_from(bytes.len()).map_err(|_| MpiError::TooLarge(bytes.len()))?;
     // SAFETY: an all-zero MPI_Request is a valid out-value for MPI to overwrite.
     let mut request: ffi::MPI_Request = unsafe { std::mem::zeroed() };
-    // SAFETY: `bytes` stays alive and unmoved until the request completes (or is leaked below).
+    // SAFETY: `bytes` is moved into the returned `Sending` (its heap buffer does not move),
+    // which frees it only once the request has completed.
     let code = unsafe {
         ffi::MPI_Isend(
             bytes.as_ptr() as *const c_void,
@@ -189,17 +231,34 @@ pub(crate) fn send(
         )
     };
     check("MPI_Isend", code)?;
+    let mut sending = Sending {
+        request,
+        bytes: ManuallyDrop::new(bytes),
+        dest,
+        done: false,
+    };
+    Ok((!sending.test()?).then_some(sending))
+}
+
+/// Sends `bytes` with `tag` to `dest` and waits until MPI has finished, without ever blocking
+/// towards a dead peer: the send is tested until it completes or `gone()` says the peer is dead
+/// or out of time (then its buffer is leaked: see [`Sending`]).
+pub(crate) fn send(
+    comm: Comm,
+    dest: Rank,
+    tag: i32,
+    bytes: Vec<u8>,
+    mut gone: impl FnMut() -> bool,
+) -> Result<(), MpiError> {
+    let Some(mut sending) = start_send(comm, dest, tag, bytes)? else {
+        return Ok(());
+    };
     let mut backoff = Backoff::default();
     loop {
-        let mut done: c_int = 0;
-        // SAFETY: `request` is the live request of the send above.
-        let code = unsafe { ffi::MPI_Test(&mut request, &mut done, ffi::RSMPI_STATUS_IGNORE) };
-        if code != 0 || done != 0 {
-            return check("MPI_Test", code);
+        if sending.test()? {
+            return Ok(());
         }
         if gone() {
-            // The peer will never take it: MPI may hold the buffer for good.
-            std::mem::forget(bytes);
             return Err(MpiError::WorkerGone(dest));
         }
         backoff.snooze();

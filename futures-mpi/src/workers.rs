@@ -3,10 +3,11 @@
 
 use crate::bootstrap::LAUNCHER_DISMISSED;
 use crate::deathwatch::{self, DeathWatch};
+use crate::heartbeat::{Beater, Heartbeat};
 use crate::hello::{self, WorkerInfo};
-use crate::receiver::{self, Event};
+use crate::receiver::{self, Event, Handler};
 use crate::role::Role;
-use crate::sys::{self, Comm, tag};
+use crate::sys::{self, Comm, Sending, tag};
 use crate::{MpiError, Rank, runtime, spawn, watchdog};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,6 +32,11 @@ pub struct WorkersConfig {
     pub hello_timeout: Duration,
     /// How long shutdown waits for the goodbyes before killing the workers on this host.
     pub shutdown_timeout: Duration,
+    /// How long a worker may send nothing, not even the heartbeat its own thread sends ten
+    /// times in this span, before it is presumed dead ([`Event::Silent`]); the workers presume
+    /// the pool dead after the same silence from it. This is how a death on another host, or a
+    /// frozen process, is seen.
+    pub heartbeat_timeout: Duration,
 }
 
 impl Default for WorkersConfig {
@@ -40,6 +46,7 @@ impl Default for WorkersConfig {
             spawn_timeout: Duration::from_secs(30),
             hello_timeout: Duration::from_secs(30),
             shutdown_timeout: Duration::from_secs(10),
+            heartbeat_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -56,15 +63,23 @@ pub(crate) enum Standing {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) comm: Comm,
+    /// This host's name.
+    pub(crate) here: String,
     members: Vec<WorkerInfo>,
     standings: Mutex<HashMap<Rank, Standing>>,
     changed: Condvar,
+    /// Sends MPI has not finished yet, tested by the receiving thread.
+    sending: Mutex<Vec<Sending>>,
     pub(crate) stop: AtomicBool,
 }
 
 impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Rank, Standing>> {
         self.standings.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn sending(&self) -> std::sync::MutexGuard<'_, Vec<Sending>> {
+        self.sending.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub(crate) fn standing(&self, rank: Rank) -> Option<Standing> {
@@ -112,20 +127,43 @@ impl Shared {
 }
 
 /// A set of running workers: spawned by this process, or the ranks above 0 of its `mpirun`
-/// job. Their messages and deaths arrive on the channel [`Workers::start`] returns. Dropping it
-/// shuts them down.
+/// job. Their messages and deaths arrive on the channel [`Workers::start`] returns, or at the
+/// handler given to [`Workers::start_with`]. Dropping it shuts them down.
 #[derive(Debug)]
 pub struct Workers {
     shared: Arc<Shared>,
     receiver: Option<JoinHandle<()>>,
+    /// The pool's pulses to the workers.
+    beater: Option<Beater>,
     spawned: bool,
     shutdown_timeout: Duration,
 }
 
 impl Workers {
     /// Starts the workers and waits for each one's hello; returns them and the channel of
-    /// their events. Needs [`bootstrap`](crate::bootstrap) (or [`bootstrap_with`](crate::transport::bootstrap_with)) first in `main`.
+    /// their events. Needs [`bootstrap`](crate::bootstrap) (or
+    /// [`bootstrap_with`](crate::transport::bootstrap_with)) first in `main`.
     pub fn start(config: &WorkersConfig) -> Result<(Workers, Receiver<(Rank, Event)>), MpiError> {
+        let (events, receiving) = mpsc::channel();
+        let workers = Workers::start_with(config, move |rank, event| {
+            let _ = events.send((rank, event));
+        })?;
+        Ok((workers, receiving))
+    }
+
+    /// Starts the workers as [`start`](Workers::start) does, but hands each event to
+    /// `on_event`, called on the transport's receiving thread (in the order the events
+    /// happened), with no hand-off to another thread: the lowest latency.
+    ///
+    /// While `on_event` runs, nothing else is received, so it should not block for long; a
+    /// panic in it is logged and contained. It may [`send`](Workers::send) (which never
+    /// blocks); it may drop or [`shutdown`](Workers::shutdown) the workers, which then stop on
+    /// a thread of their own (their goodbyes arrive on this one).
+    pub fn start_with(
+        config: &WorkersConfig,
+        on_event: impl FnMut(Rank, Event) + Send + 'static,
+    ) -> Result<Workers, MpiError> {
+        let handler: Handler = Box::new(on_event);
         let role = runtime::role().ok_or(MpiError::NotBootstrapped)?;
         if role.is_worker() {
             return Err(MpiError::WorkerRole);
@@ -162,25 +200,45 @@ impl Workers {
         }
         let shared = Arc::new(Shared {
             comm,
+            here: here.clone(),
             standings: Mutex::new(members.iter().map(|m| (m.rank, Standing::Alive)).collect()),
             members,
             changed: Condvar::new(),
+            sending: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
         });
-        let (events, receiving) = mpsc::channel();
+        let heartbeat = Heartbeat::with_limit(config.heartbeat_timeout);
         let thread_shared = Arc::clone(&shared);
         let receiver = std::thread::Builder::new()
             .name("cf-mpi-receiver".into())
-            .spawn(move || receiver::run(thread_shared, watch, events))
+            .spawn(move || receiver::run(thread_shared, watch, heartbeat, handler))
             .map_err(|e| MpiError::Init(format!("cannot start the receiving thread: {e}")))?;
         runtime::LIVE_POOLS.fetch_add(1, Ordering::AcqRel);
-        let workers = Workers {
+        let pulse = heartbeat.encode();
+        let beat_shared = Arc::clone(&shared);
+        let beater = Beater::start(heartbeat.interval, move |_| {
+            for rank in beat_shared.alive() {
+                // Tiny, so it goes eagerly; if not, the receiving thread finishes it.
+                if let Ok(Some(sending)) =
+                    sys::start_send(beat_shared.comm, rank, tag::PULSE, pulse.clone())
+                {
+                    beat_shared.sending().push(sending);
+                }
+            }
+        });
+        let mut workers = Workers {
             shared,
             receiver: Some(receiver),
+            beater: None,
             spawned,
             shutdown_timeout: config.shutdown_timeout,
         };
-        Ok((workers, receiving))
+        // Dropped on failure, the workers stop at once.
+        workers.beater = Some(
+            beater
+                .map_err(|e| MpiError::Init(format!("cannot start the heartbeat thread: {e}")))?,
+        );
+        Ok(workers)
     }
 
     /// The workers, as their hellos described them, by rank.
@@ -188,21 +246,22 @@ impl Workers {
         &self.shared.members
     }
 
-    /// Sends one whole message to worker `rank`. Returns once MPI has taken it (a large message,
-    /// sent by rendezvous, once the worker has started to receive it: while the worker is busy,
-    /// the caller waits), or with
-    /// [`MpiError::WorkerGone`] as soon as the worker is known to have died or left (a send to
-    /// a dead rank would otherwise never complete).
+    /// Sends one whole message to worker `rank`, in order after the ones sent to it before,
+    /// and never blocks: a small message goes at once; a large one (sent by rendezvous, once
+    /// the worker starts to receive it) is finished by the receiving thread. Fails with
+    /// [`MpiError::WorkerGone`] if the worker is known to have died or left; a send still under
+    /// way when it dies is given up, and one that MPI fails later is reported as the worker's
+    /// [`Event::Failed`].
     pub fn send(&self, rank: Rank, message: Vec<u8>) -> Result<(), MpiError> {
         match self.shared.standing(rank) {
             None => return Err(MpiError::NoSuchWorker(rank)),
             Some(Standing::Alive) => {}
             Some(_) => return Err(MpiError::WorkerGone(rank)),
         }
-        let shared = &self.shared;
-        sys::send(shared.comm, rank, tag::DATA, message, || {
-            shared.standing(rank) != Some(Standing::Alive)
-        })
+        if let Some(sending) = sys::start_send(self.shared.comm, rank, tag::DATA, message)? {
+            self.shared.sending().push(sending);
+        }
+        Ok(())
     }
 
     /// Asks every worker to leave, waits (up to the configured shutdown timeout) for each one's
@@ -216,6 +275,39 @@ impl Workers {
         let Some(receiver) = self.receiver.take() else {
             return Ok(());
         };
+        if receiver.thread().id() == std::thread::current().id() {
+            // Called from the event handler: the goodbyes arrive on this very thread, which
+            // must go on receiving, so the stop goes on on a thread of its own.
+            let (shared, spawned, shutdown_timeout, beater) = (
+                Arc::clone(&self.shared),
+                self.spawned,
+                self.shutdown_timeout,
+                self.beater.take(),
+            );
+            let stopping = std::thread::Builder::new()
+                .name("cf-mpi-stop".into())
+                .spawn(move || {
+                    drop(Workers {
+                        shared,
+                        receiver: Some(receiver),
+                        beater,
+                        spawned,
+                        shutdown_timeout,
+                    })
+                });
+            return match stopping {
+                Ok(_) => Ok(()),
+                Err(e) => {
+                    // The receiving thread ends after this event; the workers are left to
+                    // MPI's own end.
+                    self.shared.stop.store(true, Ordering::Release);
+                    runtime::LIVE_POOLS.fetch_sub(1, Ordering::AcqRel);
+                    Err(MpiError::Init(format!(
+                        "cannot start a thread to stop the workers: {e}"
+                    )))
+                }
+            };
+        }
         let shared = Arc::clone(&self.shared);
         if !self.spawned {
             LAUNCHER_DISMISSED.store(true, Ordering::Release);
@@ -227,8 +319,12 @@ impl Workers {
             });
         }
         shared.wait_all_gone(deadline);
+        // The workers that were to leave have: no pulse may reach one that finalizes.
+        if let Some(mut beater) = self.beater.take() {
+            beater.stop();
+        }
         let stragglers = shared.alive();
-        let here = sys::processor_name();
+        let here = shared.here.clone();
         let mut unreachable = false;
         for rank in &stragglers {
             let member = shared.member(*rank);
@@ -244,6 +340,8 @@ impl Workers {
         shared.wait_all_gone(Instant::now() + Duration::from_secs(1));
         shared.stop.store(true, Ordering::Release);
         let _ = receiver.join();
+        // What is still under way goes to workers that are gone or were killed.
+        shared.sending().clear();
         let mut result = if stragglers.is_empty() {
             Ok(())
         } else {
@@ -302,7 +400,7 @@ fn collect_hellos(
                 after: limit,
             });
         }
-        match sys::try_receive(comm, None)? {
+        match sys::try_receive(comm, None, None)? {
             Some((rank, tag::HELLO, bytes)) => {
                 members.push(hello::decode(rank, &bytes).ok_or(MpiError::BadHello(rank))?);
                 backoff.reset();

@@ -152,6 +152,11 @@ fn main() {
                 a_worker_that_dies_breaks_the_pool_naming_its_rank_and_host,
             );
             case(
+                "a_frozen_worker_is_presumed_dead_after_the_heartbeat_timeout",
+                60,
+                a_frozen_worker_is_presumed_dead_after_the_heartbeat_timeout,
+            );
+            case(
                 "a_done_callback_that_drops_the_pool_does_not_hang_it",
                 60,
                 a_done_callback_that_drops_the_pool_does_not_hang_it,
@@ -269,6 +274,40 @@ fn a_worker_that_dies_breaks_the_pool_naming_its_rank_and_host() {
         other => panic!("a broken pool refuses tasks, got {other:?}"),
     }
     pool.shutdown(true, false);
+}
+
+/// Stops this worker's process, as a hung host would: it neither dies nor sends anything.
+fn freeze(_: ()) {
+    let me = std::process::id().to_string();
+    let _ = std::process::Command::new("kill")
+        .args(["-STOP", &me])
+        .status();
+}
+
+fn a_frozen_worker_is_presumed_dead_after_the_heartbeat_timeout() {
+    let pool = MpiPoolExecutor::builder()
+        .max_workers(2)
+        .heartbeat_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
+    let workers = workers_of_this_program();
+    assert_eq!(workers.len(), 2, "two workers run: {workers:?}");
+    let error = pool.submit(freeze, ()).unwrap().result(None).unwrap_err();
+    let FutureError::Failed(TaskError::Broken(broken)) = error else {
+        panic!("expected a broken pool, got {error:?}");
+    };
+    let text = broken.to_string();
+    assert!(text.contains("heartbeat"), "{text}");
+    assert!(text.contains("rank"), "{text}");
+    assert!(text.contains(&hostname()), "{text}");
+    pool.shutdown(true, false);
+    // The frozen worker too: on this host, a worker presumed dead is killed.
+    for pid in workers {
+        assert!(
+            concurrent_futures_mpi::transport::wait_for_exit(pid, Duration::from_secs(10)),
+            "worker {pid} is still there after shutdown"
+        );
+    }
 }
 
 fn hostname() -> String {

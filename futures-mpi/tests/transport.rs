@@ -18,6 +18,8 @@ use concurrent_futures_mpi::transport::{
     Event, Rank, Workers, WorkersConfig, bootstrap_with, wait_for_exit,
 };
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
@@ -72,6 +74,7 @@ fn main() {
             60,
             launcher_rank_0_echoes_with_ranks_1_and_2,
         ),
+        Ok("frozen-pool") => freeze_with_two_workers(),
         Ok("launcher-pool-dies") => case(
             "launcher_workers_leave_when_rank_0_dies",
             60,
@@ -79,6 +82,12 @@ fn main() {
         ),
         _ => {
             run_spawn_then_launcher_parts();
+
+            case(
+                "workers_leave_a_frozen_pool_after_the_heartbeat_timeout",
+                90,
+                workers_leave_a_frozen_pool_after_the_heartbeat_timeout,
+            );
 
             eprintln!("test under_mpirun_enable_recovery_the_workers_leave_when_rank_0_dies ...");
             let (status, stdout) = outer("launcher-pool-dies", mpirun(true));
@@ -95,6 +104,65 @@ fn main() {
         }
     }
     drop(session);
+}
+
+/// Part `frozen-pool`: starts two workers with a 1 s heartbeat timeout, prints their pids,
+/// then stops this process as a hung host would: alive to a pidfd, silent to its workers.
+fn freeze_with_two_workers() {
+    let config = WorkersConfig {
+        workers: 2,
+        heartbeat_timeout: Duration::from_secs(1),
+        ..WorkersConfig::default()
+    };
+    let (workers, _events) = Workers::start(&config).expect("start 2 workers");
+    let pids: Vec<String> = workers
+        .members()
+        .iter()
+        .map(|m| m.pid.to_string())
+        .collect();
+    println!("workers: {}", pids.join(" "));
+    std::io::stdout().flush().unwrap();
+    let me = std::process::id().to_string();
+    let _ = Command::new("kill").args(["-STOP", &me]).status();
+    // Only reached if something continues this process; the outer run kills it instead.
+    std::process::exit(4);
+}
+
+fn workers_leave_a_frozen_pool_after_the_heartbeat_timeout() {
+    let tmp = std::env::temp_dir().join(format!("cf-mpi-frozen-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut pool = Command::new(std::env::current_exe().unwrap())
+        .env(PART, "frozen-pool")
+        .env("TMPDIR", &tmp)
+        .env("OMPI_MCA_opal_signal", "")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the pool's process");
+    let stdout = BufReader::new(pool.stdout.take().unwrap());
+    let line = stdout
+        .lines()
+        .map_while(Result::ok)
+        .find(|line| line.starts_with("workers: "))
+        .expect("the pool printed its workers");
+    let workers: Vec<u32> = line["workers: ".len()..]
+        .split(' ')
+        .map(|pid| pid.parse().unwrap())
+        .collect();
+    assert_eq!(workers.len(), 2, "{line}");
+    for pid in &workers {
+        assert!(
+            wait_for_exit(*pid, Duration::from_secs(30)),
+            "worker {pid} still runs 30 s after its pool froze"
+        );
+    }
+    // The pool did not die (then its pidfd would have told the workers): it is frozen.
+    assert!(
+        pool.try_wait().unwrap().is_none(),
+        "the pool's process ended; the test proves nothing about heartbeats"
+    );
+    pool.kill().unwrap();
+    pool.wait().unwrap();
+    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 fn config(workers: usize) -> WorkersConfig {
