@@ -65,6 +65,8 @@ pub enum MpiError {
     Stragglers(Vec<Rank>),
     /// A setting the pool cannot work with (Python's `ValueError`).
     InvalidArgument(&'static str),
+    /// The initializer's argument could not be serialized.
+    InitializerArgument(String),
 }
 
 impl fmt::Display for MpiError {
@@ -113,6 +115,9 @@ impl fmt::Display for MpiError {
                  cannot be finalized cleanly now"
             ),
             MpiError::InvalidArgument(why) => f.write_str(why),
+            MpiError::InitializerArgument(why) => {
+                write!(f, "the initializer's argument cannot be serialized: {why}")
+            }
             MpiError::Stragglers(ranks) => write!(
                 f,
                 "MPI worker ranks {ranks:?} neither left nor died before shutdown's deadline (those \

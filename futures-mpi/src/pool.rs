@@ -173,6 +173,8 @@ impl Shared {
 #[must_use = "a builder does nothing until `build` is called"]
 pub struct MpiPoolBuilder {
     config: WorkersConfig,
+    /// The initializer's call site and encoded argument, or why the argument did not encode.
+    initializer: Option<Result<(CallSite, Vec<u8>), String>>,
 }
 
 impl MpiPoolBuilder {
@@ -200,6 +202,33 @@ impl MpiPoolBuilder {
         self
     }
 
+    /// Runs `f(arg)` in each worker before its first task (Python's `initializer` and
+    /// `initargs`). If it panics, the pool breaks, as in Python: every task submitted fails
+    /// with a `BrokenExecutor` that carries the initializer's panic message, and later submits
+    /// are refused. An argument that cannot be serialized fails [`build`](Self::build).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use concurrent_futures_mpi::MpiPoolExecutor;
+    ///
+    /// fn set_up(level: u32) {
+    ///     // Runs once in each worker: open files, seed, set globals...
+    ///     let _ = level;
+    /// }
+    ///
+    /// let _session = concurrent_futures_mpi::bootstrap().unwrap();
+    /// let pool = MpiPoolExecutor::builder().initializer(set_up, 3).build().unwrap();
+    /// # drop(pool);
+    /// ```
+    pub fn initializer<A: Payload>(mut self, f: fn(A), arg: A) -> MpiPoolBuilder {
+        let encoded = wire::encode_argument(&arg)
+            .map(|bytes| (CallSite::of(f), bytes))
+            .map_err(|e| e.to_string());
+        self.initializer = Some(encoded);
+        self
+    }
+
     /// How long a worker may stay silent (the pool and each worker send heartbeats ten
     /// times in this span) before it is presumed dead and the pool breaks (default 30 s); the
     /// workers presume the pool dead, and leave, after the same silence from it. This is how a
@@ -222,6 +251,11 @@ impl MpiPoolBuilder {
                 "heartbeat_timeout must be at least 100 ms",
             ));
         }
+        let initializer = match self.initializer {
+            Some(Err(why)) => return Err(MpiError::InitializerArgument(why)),
+            Some(Ok(initializer)) => Some(initializer),
+            None => None,
+        };
         let key = CallKey::generate().map_err(|e| MpiError::Init(e.to_string()))?;
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
@@ -253,7 +287,7 @@ impl MpiPoolBuilder {
         let init = wire::encode_init(&Init {
             version: Version::ours(),
             key: shared.key.clone(),
-            initializer: None,
+            initializer: initializer.map(|(site, bytes)| (shared.key.seal(site), bytes)),
             max_tasks: None,
         });
         for &rank in &ranks {
@@ -265,8 +299,9 @@ impl MpiPoolBuilder {
             drop(state);
             dismiss_workers(&shared, workers);
         } else {
-            // Without an initializer a worker answers its settings with nothing: it is ready
-            // for a task as soon as they are sent (it reads them first).
+            // A worker reads its settings (and runs the initializer) before any task: it can
+            // be sent tasks at once. With an initializer it answers `Ready`, which needs no
+            // action; a failed one breaks the pool.
             state.free = (0..PER_WORKER)
                 .flat_map(|_| ranks.iter().copied())
                 .collect();
@@ -305,7 +340,7 @@ impl MpiPoolBuilder {
 ///   host; so does one that sends no heartbeat for
 ///   [`heartbeat_timeout`](MpiPoolBuilder::heartbeat_timeout). mpi4py's pool hangs or aborts,
 ///   as Open MPI does.
-/// * No `initializer`, `max_tasks_per_child` or per-worker environment yet.
+/// * No `max_tasks_per_child` (mpi4py has none either) or per-worker environment.
 pub struct MpiPoolExecutor {
     shared: Arc<Shared>,
 }
@@ -315,6 +350,7 @@ impl MpiPoolExecutor {
     pub fn builder() -> MpiPoolBuilder {
         MpiPoolBuilder {
             config: WorkersConfig::default(),
+            initializer: None,
         }
     }
 

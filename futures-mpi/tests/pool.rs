@@ -106,6 +106,23 @@ const SUITE_SHUTTING_DOWN: &[Case] = &[
 /// Twins of mpi4py's `test_futures.py` cases that do not depend on mpi4py's internals or on
 /// Python's calling conventions (keyword arguments, `starmap`, `unordered`).
 const MPI4PY_TWINS: &[(&str, fn())] = &[
+    ("mpi4py_test_initializer", mpi4py_test_initializer),
+    (
+        "mpi4py_test_initializer_error",
+        mpi4py_test_initializer_error,
+    ),
+    (
+        "mpi4py_test_initializer_error_del",
+        mpi4py_test_initializer_error_del,
+    ),
+    ("mpi4py_test_submit_cancel", mpi4py_test_submit_cancel),
+    (
+        "mpi4py_test_submit_shutdown_cancel_wait",
+        mpi4py_test_submit_shutdown_cancel_wait,
+    ),
+    ("mpi4py_test_shutdown_cancel", mpi4py_test_shutdown_cancel),
+    ("mpi4py_test_first_completed", mpi4py_test_first_completed),
+    ("mpi4py_test_zero_timeout", mpi4py_test_zero_timeout),
     (
         "mpi4py_test_run_after_shutdown",
         mpi4py_test_run_after_shutdown,
@@ -563,4 +580,202 @@ fn mpi4py_test_duplicate_futures() {
     let future = pool.submit(double, 1).unwrap();
     let completed = concurrent_futures_wait::as_completed([future.clone(), future], None).count();
     assert_eq!(completed, 1);
+}
+
+/// What each worker's initializer set (a global of the worker's process).
+static INITIALIZED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+fn set_initialized(value: u32) {
+    INITIALIZED.store(value, std::sync::atomic::Ordering::SeqCst);
+}
+
+fn read_initialized(_: ()) -> u32 {
+    INITIALIZED.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+fn initializer_fails(_: ()) {
+    panic!("the initializer fails on purpose");
+}
+
+/// mpi4py runs `time.sleep(0)` as initializer; here it sets a global every task then reads.
+fn mpi4py_test_initializer() {
+    let pool = MpiPoolExecutor::builder()
+        .max_workers(2)
+        .initializer(set_initialized, 7)
+        .build()
+        .unwrap();
+    let seen: Vec<u32> = pool
+        .map(read_initialized, vec![(); 12])
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(seen, vec![7; 12], "every worker ran the initializer first");
+}
+
+fn mpi4py_test_initializer_error() {
+    let pool = MpiPoolExecutor::builder()
+        .max_workers(2)
+        .initializer(initializer_fails, ())
+        .build()
+        .unwrap();
+    let future = pool.submit(read_initialized, ()).unwrap();
+    let error = future.result(None).unwrap_err();
+    let FutureError::Failed(TaskError::Broken(broken)) = error else {
+        panic!("expected a broken pool, got {error:?}");
+    };
+    let text = broken.to_string();
+    assert!(text.contains("initializer"), "{text}");
+    assert!(text.contains("fails on purpose"), "{text}");
+    match pool.submit(read_initialized, ()) {
+        Err(SubmitError::Broken(_)) => {}
+        other => panic!("a broken pool refuses tasks, got {other:?}"),
+    }
+}
+
+fn mpi4py_test_initializer_error_del() {
+    let pool = MpiPoolExecutor::builder()
+        .max_workers(2)
+        .initializer(initializer_fails, ())
+        .build()
+        .unwrap();
+    let workers = workers_of_this_program();
+    drop(pool);
+    for pid in workers {
+        assert!(
+            concurrent_futures_mpi::transport::wait_for_exit(pid, Duration::from_secs(10)),
+            "worker {pid} is still running after the pool was dropped"
+        );
+    }
+}
+
+/// Returns once the file `gate` exists (polled, so that a worker waiting here leaves the cores
+/// to the others): the test opens it when it is ready for the tasks to end.
+fn wait_for_gate(gate: std::path::PathBuf) -> u32 {
+    while !gate.exists() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    1
+}
+
+/// A gate file of this test run, closed.
+fn gate(name: &str) -> std::path::PathBuf {
+    let gate = std::env::temp_dir().join(format!("cf-mpi-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_file(&gate);
+    gate
+}
+
+fn open(gate: &std::path::Path) {
+    std::fs::write(gate, b"").unwrap();
+}
+
+fn mpi4py_test_submit_cancel() {
+    let pool = pool();
+    let gate = gate("submit-cancel");
+    let fs: Vec<_> = (0..pool.max_workers() * 100)
+        .map(|_| pool.submit(wait_for_gate, gate.clone()).unwrap())
+        .collect();
+    let future = pool.submit(wait_for_gate, gate.clone()).unwrap();
+    assert!(future.cancel(), "a queued task can be cancelled");
+    assert!(future.cancelled());
+    for f in &fs {
+        f.cancel();
+    }
+    open(&gate);
+    pool.shutdown(true, false);
+    assert!(fs.iter().all(|f| f.done()));
+    let _ = std::fs::remove_file(&gate);
+}
+
+fn mpi4py_test_submit_shutdown_cancel_wait() {
+    let pool = MpiPoolExecutor::builder().max_workers(1).build().unwrap();
+    let gate = gate("shutdown-cancel-wait");
+    let fut1 = pool.submit(wait_for_gate, gate.clone()).unwrap();
+    let others: Vec<_> = (0..100)
+        .map(|_| pool.submit(wait_for_gate, gate.clone()).unwrap())
+        .collect();
+    let fut2 = pool.submit(wait_for_gate, gate.clone()).unwrap();
+    let fut3 = pool.submit(wait_for_gate, gate.clone()).unwrap();
+    pool.shutdown(false, true);
+    open(&gate);
+    let waited = concurrent_futures_wait::wait(
+        [fut1.clone(), fut2.clone(), fut3.clone()],
+        None,
+        concurrent_futures_wait::ReturnWhen::AllCompleted,
+    );
+    assert_eq!(waited.not_done.len(), 0);
+    assert!(!fut1.cancelled(), "the running task ends normally");
+    assert_eq!(fut1.result(None).unwrap(), 1);
+    assert!(fut2.cancelled());
+    assert!(fut3.cancelled());
+    pool.shutdown(true, true);
+    assert!(others.iter().all(|f| f.done()));
+    // Only the few sent ahead to the worker with `fut1` ran; the queued rest were cancelled.
+    let ran = others.iter().filter(|f| !f.cancelled()).count();
+    assert!(ran < 10, "{ran} of the 100 queued tasks ran");
+    let _ = std::fs::remove_file(&gate);
+}
+
+fn mpi4py_test_shutdown_cancel() {
+    let pool = MpiPoolExecutor::builder().max_workers(1).build().unwrap();
+    pool.shutdown(false, false);
+    pool.shutdown(false, false);
+    pool.shutdown(false, true);
+    pool.shutdown(false, true);
+    pool.shutdown(true, true);
+    pool.shutdown(true, true);
+    assert!(matches!(pool.submit(double, 1), Err(SubmitError::Shutdown)));
+}
+
+fn mpi4py_test_first_completed() {
+    let pool = pool();
+    let gate = gate("first-completed");
+    let cancelled = concurrent_futures_core::Future::<u32>::new();
+    cancelled.cancel();
+    let future1 = pool.submit(double, 21).unwrap();
+    let future2 = pool.submit(wait_for_gate, gate.clone()).unwrap();
+    let waited = concurrent_futures_wait::wait(
+        [cancelled.clone(), future1.clone(), future2.clone()],
+        None,
+        concurrent_futures_wait::ReturnWhen::FirstCompleted,
+    );
+    assert_eq!(waited.done, vec![future1]);
+    assert_eq!(waited.not_done, vec![cancelled, future2]);
+    open(&gate);
+    pool.shutdown(true, false);
+    let _ = std::fs::remove_file(&gate);
+}
+
+fn mpi4py_test_zero_timeout() {
+    let pool = pool();
+    let gate = gate("zero-timeout");
+    let cancelled_and_notified = concurrent_futures_core::Future::<u32>::new();
+    cancelled_and_notified.cancel();
+    let _ = cancelled_and_notified.set_running_or_notify_cancel();
+    let failed = concurrent_futures_core::Future::<u32>::new();
+    failed
+        .set_exception(TaskError::Panicked {
+            message: "failed on purpose".into(),
+        })
+        .unwrap();
+    let successful = concurrent_futures_core::Future::<u32>::new();
+    successful.set_result(42).unwrap();
+    let future1 = pool.submit(wait_for_gate, gate.clone()).unwrap();
+    let completed: Vec<_> = concurrent_futures_wait::as_completed(
+        [
+            cancelled_and_notified.clone(),
+            failed.clone(),
+            successful.clone(),
+            future1,
+        ],
+        Duration::ZERO,
+    )
+    .map_while(Result::ok)
+    .collect();
+    assert_eq!(completed.len(), 3, "{completed:?}");
+    for finished in [&cancelled_and_notified, &failed, &successful] {
+        assert!(completed.contains(finished), "{finished:?} is yielded");
+    }
+    open(&gate);
+    pool.shutdown(true, false);
+    let _ = std::fs::remove_file(&gate);
 }

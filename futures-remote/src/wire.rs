@@ -176,6 +176,11 @@ pub fn encode_task<A: Serialize>(
     postcard::to_io(arg, out)
 }
 
+/// An initializer's argument, encoded as a task's is (for [`Init::initializer`]).
+pub fn encode_argument<A: Serialize>(arg: &A) -> Result<Vec<u8>, postcard::Error> {
+    postcard::to_allocvec(arg)
+}
+
 /// A message to a worker, or why it is not one.
 pub fn decode_to_worker(message: &[u8]) -> Result<ToWorker<'_>, String> {
     match message.split_first() {
