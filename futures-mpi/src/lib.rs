@@ -118,7 +118,7 @@ pub mod transport {
     pub use crate::hello::WorkerInfo;
     pub use crate::link::WorkerLink;
     pub use crate::receiver::Event;
-    pub use crate::workers::{Workers, WorkersConfig};
+    pub use crate::workers::{Outbox, Workers, WorkersConfig};
 
     /// A worker's rank in the communicator that joins it to the pool.
     pub type Rank = i32;

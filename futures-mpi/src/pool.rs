@@ -276,7 +276,7 @@ impl MpiPoolBuilder {
         });
         let handler = {
             let shared = Arc::clone(&shared);
-            move |rank, event| {
+            move |_: &crate::transport::Outbox, rank, event| {
                 let _ = shared.manager.set(std::thread::current().id());
                 on_event(&shared, rank, event);
             }

@@ -11,7 +11,7 @@ use crate::backoff::Backoff;
 use crate::deathwatch::{self, DeathWatch};
 use crate::heartbeat::Heartbeat;
 use crate::sys::{self, tag};
-use crate::workers::{Shared, Standing};
+use crate::workers::{Outbox, Shared, Standing};
 use crate::{MpiError, Rank};
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -19,8 +19,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-/// What the thread hands each event to.
-pub(crate) type Handler = Box<dyn FnMut(Rank, Event) + Send>;
+/// What the thread hands each event to, with the outbox to answer through.
+pub(crate) type Handler = Box<dyn FnMut(&Outbox, Rank, Event) + Send>;
 
 /// What happened to a worker, as the receiving thread saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,10 +66,15 @@ pub(crate) fn run(
     shared: Arc<Shared>,
     mut watch: DeathWatch,
     heartbeat: Heartbeat,
-    mut handler: Handler,
+    handler: Handler,
 ) {
+    let mut handler = Delivery {
+        handler,
+        outbox: Outbox::new(Arc::clone(&shared)),
+    };
     let mut backoff = Backoff::default();
     let mut heard = Heard::new(&shared.alive());
+    let mut idle: u32 = 0;
     while !shared.stop.load(Ordering::Acquire) {
         let received = match receive_one(&shared, &mut handler, &mut heard, None) {
             Ok(received) => received,
@@ -90,12 +95,20 @@ pub(crate) fn run(
             continue;
         }
         let pause = backoff.next_pause();
-        let ended = watch.wait(pause);
-        if pause.is_zero() {
+        idle = idle.wrapping_add(1);
+        let ended = if pause.is_zero() {
             // A poll of the pidfds does not give up the core: on a machine with more ranks
-            // than cores, the worker this thread waits for may need it.
+            // than cores, the worker this thread waits for may need it. So the yields come
+            // first, and the pidfds are polled only every 16th time.
             std::thread::yield_now();
-        }
+            if idle % 16 == 0 {
+                watch.wait(pause)
+            } else {
+                Vec::new()
+            }
+        } else {
+            watch.wait(pause)
+        };
         for rank in ended {
             // What it sent before it died may be waiting still: deliver that first.
             while let Ok(true) = receive_one(&shared, &mut handler, &mut heard, Some(rank)) {}
@@ -131,7 +144,7 @@ impl Heard {
 
 /// Reports each living worker silent for longer than `limit` as [`Event::Silent`] (and kills
 /// it if it runs on this host), once whatever it sent that is still waiting has been read.
-fn check_silences(shared: &Shared, handler: &mut Handler, heard: &mut Heard, limit: Duration) {
+fn check_silences(shared: &Shared, handler: &mut Delivery, heard: &mut Heard, limit: Duration) {
     heard.checked = Instant::now();
     for rank in shared.alive() {
         let since = heard.at.get(&rank).copied().unwrap_or(heard.checked);
@@ -162,10 +175,17 @@ fn check_silences(shared: &Shared, handler: &mut Handler, heard: &mut Heard, lim
     }
 }
 
+/// The handler and the outbox it answers through.
+pub(crate) struct Delivery {
+    handler: Handler,
+    outbox: Outbox,
+}
+
 /// Hands one event to the handler; a panic there is logged and contained, so that the thread
 /// goes on delivering the others.
-fn deliver(handler: &mut Handler, rank: Rank, event: Event) {
-    if std::panic::catch_unwind(AssertUnwindSafe(|| handler(rank, event))).is_err() {
+fn deliver(handler: &mut Delivery, rank: Rank, event: Event) {
+    let Delivery { handler, outbox } = handler;
+    if std::panic::catch_unwind(AssertUnwindSafe(|| handler(outbox, rank, event))).is_err() {
         log::error!(target: "concurrent_futures", "an MPI event handler panicked (rank {rank})");
     }
 }
@@ -174,7 +194,7 @@ fn deliver(handler: &mut Handler, rank: Rank, event: Event) {
 /// `Ok(false)` if none was.
 fn receive_one(
     shared: &Shared,
-    handler: &mut Handler,
+    handler: &mut Delivery,
     heard: &mut Heard,
     source: Option<Rank>,
 ) -> Result<bool, MpiError> {
@@ -199,7 +219,7 @@ fn receive_one(
 /// Tests the sends under way; `true` if one finished. A send to a worker that is no longer
 /// alive is given up (its buffer leaked: MPI may hold it for good); one that fails is reported
 /// as its worker's [`Event::Failed`].
-fn progress_sends(shared: &Shared, handler: &mut Handler) -> bool {
+fn progress_sends(shared: &Shared, handler: &mut Delivery) -> bool {
     let mut failed = Vec::new();
     let mut finished = false;
     {

@@ -68,8 +68,11 @@ pub(crate) struct Shared {
     members: Vec<WorkerInfo>,
     standings: Mutex<HashMap<Rank, Standing>>,
     changed: Condvar,
-    /// Sends MPI has not finished yet, tested by the receiving thread.
+    /// Sends MPI has not finished yet, tested by the receiving thread. Its lock is held while
+    /// a send starts, so that none starts once `closed` is set.
     sending: Mutex<Vec<Sending>>,
+    /// Set (under the `sending` lock) before the communicator is let go: no send after.
+    closed: AtomicBool,
     pub(crate) stop: AtomicBool,
 }
 
@@ -80,6 +83,23 @@ impl Shared {
 
     pub(crate) fn sending(&self) -> std::sync::MutexGuard<'_, Vec<Sending>> {
         self.sending.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// [`Workers::send`].
+    fn send(&self, rank: Rank, message: Vec<u8>) -> Result<(), MpiError> {
+        match self.standing(rank) {
+            None => return Err(MpiError::NoSuchWorker(rank)),
+            Some(Standing::Alive) => {}
+            Some(_) => return Err(MpiError::WorkerGone(rank)),
+        }
+        let mut sending = self.sending();
+        if self.closed.load(Ordering::Acquire) {
+            return Err(MpiError::WorkerGone(rank));
+        }
+        if let Some(started) = sys::start_send(self.comm, rank, tag::DATA, message)? {
+            sending.push(started);
+        }
+        Ok(())
     }
 
     pub(crate) fn standing(&self, rank: Rank) -> Option<Standing> {
@@ -126,6 +146,23 @@ impl Shared {
     }
 }
 
+/// Sends to running workers from any thread: see [`Workers::outbox`].
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    shared: Arc<Shared>,
+}
+
+impl Outbox {
+    pub(crate) fn new(shared: Arc<Shared>) -> Outbox {
+        Outbox { shared }
+    }
+
+    /// [`Workers::send`]: one whole message to worker `rank`, never blocking.
+    pub fn send(&self, rank: Rank, message: Vec<u8>) -> Result<(), MpiError> {
+        self.shared.send(rank, message)
+    }
+}
+
 /// A set of running workers: spawned by this process, or the ranks above 0 of its `mpirun`
 /// job. Their messages and deaths arrive on the channel [`Workers::start`] returns, or at the
 /// handler given to [`Workers::start_with`]. Dropping it shuts them down.
@@ -145,7 +182,7 @@ impl Workers {
     /// [`bootstrap_with`](crate::transport::bootstrap_with)) first in `main`.
     pub fn start(config: &WorkersConfig) -> Result<(Workers, Receiver<(Rank, Event)>), MpiError> {
         let (events, receiving) = mpsc::channel();
-        let workers = Workers::start_with(config, move |rank, event| {
+        let workers = Workers::start_with(config, move |_: &Outbox, rank, event| {
             let _ = events.send((rank, event));
         })?;
         Ok((workers, receiving))
@@ -156,12 +193,28 @@ impl Workers {
     /// happened), with no hand-off to another thread: the lowest latency.
     ///
     /// While `on_event` runs, nothing else is received, so it should not block for long; a
-    /// panic in it is logged and contained. It may [`send`](Workers::send) (which never
-    /// blocks); it may drop or [`shutdown`](Workers::shutdown) the workers, which then stop on
-    /// a thread of their own (their goodbyes arrive on this one).
+    /// panic in it is logged and contained. It may answer at once through the [`Outbox`] it
+    /// gets (sends never block); it may drop or [`shutdown`](Workers::shutdown) the workers,
+    /// which then stop on a thread of their own (their goodbyes arrive on this one).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use concurrent_futures_mpi::transport::{Event, Outbox, Workers, WorkersConfig};
+    ///
+    /// let _session = concurrent_futures_mpi::bootstrap().unwrap();
+    /// // Echo every message back to the worker that sent it, from the receiving thread.
+    /// let workers = Workers::start_with(&WorkersConfig::default(), |outbox: &Outbox, rank, event| {
+    ///     if let Event::Message(bytes) = event {
+    ///         let _ = outbox.send(rank, bytes);
+    ///     }
+    /// })
+    /// .unwrap();
+    /// # drop(workers);
+    /// ```
     pub fn start_with(
         config: &WorkersConfig,
-        on_event: impl FnMut(Rank, Event) + Send + 'static,
+        on_event: impl FnMut(&Outbox, Rank, Event) + Send + 'static,
     ) -> Result<Workers, MpiError> {
         let handler: Handler = Box::new(on_event);
         let role = runtime::role().ok_or(MpiError::NotBootstrapped)?;
@@ -205,6 +258,7 @@ impl Workers {
             members,
             changed: Condvar::new(),
             sending: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
             stop: AtomicBool::new(false),
         });
         let heartbeat = Heartbeat::with_limit(config.heartbeat_timeout);
@@ -253,15 +307,16 @@ impl Workers {
     /// way when it dies is given up, and one that MPI fails later is reported as the worker's
     /// [`Event::Failed`].
     pub fn send(&self, rank: Rank, message: Vec<u8>) -> Result<(), MpiError> {
-        match self.shared.standing(rank) {
-            None => return Err(MpiError::NoSuchWorker(rank)),
-            Some(Standing::Alive) => {}
-            Some(_) => return Err(MpiError::WorkerGone(rank)),
+        self.shared.send(rank, message)
+    }
+
+    /// A handle that sends to these workers as [`send`](Workers::send) does, from any thread,
+    /// for as long as they run (afterwards it fails with [`MpiError::WorkerGone`]). The handler
+    /// given to [`start_with`](Workers::start_with) gets one with each event.
+    pub fn outbox(&self) -> Outbox {
+        Outbox {
+            shared: Arc::clone(&self.shared),
         }
-        if let Some(sending) = sys::start_send(self.shared.comm, rank, tag::DATA, message)? {
-            self.shared.sending().push(sending);
-        }
-        Ok(())
     }
 
     /// Asks every worker to leave, waits (up to the configured shutdown timeout) for each one's
@@ -340,8 +395,13 @@ impl Workers {
         shared.wait_all_gone(Instant::now() + Duration::from_secs(1));
         shared.stop.store(true, Ordering::Release);
         let _ = receiver.join();
-        // What is still under way goes to workers that are gone or were killed.
-        shared.sending().clear();
+        // What is still under way goes to workers that are gone or were killed; and nothing
+        // may start once the communicator is let go.
+        {
+            let mut sending = shared.sending();
+            sending.clear();
+            shared.closed.store(true, Ordering::Release);
+        }
         let mut result = if stragglers.is_empty() {
             Ok(())
         } else {

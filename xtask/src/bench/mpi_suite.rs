@@ -1,7 +1,7 @@
 //! Suite `mpi` (xtask's feature `mpi`, a system MPI): our `MpiPoolExecutor` (spawn mode) beside
-//! `mpi4py.futures.MPIPoolExecutor` (spawn mode, run by `python3`) and the transport's floor (a
-//! small message's round trip between this process and one spawned echo worker over
-//! `concurrent_futures_mpi::transport`), all with 2 workers, in one run.
+//! `mpi4py.futures.MPIPoolExecutor` (spawn mode, run by `python3`) and the floor (a small
+//! message's round trip between the transport's receiving thread and one spawned echo worker,
+//! over `concurrent_futures_mpi::transport`), all with 2 workers, in one run.
 //!
 //! This program is its own MPI worker: [`bootstrap`] is the first line of `main`, and a spawned
 //! copy serves there, either the pool's tasks or the floor's echo, told apart by the first
@@ -10,10 +10,11 @@
 use super::report::{Row, Target};
 use super::{group_by_workload, median, median_of, python};
 use concurrent_futures_core::{Executor, MapOptions};
-use concurrent_futures_mpi::transport::{Event, Rank, WorkerLink, Workers, WorkersConfig};
+use concurrent_futures_mpi::transport::{Event, Outbox, Rank, WorkerLink, Workers, WorkersConfig};
 use concurrent_futures_mpi::{MpiError, MpiPoolExecutor, Session};
 use std::process::Command;
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const ROUND_TRIP: &str = "(a) one submit -> result() [spawn]";
@@ -247,23 +248,25 @@ fn ours(s: &Sizes) -> Result<Vec<Row>, String> {
     for f in &warm {
         f.result(None).map_err(|e| e.to_string())?;
     }
-    for _ in 0..s.round_trips / 10 {
-        echo.round_trip()?;
-    }
+    echo.round_trips(s.round_trips / 10)?;
+    // Ten batches of each, alternating which goes first.
     let mut samples = Vec::with_capacity(s.round_trips);
     let mut floor = Vec::with_capacity(s.round_trips);
-    for i in 0..s.round_trips {
-        if i % 2 == 1 {
-            floor.push(echo.round_trip()?);
+    let per_batch = s.round_trips / 10;
+    for batch in 0..10 {
+        if batch % 2 == 1 {
+            floor.extend(echo.round_trips(per_batch)?);
         }
-        let t = Instant::now();
-        ex.submit(ident, i as u64)
-            .unwrap()
-            .result(None)
-            .map_err(|e| e.to_string())?;
-        samples.push(t.elapsed().as_secs_f64() * 1e6);
-        if i % 2 == 0 {
-            floor.push(echo.round_trip()?);
+        for i in 0..per_batch {
+            let t = Instant::now();
+            ex.submit(ident, i as u64)
+                .unwrap()
+                .result(None)
+                .map_err(|e| e.to_string())?;
+            samples.push(t.elapsed().as_secs_f64() * 1e6);
+        }
+        if batch % 2 == 0 {
+            floor.extend(echo.round_trips(per_batch)?);
         }
     }
     echo.stop()?;
@@ -300,14 +303,22 @@ fn ours(s: &Sizes) -> Result<Vec<Row>, String> {
     ])
 }
 
-/// The floor: one spawned worker that echoes whole messages, over the transport the pool is
-/// built on (its receiving thread and event channel included): what any request/reply over MPI
-/// costs here.
+/// The floor: one spawned worker that echoes whole messages, and the transport's receiving
+/// thread sending the next ping the moment an echo arrives (no hand-off to another thread):
+/// an MPI ping-pong over the transport the pool is built on, with its polling.
 struct Echo {
     workers: Workers,
-    events: Receiver<(Rank, Event)>,
+    batch: Arc<Mutex<Batch>>,
+    done: Receiver<Result<Vec<f64>, String>>,
     rank: Rank,
-    next: u64,
+}
+
+/// One batch of round trips, as the receiving thread runs it.
+#[derive(Default)]
+struct Batch {
+    left: usize,
+    sent: Option<Instant>,
+    samples: Vec<f64>,
 }
 
 impl Echo {
@@ -316,36 +327,57 @@ impl Echo {
             workers: 1,
             ..WorkersConfig::default()
         };
-        let (workers, events) = Workers::start(&config).map_err(|e| format!("MPI workers: {e}"))?;
-        let rank = workers.members()[0].rank;
-        let echo = Echo {
-            workers,
-            events,
-            rank,
-            next: 0,
-        };
-        echo.send(ECHO.to_vec())?;
-        Ok(echo)
-    }
-
-    fn send(&self, message: Vec<u8>) -> Result<(), String> {
-        self.workers
-            .send(self.rank, message)
-            .map_err(|e| format!("MPI send: {e}"))
-    }
-
-    /// One 8-byte message there and back, in µs.
-    fn round_trip(&mut self) -> Result<f64, String> {
-        self.next += 1;
-        let t = Instant::now();
-        self.send(self.next.to_le_bytes().to_vec())?;
-        match self.events.recv_timeout(Duration::from_secs(30)) {
-            Ok((from, Event::Message(_))) if from == self.rank => {
-                Ok(t.elapsed().as_secs_f64() * 1e6)
+        let batch = Arc::new(Mutex::new(Batch::default()));
+        let (finished, done) = mpsc::channel();
+        let running = Arc::clone(&batch);
+        let on_event = move |outbox: &Outbox, rank: Rank, event: Event| {
+            let mut batch = running.lock().unwrap();
+            let Event::Message(bytes) = event else {
+                let _ = finished.send(Err(format!("MPI echo worker {rank}: {event:?}")));
+                return;
+            };
+            let now = Instant::now();
+            if let Some(sent) = batch.sent.take() {
+                batch.samples.push((now - sent).as_secs_f64() * 1e6);
             }
-            Ok((from, event)) => Err(format!("MPI echo worker {from}: {event:?}")),
-            Err(e) => Err(format!("MPI echo worker: no answer ({e})")),
+            batch.left = batch.left.saturating_sub(1);
+            if batch.left == 0 {
+                let _ = finished.send(Ok(std::mem::take(&mut batch.samples)));
+                return;
+            }
+            batch.sent = Some(Instant::now());
+            if let Err(e) = outbox.send(rank, bytes) {
+                let _ = finished.send(Err(format!("MPI send: {e}")));
+            }
+        };
+        let workers =
+            Workers::start_with(&config, on_event).map_err(|e| format!("MPI workers: {e}"))?;
+        let rank = workers.members()[0].rank;
+        workers
+            .send(rank, ECHO.to_vec())
+            .map_err(|e| format!("MPI send: {e}"))?;
+        Ok(Echo {
+            workers,
+            batch,
+            done,
+            rank,
+        })
+    }
+
+    /// `n` round trips of an 8-byte message, each started by the previous one's echo; each one's
+    /// time, in µs.
+    fn round_trips(&mut self, n: usize) -> Result<Vec<f64>, String> {
+        {
+            let mut batch = self.batch.lock().unwrap();
+            batch.left = n;
+            batch.sent = Some(Instant::now());
         }
+        self.workers
+            .send(self.rank, 0u64.to_le_bytes().to_vec())
+            .map_err(|e| format!("MPI send: {e}"))?;
+        self.done
+            .recv_timeout(Duration::from_secs(60))
+            .map_err(|e| format!("MPI echo worker: no answer ({e})"))?
     }
 
     fn stop(self) -> Result<(), String> {
