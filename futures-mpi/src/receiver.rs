@@ -101,7 +101,7 @@ pub(crate) fn run(
             // than cores, the worker this thread waits for may need it. So the yields come
             // first, and the pidfds are polled only every 16th time.
             std::thread::yield_now();
-            if idle % 16 == 0 {
+            if idle & 15 == 0 {
                 watch.wait(pause)
             } else {
                 Vec::new()
