@@ -5,6 +5,7 @@ use crate::backoff::Backoff;
 use crate::deathwatch::DeathWatch;
 use crate::sys::{self, Comm, tag};
 use crate::{MpiError, Rank};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// The pool's rank on the worker's communicator (the spawning parent, or world rank 0).
@@ -51,7 +52,14 @@ impl WorkerLink {
         while !self.closed {
             match sys::try_receive(self.comm, Some(POOL)) {
                 Ok(Some((_, tag::DATA, bytes))) => return Some(bytes),
-                Ok(Some((_, tag::LEAVE, _))) | Err(_) => self.closed = true,
+                Ok(Some((_, tag::LEAVE, bytes))) => {
+                    // Under a launcher, `[1]`: a rank of the job died.
+                    if bytes.first() == Some(&1) {
+                        crate::runtime::JOB_LOST_A_RANK.store(true, Ordering::Release);
+                    }
+                    self.closed = true;
+                }
+                Err(_) => self.closed = true,
                 Ok(Some((_, tag::WELCOME, bytes))) => self.welcome(&bytes),
                 Ok(Some(_)) => backoff.reset(),
                 Ok(None) if self.pool_has_died() => self.closed = true,
