@@ -54,11 +54,19 @@
 //! pool's host: a frozen process), while a worker that hears nothing from the pool that long
 //! leaves. A worker still busy at shutdown's deadline is killed if it is on the pool's host.
 //!
-//! What survives a death: with spawned workers, the others go on ([`bootstrap`] turns on Open
-//! MPI's `orte_enable_recovery`; without it Open MPI kills every worker spawned with the dead
-//! one, though not the pool). Under `mpirun`, the whole job is aborted unless `mpirun` itself
-//! was given `--enable-recovery`; with it, the others go on, but `mpirun`'s exit status is 0
-//! whatever happened.
+//! What survives a death (Open MPI 4.1):
+//! - **Spawned workers**: the pool and the other workers go on ([`bootstrap`] turns on Open
+//!   MPI's `orte_enable_recovery`; without it Open MPI kills every worker spawned with the dead
+//!   one, though not the pool).
+//! - **`mpirun --enable-recovery`**: the job goes on. Rank 0's pool breaks (below), its
+//!   shutdown returns, the surviving ranks leave, and `mpirun` returns once every rank has
+//!   ended. After a death no rank finalizes MPI (its job-wide fence could wait for the dead
+//!   rank for good): each just exits. `mpirun`'s exit status is then 0 whatever happened, even
+//!   if rank 0 itself failed: judge the run by the program's own output.
+//! - **Plain `mpirun`** (recovery off, Open MPI's default): one rank's abnormal end aborts the
+//!   whole job. `mpirun` kills every other rank, rank 0 included, and returns non-zero (the
+//!   dead rank's status as a shell reports it: 134 for an abort). Rank 0's pool may see the
+//!   death and fail the futures first, but nothing in rank 0 is sure to run after it.
 //!
 //! A death breaks the pool, as a dead process breaks Python's process pool: the tasks in flight
 //! and every queued one fail with a `BrokenExecutor` naming the rank and its host.

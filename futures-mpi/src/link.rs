@@ -66,7 +66,14 @@ impl WorkerLink {
             }
             match received {
                 Ok(Some((_, tag::DATA, bytes))) => return Some(bytes),
-                Ok(Some((_, tag::LEAVE, _))) | Err(_) => self.closed = true,
+                Ok(Some((_, tag::LEAVE, bytes))) => {
+                    // Under a launcher, `[1]`: a rank of the job died.
+                    if bytes.first() == Some(&1) {
+                        crate::runtime::JOB_LOST_A_RANK.store(true, Ordering::Release);
+                    }
+                    self.closed = true;
+                }
+                Err(_) => self.closed = true,
                 Ok(Some((_, tag::WELCOME, bytes))) => self.welcome(&bytes),
                 // Not progress for the backoff: an idle worker gets one every interval.
                 Ok(Some((_, tag::PULSE, bytes))) => self.pulse(&bytes),

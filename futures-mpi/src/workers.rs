@@ -122,6 +122,11 @@ impl Shared {
         ranks
     }
 
+    /// Whether a worker died (rather than left).
+    fn any_dead(&self) -> bool {
+        self.lock().values().any(|s| *s == Standing::Dead)
+    }
+
     pub(crate) fn member(&self, rank: Rank) -> WorkerInfo {
         self.members
             .iter()
@@ -368,8 +373,14 @@ impl Workers {
             LAUNCHER_DISMISSED.store(true, Ordering::Release);
         }
         let deadline = Instant::now() + self.shutdown_timeout;
+        // A launcher rank that died: the survivors, and rank 0, must not finalize (see
+        // `runtime::JOB_LOST_A_RANK`); the leave message tells the workers.
+        let lost = !self.spawned && shared.any_dead();
+        if lost {
+            runtime::JOB_LOST_A_RANK.store(true, Ordering::Release);
+        }
         for rank in shared.alive() {
-            let _ = sys::send(shared.comm, rank, tag::LEAVE, Vec::new(), || {
+            let _ = sys::send(shared.comm, rank, tag::LEAVE, vec![u8::from(lost)], || {
                 shared.standing(rank) != Some(Standing::Alive) || Instant::now() > deadline
             });
         }
@@ -394,6 +405,10 @@ impl Workers {
         }
         shared.wait_all_gone(Instant::now() + Duration::from_secs(1));
         shared.stop.store(true, Ordering::Release);
+        if !self.spawned && shared.any_dead() {
+            // One that died after the leave messages went: rank 0 at least does not finalize.
+            runtime::JOB_LOST_A_RANK.store(true, Ordering::Release);
+        }
         let _ = receiver.join();
         // What is still under way goes to workers that are gone or were killed; and nothing
         // may start once the communicator is let go.
