@@ -197,6 +197,32 @@ fn main() {
                 60,
                 shutdown_leaves_no_worker_process_behind,
             );
+            // Found by review (t12): heartbeat false positives, and a hang on a death mid-send.
+            case(
+                "a_long_first_task_is_not_presumed_dead",
+                60,
+                a_long_first_task_is_not_presumed_dead,
+            );
+            case(
+                "a_task_longer_than_the_heartbeat_timeout_does_not_break_the_pool",
+                60,
+                a_task_longer_than_the_heartbeat_timeout_does_not_break_the_pool,
+            );
+            case(
+                "a_worker_that_dies_while_sending_a_large_result_breaks_the_pool",
+                60,
+                a_worker_that_dies_while_sending_a_large_result_breaks_the_pool,
+            );
+            case(
+                "a_worker_frozen_while_sending_a_large_result_is_presumed_dead",
+                60,
+                a_worker_frozen_while_sending_a_large_result_is_presumed_dead,
+            );
+            case(
+                "a_slow_done_callback_does_not_make_the_workers_silent",
+                60,
+                a_slow_done_callback_does_not_make_the_workers_silent,
+            );
         }
         Ok("launcher") => {
             let pool = pool();
@@ -778,4 +804,157 @@ fn mpi4py_test_zero_timeout() {
     open(&gate);
     pool.shutdown(true, false);
     let _ = std::fs::remove_file(&gate);
+}
+
+fn sleep_ms(ms: u64) -> u64 {
+    std::thread::sleep(Duration::from_millis(ms));
+    ms
+}
+
+/// Pins (or unpins) the calling thread with `taskset`; threads it spawns inherit it.
+fn pin_this_thread(cpus: &str) {
+    let link = std::fs::read_link("/proc/thread-self").unwrap();
+    let tid = link.file_name().unwrap().to_str().unwrap().to_owned();
+    let status = std::process::Command::new("taskset")
+        .args(["-p", "-c", cpus, &tid])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// A worker starts its own heartbeat only once it reads the pool's first pulse, which the
+/// pool's heartbeat thread sends as soon as it runs. If the init and a first task reach the
+/// worker before that pulse (the thread starts late: here it shares one core with the thread
+/// that builds the pool and submits), the worker runs the task without ever pulsing, and the
+/// pool presumes a healthy worker dead (and kills it) after the heartbeat timeout.
+fn a_long_first_task_is_not_presumed_dead() {
+    let cpus = format!("0-{}", std::thread::available_parallelism().unwrap().get() - 1);
+    for round in 0..3 {
+        pin_this_thread("0");
+        let pool = MpiPoolExecutor::builder()
+            .max_workers(2)
+            .heartbeat_timeout(Duration::from_secs(1))
+            .build()
+            .unwrap();
+        let futures: Vec<_> = (0..2).map(|_| pool.submit(sleep_ms, 2500).unwrap()).collect();
+        pin_this_thread(&cpus);
+        for f in futures {
+            match f.result(None) {
+                Ok(ms) => assert_eq!(ms, 2500),
+                Err(e) => panic!("round {round}: a healthy worker running a 2.5 s task: {e:?}"),
+            }
+        }
+        pool.shutdown(true, false);
+    }
+}
+
+/// Once the workers have surely read the pool's first pulse (a round trip each, then a pause),
+/// one task that runs past the heartbeat timeout: the worker sends its result, then its
+/// `recv` probes once, finds nothing (the pulses that came during the task are there, but MPI
+/// has not progressed them yet: a second probe a few microseconds later finds them), judges
+/// the pool silent, and exits without a goodbye; the pool sees a death and breaks.
+fn a_task_longer_than_the_heartbeat_timeout_does_not_break_the_pool() {
+    let pool = MpiPoolExecutor::builder()
+        .max_workers(2)
+        .heartbeat_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let warm: Vec<_> = (0..2).map(|i| pool.submit(double, i).unwrap()).collect();
+    for f in warm {
+        f.result(None).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(pool.submit(sleep_ms, 2500).unwrap().result(None).unwrap(), 2500);
+    std::thread::sleep(Duration::from_millis(500));
+    match pool.submit(double, 21).map(|f| f.result(None)) {
+        Ok(Ok(42)) => {}
+        other => panic!("after a 2.5 s task (heartbeat timeout 1 s): {other:?}"),
+    }
+    pool.shutdown(true, false);
+}
+
+/// Returns 8 MB (sent by rendezvous), and aborts this worker 1.5 s after the task ends,
+/// while the pool (busy in a slow done-callback) has not yet taken the result.
+fn big_then_die(delay_ms: u64) -> Vec<u8> {
+    std::thread::sleep(Duration::from_millis(delay_ms));
+    std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_millis(1500));
+        std::process::abort();
+    });
+    vec![7u8; 8 << 20]
+}
+
+/// The receiving thread matches the large result's envelope (MPI_Improbe) and then receives it
+/// with MPI_Mrecv, a blocking receive from a rank that has died: the pool must still break.
+fn a_worker_that_dies_while_sending_a_large_result_breaks_the_pool() {
+    let pool = pool();
+    let slow = pool.submit(sleep_ms, 200).unwrap();
+    slow.add_done_callback(|_| std::thread::sleep(Duration::from_secs(4)));
+    let big = pool.submit(big_then_die, 400).unwrap();
+    match big.result(Some(Duration::from_secs(20))) {
+        Err(FutureError::Failed(TaskError::Broken(_))) => {}
+        Err(FutureError::Timeout(_)) => {
+            panic!("the result of a worker that died mid-send never came, nor did its death")
+        }
+        Ok(v) => panic!("a whole result of {} bytes from a worker that died?", v.len()),
+        Err(other) => panic!("expected a broken pool, got {other:?}"),
+    }
+    pool.shutdown(true, false);
+}
+
+/// A done-callback that blocks the receiving thread for three heartbeat timeouts: the workers'
+/// pulses queue up meanwhile, and count.
+fn a_slow_done_callback_does_not_make_the_workers_silent() {
+    let pool = MpiPoolExecutor::builder()
+        .max_workers(2)
+        .heartbeat_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let first = pool.submit(sleep_ms, 100).unwrap();
+    first.add_done_callback(|_| std::thread::sleep(Duration::from_secs(3)));
+    let later: Vec<_> = (0..6).map(|i| pool.submit(double, i).unwrap()).collect();
+    for (i, f) in later.into_iter().enumerate() {
+        assert_eq!(f.result(None).unwrap(), 2 * i as u32, "task {i}");
+    }
+    assert_eq!(pool.submit(double, 5).unwrap().result(None).unwrap(), 10);
+    pool.shutdown(true, false);
+}
+
+/// As [`big_then_die`], but the worker freezes (SIGSTOP) instead: a hung host mid-send.
+fn big_then_freeze(delay_ms: u64) -> Vec<u8> {
+    std::thread::sleep(Duration::from_millis(delay_ms));
+    std::thread::spawn(|| {
+        std::thread::sleep(Duration::from_millis(1500));
+        let me = std::process::id().to_string();
+        let _ = std::process::Command::new("kill")
+            .args(["-STOP", &me])
+            .status();
+    });
+    vec![7u8; 8 << 20]
+}
+
+/// The heartbeat is to see a frozen worker; one frozen while its large result is under way
+/// is matched by the receiving thread's probe, whose blocking MPI_Mrecv then never returns:
+/// no silence is ever judged, and the pool hangs.
+fn a_worker_frozen_while_sending_a_large_result_is_presumed_dead() {
+    let pool = MpiPoolExecutor::builder()
+        .max_workers(2)
+        .heartbeat_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let slow = pool.submit(sleep_ms, 200).unwrap();
+    slow.add_done_callback(|_| std::thread::sleep(Duration::from_secs(4)));
+    let big = pool.submit(big_then_freeze, 400).unwrap();
+    match big.result(Some(Duration::from_secs(20))) {
+        Err(FutureError::Failed(TaskError::Broken(b))) => {
+            assert!(b.to_string().contains("heartbeat"), "{b}");
+        }
+        Err(FutureError::Timeout(_)) => {
+            panic!("a worker frozen mid-send: neither its result nor its silence came in 20 s")
+        }
+        Ok(v) => panic!("a whole result of {} bytes from a frozen worker?", v.len()),
+        Err(other) => panic!("expected a broken pool, got {other:?}"),
+    }
+    pool.shutdown(true, false);
 }

@@ -68,6 +68,12 @@ fn main() {
                 60,
                 shutdown_leaves_no_worker_process_behind,
             );
+            // Found by review (t12).
+            case(
+                "a_zero_heartbeat_timeout_is_refused_or_harmless",
+                60,
+                a_zero_heartbeat_timeout_is_refused_or_harmless,
+            );
         }
         Ok("launcher") => case(
             "launcher_rank_0_echoes_with_ranks_1_and_2",
@@ -390,4 +396,25 @@ fn launcher_workers_leave_when_rank_0_dies() {
     use std::io::Write;
     let _ = std::io::stdout().flush();
     std::process::abort();
+}
+
+/// `WorkersConfig::heartbeat_timeout` is not checked by the transport (only the pool's builder
+/// refuses under 100 ms): zero presumes every worker dead at the first check, and kills it.
+fn a_zero_heartbeat_timeout_is_refused_or_harmless() {
+    let config = WorkersConfig {
+        workers: 2,
+        heartbeat_timeout: Duration::ZERO,
+        ..WorkersConfig::default()
+    };
+    let Ok((workers, events)) = Workers::start(&config) else {
+        return;
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let sent = workers.send(0, b"ping".to_vec());
+    let (rank, event) = next(&events, Duration::from_secs(10));
+    assert!(
+        sent.is_ok() && rank == 0 && event == Event::Message(b"ping".to_vec()),
+        "a healthy worker, heartbeat timeout zero: send {sent:?}, then rank {rank}: {event:?}"
+    );
+    workers.shutdown().unwrap();
 }
