@@ -29,6 +29,22 @@ impl DeathWatch {
         true
     }
 
+    /// Whether watched worker `rank` has ended (it stays watched); `false` if it is not
+    /// watched.
+    pub(crate) fn has_ended(&self, rank: Rank) -> bool {
+        let Some((_, fd)) = self.watched.iter().find(|(watched, _)| *watched == rank) else {
+            return false;
+        };
+        let mut poll = libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd, and a zero timeout.
+        let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+        ready > 0 && poll.revents != 0
+    }
+
     /// Waits up to `pause` for a watched worker to end; returns (and stops watching) those that
     /// have. With nothing watched, just waits.
     pub(crate) fn wait(&mut self, pause: Duration) -> Vec<Rank> {

@@ -4,15 +4,21 @@
 //! The pool sends every worker a pulse each [`Heartbeat::interval`], and every worker sends the
 //! pool one, each from a thread of its own, so that a long task or a slow done-callback does
 //! not silence its side. A side that hears nothing from the other (no pulse, no message) for
-//! [`Heartbeat::limit`] presumes it dead. Silence is judged only once everything waiting from
-//! the other side has been read: pulses that queued up while a side was busy count as heard.
+//! [`Heartbeat::limit`] presumes it dead. Silence is judged only after probing has found nothing
+//! from the other side for a whole interval ([`Hearing`]): pulses that queued up while a side
+//! was busy count as heard, even though a first probe after a long task can miss them (MPI moves
+//! a waiting message along only as it is probed).
 //!
-//! The pool's pulse carries both durations, so a worker learns them from the first one.
+//! The pool's welcome carries both durations, so a worker starts its pulses before its first
+//! task (and the pool's pulses carry them again).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// The length of an encoded [`Heartbeat`].
+pub(crate) const HEARTBEAT_BYTES: usize = 16;
 
 /// How often pulses go, and how long a silence means death.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +55,49 @@ impl Heartbeat {
             interval: Duration::from_millis(u64::from_le_bytes(*interval)),
             limit: Duration::from_millis(u64::from_le_bytes(*limit)),
         })
+    }
+}
+
+/// What one side has heard of the other.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Hearing {
+    /// When something last came.
+    heard: Instant,
+    /// Since when probes for it have found nothing, without a break.
+    quiet_since: Option<Instant>,
+}
+
+impl Hearing {
+    /// Heard just now.
+    pub(crate) fn new() -> Hearing {
+        Hearing {
+            heard: Instant::now(),
+            quiet_since: None,
+        }
+    }
+
+    /// Something came.
+    pub(crate) fn heard(&mut self) {
+        *self = Hearing::new();
+    }
+
+    /// A probe found nothing.
+    pub(crate) fn found_nothing(&mut self) {
+        self.quiet_since.get_or_insert_with(Instant::now);
+    }
+
+    /// Whether the other side is presumed dead: nothing for longer than the limit, and nothing
+    /// found by probing for a whole interval.
+    pub(crate) fn is_silent(&self, heartbeat: Heartbeat) -> bool {
+        self.heard.elapsed() > heartbeat.limit
+            && self
+                .quiet_since
+                .is_some_and(|quiet| quiet.elapsed() >= heartbeat.interval)
+    }
+
+    /// How long since something came.
+    pub(crate) fn silent_for(&self) -> Duration {
+        self.heard.elapsed()
     }
 }
 
@@ -114,6 +163,32 @@ mod tests {
     fn the_interval_is_at_least_ten_milliseconds() {
         let heartbeat = Heartbeat::with_limit(Duration::from_millis(20));
         assert_eq!(heartbeat.interval, Duration::from_millis(10));
+    }
+
+    #[test]
+    fn silence_needs_the_limit_and_a_whole_interval_of_empty_probes() {
+        let heartbeat = Heartbeat {
+            interval: Duration::from_millis(20),
+            limit: Duration::from_millis(50),
+        };
+        let mut hearing = Hearing::new();
+        hearing.found_nothing();
+        assert!(!hearing.is_silent(heartbeat), "within the limit");
+        // Past the limit, but the first probe after a long task found nothing: not yet.
+        hearing.heard = Instant::now() - Duration::from_millis(60);
+        hearing.quiet_since = None;
+        hearing.found_nothing();
+        assert!(
+            !hearing.is_silent(heartbeat),
+            "one empty probe is not silence"
+        );
+        hearing.quiet_since = Some(Instant::now() - Duration::from_millis(25));
+        assert!(
+            hearing.is_silent(heartbeat),
+            "an interval of empty probes is"
+        );
+        hearing.heard();
+        assert!(!hearing.is_silent(heartbeat), "heard again");
     }
 
     #[test]

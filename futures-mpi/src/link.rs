@@ -3,7 +3,7 @@
 
 use crate::backoff::Backoff;
 use crate::deathwatch::DeathWatch;
-use crate::heartbeat::{Beater, Heartbeat};
+use crate::heartbeat::{Beater, HEARTBEAT_BYTES, Hearing, Heartbeat};
 use crate::sys::{self, Comm, tag};
 use crate::{MpiError, Rank};
 use std::sync::atomic::Ordering;
@@ -12,14 +12,18 @@ use std::time::{Duration, Instant};
 /// The pool's rank on the worker's communicator (the spawning parent, or world rank 0).
 const POOL: Rank = 0;
 
+/// How long a message from the pool may take to come in whole before its welcome names the
+/// heartbeat's limit.
+const DEFAULT_LIMIT: Duration = Duration::from_secs(30);
+
 /// A worker's connection to its pool, handed to the serve closure by
 /// [`bootstrap`](crate::bootstrap) (or [`bootstrap_with`](crate::transport::bootstrap_with)).
 ///
 /// Waiting polls (see the crate docs: a blocking MPI receive spins a core and never returns if
 /// the pool dies). The link ends when the pool is gone: a worker on the pool's host watches the
 /// pool's pidfd (from the pool's welcome message), and every worker hears the pool's
-/// heartbeats (and sends its own, from a thread of its own) and presumes the pool dead after
-/// the silence the pool's pulses name. That matters under `mpirun --enable-recovery`, where
+/// heartbeats (and sends its own, from a thread of its own, from the welcome on) and presumes
+/// the pool dead after the silence the welcome names. That matters under `mpirun --enable-recovery`, where
 /// nothing else would end a worker whose rank 0 died, and on other hosts.
 #[derive(Debug)]
 pub struct WorkerLink {
@@ -28,9 +32,9 @@ pub struct WorkerLink {
     closed: bool,
     pool: DeathWatch,
     pool_died: bool,
-    /// When the pool was last heard from.
-    heard: Instant,
-    /// The pool's heartbeat, once its first pulse came.
+    /// What was heard of the pool.
+    hearing: Hearing,
+    /// The pool's heartbeat, from its welcome.
     heartbeat: Option<Heartbeat>,
     /// This worker's own pulses.
     beater: Option<Beater>,
@@ -44,7 +48,7 @@ impl WorkerLink {
             closed: false,
             pool: DeathWatch::default(),
             pool_died: false,
-            heard: Instant::now(),
+            hearing: Hearing::new(),
             heartbeat: None,
             beater: None,
         }
@@ -60,52 +64,58 @@ impl WorkerLink {
     pub fn recv(&mut self) -> Option<Vec<u8>> {
         let mut backoff = Backoff::default();
         while !self.closed {
-            let received = sys::try_receive(self.comm, Some(POOL), None);
-            if let Ok(Some(_)) = received {
-                self.heard = Instant::now();
-            }
-            match received {
-                Ok(Some((_, tag::DATA, bytes))) => return Some(bytes),
-                Ok(Some((_, tag::LEAVE, bytes))) => {
+            match self.receive(None) {
+                Some((tag::DATA, bytes)) => return Some(bytes),
+                Some((tag::LEAVE, bytes)) => {
                     // Under a launcher, `[1]`: a rank of the job died.
                     if bytes.first() == Some(&1) {
                         crate::runtime::JOB_LOST_A_RANK.store(true, Ordering::Release);
                     }
                     self.closed = true;
                 }
-                Err(_) => self.closed = true,
-                Ok(Some((_, tag::WELCOME, bytes))) => self.welcome(&bytes),
+                Some((tag::WELCOME, bytes)) => self.welcome(&bytes),
                 // Not progress for the backoff: an idle worker gets one every interval.
-                Ok(Some((_, tag::PULSE, bytes))) => self.pulse(&bytes),
-                Ok(Some(_)) => backoff.reset(),
-                // Everything waiting has been read: a silence now is the pool's.
-                Ok(None) if self.pool_has_died() || self.pool_is_silent() => {
+                Some((tag::PULSE, _)) => {}
+                Some(_) => backoff.reset(),
+                None if self.closed => {}
+                // Probing finds nothing: a silence long enough is the pool's.
+                None if self.pool_has_died() || self.pool_is_silent() => {
                     self.pool_died = true;
                     self.closed = true;
                 }
-                Ok(None) => backoff.snooze(),
+                None => backoff.snooze(),
             }
         }
         None
     }
 
-    /// A pulse from the pool: the first one starts this worker's own.
-    fn pulse(&mut self, bytes: &[u8]) {
-        let Some(heartbeat) = Heartbeat::decode(bytes) else {
-            return;
-        };
-        self.heartbeat = Some(heartbeat);
-        if self.beater.is_none() {
-            let comm = self.comm;
-            let beat = move |stop: &std::sync::atomic::AtomicBool| {
-                let _ = sys::send(comm, POOL, tag::PULSE, Vec::new(), || {
-                    stop.load(Ordering::Acquire)
-                });
-            };
-            // Without the thread the pool would presume this worker dead: better to leave now.
-            match Beater::start(heartbeat.interval, beat) {
-                Ok(beater) => self.beater = Some(beater),
-                Err(_) => self.closed = true,
+    /// One message from the pool with `tag` (or any), if one is waiting, noting what was heard.
+    /// A large one from a pool that dies or falls silent while it comes ends the link, as
+    /// does an MPI failure.
+    fn receive(&mut self, tag: Option<i32>) -> Option<(i32, Vec<u8>)> {
+        let started = Instant::now();
+        let limit = self.heartbeat.map_or(DEFAULT_LIMIT, |h| h.limit);
+        let pool = &self.pool;
+        let received = sys::try_receive(self.comm, Some(POOL), tag, |_| {
+            pool.has_ended(POOL) || started.elapsed() > limit
+        });
+        match received {
+            Ok(Some((_, tag, bytes))) => {
+                self.hearing.heard();
+                Some((tag, bytes))
+            }
+            Ok(None) => {
+                self.hearing.found_nothing();
+                None
+            }
+            Err(MpiError::WorkerGone(_)) => {
+                self.pool_died = true;
+                self.closed = true;
+                None
+            }
+            Err(_) => {
+                self.closed = true;
+                None
             }
         }
     }
@@ -113,28 +123,49 @@ impl WorkerLink {
     /// Whether the pool has been silent past its heartbeat's limit.
     fn pool_is_silent(&self) -> bool {
         self.heartbeat
-            .is_some_and(|heartbeat| self.heard.elapsed() > heartbeat.limit)
+            .is_some_and(|heartbeat| self.hearing.is_silent(heartbeat))
     }
 
     /// Whether the pool is gone, while a send to it waits: its death, or a silence once its
     /// waiting pulses are read (other messages wait for `recv`).
     fn pool_is_gone(&mut self) -> bool {
-        while let Ok(Some((_, _, bytes))) =
-            sys::try_receive(self.comm, Some(POOL), Some(tag::PULSE))
-        {
-            self.heard = Instant::now();
-            self.pulse(&bytes);
-        }
+        while self.receive(Some(tag::PULSE)).is_some() {}
         self.pool_died |= self.pool_has_died() || self.pool_is_silent();
         self.pool_died
     }
 
-    /// Watches the pool if it runs on this host.
+    /// The pool's welcome: its heartbeat, which starts this worker's own, and its pid and
+    /// host, to watch it if it runs on this host.
     fn welcome(&mut self, bytes: &[u8]) {
-        if let Some(pool) = crate::hello::decode(POOL, bytes)
+        let Some((heartbeat, pool)) = bytes.split_at_checked(HEARTBEAT_BYTES) else {
+            return;
+        };
+        if let Some(heartbeat) = Heartbeat::decode(heartbeat) {
+            self.heartbeat = Some(heartbeat);
+            self.start_pulses(heartbeat.interval);
+        }
+        if let Some(pool) = crate::hello::decode(POOL, pool)
             && pool.host == sys::processor_name()
         {
             self.pool.watch(POOL, pool.pid);
+        }
+    }
+
+    /// Starts this worker's pulses to the pool, unless started.
+    fn start_pulses(&mut self, interval: Duration) {
+        if self.beater.is_some() {
+            return;
+        }
+        let comm = self.comm;
+        let beat = move |stop: &std::sync::atomic::AtomicBool| {
+            let _ = sys::send(comm, POOL, tag::PULSE, Vec::new(), || {
+                stop.load(Ordering::Acquire)
+            });
+        };
+        // Without the thread the pool would presume this worker dead: better to leave now.
+        match Beater::start(interval, beat) {
+            Ok(beater) => self.beater = Some(beater),
+            Err(_) => self.closed = true,
         }
     }
 

@@ -233,7 +233,7 @@ impl MpiPoolBuilder {
     /// times in this span) before it is presumed dead and the pool breaks (default 30 s); the
     /// workers presume the pool dead, and leave, after the same silence from it. This is how a
     /// worker on another host that dies, or a frozen worker, is seen; on the pool's own host a
-    /// death is seen at once.
+    /// death is seen at once. At least 100 ms: [`build`](Self::build) refuses less.
     pub fn heartbeat_timeout(mut self, limit: Duration) -> MpiPoolBuilder {
         self.config.heartbeat_timeout = limit;
         self
@@ -244,11 +244,6 @@ impl MpiPoolBuilder {
         if self.config.workers == 0 {
             return Err(MpiError::InvalidArgument(
                 "max_workers must be greater than 0",
-            ));
-        }
-        if self.config.heartbeat_timeout < Duration::from_millis(100) {
-            return Err(MpiError::InvalidArgument(
-                "heartbeat_timeout must be at least 100 ms",
             ));
         }
         let initializer = match self.initializer {
@@ -408,6 +403,11 @@ impl MpiPoolExecutor {
     /// Python's `shutdown(wait, cancel_futures)`: no new tasks; with `cancel_futures`, every
     /// task not yet sent to a worker is cancelled; with `wait`, returns once every task has
     /// ended and the workers have left.
+    ///
+    /// Called from a done-callback of this pool's futures (which run on the pool's receiving
+    /// thread), `wait` cannot be honoured: the results it would wait for arrive on that very
+    /// thread. It then returns at once, and the workers are dismissed once the pool is idle,
+    /// as with `wait = false`.
     pub fn shutdown(&self, wait: bool, cancel_futures: bool) {
         let mut state = self.shared.lock();
         state.shutdown = true;

@@ -9,7 +9,7 @@
 
 use crate::backoff::Backoff;
 use crate::deathwatch::{self, DeathWatch};
-use crate::heartbeat::Heartbeat;
+use crate::heartbeat::{Hearing, Heartbeat};
 use crate::sys::{self, tag};
 use crate::workers::{Outbox, Shared, Standing};
 use crate::{MpiError, Rank};
@@ -62,169 +62,225 @@ pub enum Event {
 }
 
 /// The thread's body: runs until the pool stops it.
-pub(crate) fn run(
-    shared: Arc<Shared>,
-    mut watch: DeathWatch,
-    heartbeat: Heartbeat,
-    handler: Handler,
-) {
-    let mut handler = Delivery {
-        handler,
-        outbox: Outbox::new(Arc::clone(&shared)),
+pub(crate) fn run(shared: Arc<Shared>, watch: DeathWatch, heartbeat: Heartbeat, handler: Handler) {
+    let mut receiving = Receiving {
+        hearing: shared
+            .alive()
+            .into_iter()
+            .map(|rank| (rank, Hearing::new()))
+            .collect(),
+        checked: Instant::now(),
+        delivery: Delivery {
+            handler,
+            outbox: Outbox::new(Arc::clone(&shared)),
+        },
+        shared,
+        watch,
+        heartbeat,
     };
-    let mut backoff = Backoff::default();
-    let mut heard = Heard::new(&shared.alive());
-    let mut idle: u32 = 0;
-    while !shared.stop.load(Ordering::Acquire) {
-        let received = match receive_one(&shared, &mut handler, &mut heard, None) {
-            Ok(received) => received,
-            Err(error) => {
-                for rank in shared.alive() {
-                    shared.set(rank, Standing::Dead);
-                    deliver(&mut handler, rank, Event::Failed(error.clone()));
-                }
-                return;
-            }
-        };
-        let sent = progress_sends(&shared, &mut handler);
-        if heard.checked.elapsed() >= heartbeat.interval {
-            check_silences(&shared, &mut handler, &mut heard, heartbeat.limit);
-        }
-        if received | sent {
-            backoff.reset();
-            continue;
-        }
-        let pause = backoff.next_pause();
-        idle = idle.wrapping_add(1);
-        let ended = if pause.is_zero() {
-            // A poll of the pidfds does not give up the core: on a machine with more ranks
-            // than cores, the worker this thread waits for may need it. So the yields come
-            // first, and the pidfds are polled only every 16th time.
-            std::thread::yield_now();
-            if idle & 15 == 0 {
-                watch.wait(pause)
-            } else {
-                Vec::new()
-            }
-        } else {
-            watch.wait(pause)
-        };
-        for rank in ended {
-            // What it sent before it died may be waiting still: deliver that first.
-            while let Ok(true) = receive_one(&shared, &mut handler, &mut heard, Some(rank)) {}
-            if shared.standing(rank) == Some(Standing::Alive) {
-                shared.set(rank, Standing::Dead);
-                let member = shared.member(rank);
-                let died = Event::Died {
-                    host: member.host,
-                    pid: member.pid,
-                    status: None,
-                };
-                deliver(&mut handler, rank, died);
-            }
-        }
-    }
+    receiving.run();
 }
 
-/// When each worker was last heard from, and when silences were last checked.
-struct Heard {
-    at: HashMap<Rank, Instant>,
+/// The receiving thread's state.
+struct Receiving {
+    shared: Arc<Shared>,
+    watch: DeathWatch,
+    heartbeat: Heartbeat,
+    delivery: Delivery,
+    /// What was heard of each worker.
+    hearing: HashMap<Rank, Hearing>,
+    /// When silences were last checked.
     checked: Instant,
 }
 
-impl Heard {
-    fn new(ranks: &[Rank]) -> Heard {
-        let now = Instant::now();
-        Heard {
-            at: ranks.iter().map(|rank| (*rank, now)).collect(),
-            checked: now,
-        }
-    }
-}
-
-/// Reports each living worker silent for longer than `limit` as [`Event::Silent`] (and kills
-/// it if it runs on this host), once whatever it sent that is still waiting has been read.
-fn check_silences(shared: &Shared, handler: &mut Delivery, heard: &mut Heard, limit: Duration) {
-    heard.checked = Instant::now();
-    for rank in shared.alive() {
-        let since = heard.at.get(&rank).copied().unwrap_or(heard.checked);
-        if since.elapsed() <= limit {
-            continue;
-        }
-        // Its pulses may have queued up while this thread was busy (a slow done-callback).
-        let mut fresh = false;
-        while let Ok(true) = receive_one(shared, handler, heard, Some(rank)) {
-            fresh = true;
-        }
-        if fresh || shared.standing(rank) != Some(Standing::Alive) {
-            continue;
-        }
-        shared.set(rank, Standing::Dead);
-        let member = shared.member(rank);
-        if member.host == shared.here {
-            // Presumed dead, made so: a frozen process must not wake up to serve a pool that
-            // has counted it out, nor outlive the pool.
-            deathwatch::kill(member.pid);
-        }
-        let silent = Event::Silent {
-            host: member.host,
-            pid: member.pid,
-            after: since.elapsed(),
-        };
-        deliver(handler, rank, silent);
-    }
-}
-
 /// The handler and the outbox it answers through.
-pub(crate) struct Delivery {
+struct Delivery {
     handler: Handler,
     outbox: Outbox,
 }
 
-/// Hands one event to the handler; a panic there is logged and contained, so that the thread
-/// goes on delivering the others.
-fn deliver(handler: &mut Delivery, rank: Rank, event: Event) {
-    let Delivery { handler, outbox } = handler;
-    if std::panic::catch_unwind(AssertUnwindSafe(|| handler(outbox, rank, event))).is_err() {
-        log::error!(target: "concurrent_futures", "an MPI event handler panicked (rank {rank})");
-    }
-}
-
-/// Receives and delivers one message from `source` (or any worker) if one is waiting;
-/// `Ok(false)` if none was.
-fn receive_one(
-    shared: &Shared,
-    handler: &mut Delivery,
-    heard: &mut Heard,
-    source: Option<Rank>,
-) -> Result<bool, MpiError> {
-    let Some((rank, tag, bytes)) = sys::try_receive(shared.comm, source, None)? else {
-        return Ok(false);
-    };
-    heard.at.insert(rank, Instant::now());
-    match tag {
-        tag::DATA => deliver(handler, rank, Event::Message(bytes)),
-        tag::GOODBYE => {
-            let code = bytes
-                .first_chunk::<4>()
-                .map_or(0, |b| i32::from_le_bytes(*b));
-            shared.set(rank, Standing::Left);
-            deliver(handler, rank, Event::Left { code });
+impl Delivery {
+    /// Hands one event to the handler; a panic there is logged and contained, so that the
+    /// thread goes on delivering the others.
+    fn deliver(&mut self, rank: Rank, event: Event) {
+        let Delivery { handler, outbox } = self;
+        if std::panic::catch_unwind(AssertUnwindSafe(|| handler(outbox, rank, event))).is_err() {
+            log::error!(target: "concurrent_futures", "an MPI event handler panicked (rank {rank})");
         }
-        _ => {}
     }
-    Ok(true)
 }
 
-/// Tests the sends under way; `true` if one finished. A send to a worker that is no longer
-/// alive is given up (its buffer leaked: MPI may hold it for good); one that fails is reported
-/// as its worker's [`Event::Failed`].
-fn progress_sends(shared: &Shared, handler: &mut Delivery) -> bool {
-    let mut failed = Vec::new();
-    let mut finished = false;
-    {
-        let mut sending = shared.sending();
-        sending.retain_mut(|send| {
+impl Receiving {
+    fn run(&mut self) {
+        let mut backoff = Backoff::default();
+        let mut idle: u32 = 0;
+        while !self.shared.stop.load(Ordering::Acquire) {
+            let received = match self.receive_one(None) {
+                Ok(received) => received,
+                Err(error) => {
+                    for rank in self.shared.alive() {
+                        self.shared.set(rank, Standing::Dead);
+                        self.delivery.deliver(rank, Event::Failed(error.clone()));
+                    }
+                    return;
+                }
+            };
+            let sent = self.progress_sends();
+            if self.checked.elapsed() >= self.heartbeat.interval {
+                self.check_silences();
+            }
+            if received | sent {
+                backoff.reset();
+                continue;
+            }
+            let pause = backoff.next_pause();
+            idle = idle.wrapping_add(1);
+            let ended = if pause.is_zero() {
+                // A poll of the pidfds does not give up the core: on a machine with more ranks
+                // than cores, the worker this thread waits for may need it. So the yields come
+                // first, and the pidfds are polled only every 16th time.
+                std::thread::yield_now();
+                if idle & 15 == 0 {
+                    self.watch.wait(pause)
+                } else {
+                    Vec::new()
+                }
+            } else {
+                self.watch.wait(pause)
+            };
+            for rank in ended {
+                // What it sent before it died may be waiting still: deliver that first.
+                self.drain(rank);
+                self.gone(rank, true);
+            }
+        }
+    }
+
+    /// Receives and delivers one message from `source` (or any worker) if one is waiting;
+    /// `Ok(false)` if none was. A sender that dies or freezes while its message comes is
+    /// counted out here (a receive that waits for it would wait for good).
+    fn receive_one(&mut self, source: Option<Rank>) -> Result<bool, MpiError> {
+        let started = Instant::now();
+        let limit = self.heartbeat.limit;
+        let watch = &mut self.watch;
+        let mut died = false;
+        let received = sys::try_receive(self.shared.comm, source, None, |sender| {
+            died |= watch.has_ended(sender);
+            died || started.elapsed() > limit
+        });
+        let (rank, tag, bytes) = match received {
+            Ok(Some(message)) => message,
+            Ok(None) => return Ok(false),
+            Err(MpiError::WorkerGone(rank)) => {
+                self.gone(rank, died);
+                return Ok(true);
+            }
+            Err(error) => return Err(error),
+        };
+        self.hearing
+            .entry(rank)
+            .or_insert_with(Hearing::new)
+            .heard();
+        match tag {
+            tag::DATA => self.delivery.deliver(rank, Event::Message(bytes)),
+            tag::GOODBYE => {
+                let code = bytes
+                    .first_chunk::<4>()
+                    .map_or(0, |b| i32::from_le_bytes(*b));
+                self.shared.set(rank, Standing::Left);
+                self.delivery.deliver(rank, Event::Left { code });
+            }
+            _ => {}
+        }
+        Ok(true)
+    }
+
+    /// Receives everything waiting from `rank`, probing until a few probes in a row find
+    /// nothing (MPI moves a waiting message along only as it is probed); whether anything came.
+    fn drain(&mut self, rank: Rank) -> bool {
+        let mut found = false;
+        let mut empty = 0;
+        while empty < EMPTY_PROBES {
+            match self.receive_one(Some(rank)) {
+                Ok(true) => {
+                    found = true;
+                    empty = 0;
+                }
+                Ok(false) => {
+                    empty += 1;
+                    std::thread::yield_now();
+                }
+                Err(_) => break,
+            }
+        }
+        found
+    }
+
+    /// Counts worker `rank` out, unless it is already: [`Event::Died`] if its process ended,
+    /// else [`Event::Silent`] (and, on this host, its process is killed: presumed dead, made
+    /// so, so that a frozen process cannot wake up to serve a pool that counted it out, nor
+    /// outlive the pool).
+    fn gone(&mut self, rank: Rank, died: bool) {
+        if self.shared.standing(rank) != Some(Standing::Alive) {
+            return;
+        }
+        self.shared.set(rank, Standing::Dead);
+        let member = self.shared.member(rank);
+        let event = if died {
+            Event::Died {
+                host: member.host,
+                pid: member.pid,
+                status: None,
+            }
+        } else {
+            if member.host == self.shared.here {
+                deathwatch::kill(member.pid);
+            }
+            let after = self
+                .hearing
+                .get(&rank)
+                .map_or(Duration::ZERO, Hearing::silent_for);
+            Event::Silent {
+                host: member.host,
+                pid: member.pid,
+                after,
+            }
+        };
+        self.delivery.deliver(rank, event);
+    }
+
+    /// Counts out each living worker silent past the heartbeat: nothing from it for longer
+    /// than the limit, and nothing found by probing it for a whole interval since.
+    fn check_silences(&mut self) {
+        self.checked = Instant::now();
+        for rank in self.shared.alive() {
+            let overdue = self
+                .hearing
+                .get(&rank)
+                .is_none_or(|hearing| hearing.silent_for() > self.heartbeat.limit);
+            if !overdue {
+                continue;
+            }
+            // Its pulses may have queued up while this thread was busy (a slow callback).
+            if self.drain(rank) {
+                continue;
+            }
+            let hearing = self.hearing.entry(rank).or_insert_with(Hearing::new);
+            hearing.found_nothing();
+            if hearing.is_silent(self.heartbeat) {
+                self.gone(rank, false);
+            }
+        }
+    }
+
+    /// Tests the sends under way; `true` if one finished. A send to a worker that is no longer
+    /// alive is given up (its buffer leaked: MPI may hold it for good); one that fails is
+    /// reported as its worker's [`Event::Failed`].
+    fn progress_sends(&mut self) -> bool {
+        let shared = &self.shared;
+        let mut failed = Vec::new();
+        let mut finished = false;
+        shared.sending().retain_mut(|send| {
             if shared.standing(send.dest()) != Some(Standing::Alive) {
                 return false;
             }
@@ -239,10 +295,13 @@ fn progress_sends(shared: &Shared, handler: &mut Delivery) -> bool {
                 }
             }
         });
+        for (rank, error) in failed {
+            self.shared.set(rank, Standing::Dead);
+            self.delivery.deliver(rank, Event::Failed(error));
+        }
+        finished
     }
-    for (rank, error) in failed {
-        shared.set(rank, Standing::Dead);
-        deliver(handler, rank, Event::Failed(error));
-    }
-    finished
 }
+
+/// Empty probes in a row after which nothing more is waiting from a worker.
+const EMPTY_PROBES: u32 = 16;

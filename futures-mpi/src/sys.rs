@@ -120,11 +120,15 @@ pub(crate) fn processor_name() -> String {
 }
 
 /// One message received, if one from `source` (or any source: `None`) with `tag` (or any tag:
-/// `None`) is waiting: its sender, tag and bytes. Never blocks.
+/// `None`) is waiting: its sender, tag and bytes. Never blocks towards a dead peer: a large
+/// message (sent by rendezvous) is received in the background and tested until it has all
+/// come or `gone(sender)` says the sender is dead, frozen or out of time; then the error is
+/// [`MpiError::WorkerGone`] and the buffer is leaked (MPI may still write into it).
 pub(crate) fn try_receive(
     comm: Comm,
     source: Option<Rank>,
     tag: Option<i32>,
+    mut gone: impl FnMut(Rank) -> bool,
 ) -> Result<Option<(Rank, i32, Vec<u8>)>, MpiError> {
     // SAFETY: reading extern constants of the MPI library.
     let source = source.unwrap_or(unsafe { ffi::RSMPI_ANY_SOURCE });
@@ -141,25 +145,43 @@ pub(crate) fn try_receive(
     if flag == 0 {
         return Ok(None);
     }
+    let (sender, tag) = (status.MPI_SOURCE, status.MPI_TAG);
     let mut count: c_int = 0;
     // SAFETY: `status` was filled by the matching probe.
     check("MPI_Get_count", unsafe {
         ffi::MPI_Get_count(&status, ffi::RSMPI_UINT8_T, &mut count)
     })?;
-    let mut bytes = vec![0u8; count.max(0) as usize];
-    // SAFETY: `bytes` holds exactly `count` bytes, the matched message's length; `message` is the
-    // handle the probe matched, which only this call receives.
+    // Freed only once the receive has completed: see below.
+    let mut bytes = ManuallyDrop::new(vec![0u8; count.max(0) as usize]);
+    // SAFETY: an all-zero MPI_Request is a valid out-value for MPI to overwrite.
+    let mut request: ffi::MPI_Request = unsafe { std::mem::zeroed() };
+    // SAFETY: `bytes` holds exactly `count` bytes, the matched message's length, and is never
+    // freed while the receive may still write into it; `message` is the handle the probe
+    // matched, which only this call receives.
     let code = unsafe {
-        ffi::MPI_Mrecv(
+        ffi::MPI_Imrecv(
             bytes.as_mut_ptr() as *mut c_void,
             count,
             ffi::RSMPI_UINT8_T,
             &mut message,
-            &mut status,
+            &mut request,
         )
     };
-    check("MPI_Mrecv", code)?;
-    Ok(Some((status.MPI_SOURCE, status.MPI_TAG, bytes)))
+    check("MPI_Imrecv", code)?;
+    let mut backoff = Backoff::default();
+    loop {
+        let mut done: c_int = 0;
+        // SAFETY: `request` is the live request of the receive above, not completed yet.
+        let code = unsafe { ffi::MPI_Test(&mut request, &mut done, ffi::RSMPI_STATUS_IGNORE) };
+        check("MPI_Test", code)?;
+        if done != 0 {
+            return Ok(Some((sender, tag, ManuallyDrop::into_inner(bytes))));
+        }
+        if gone(sender) {
+            return Err(MpiError::WorkerGone(sender));
+        }
+        backoff.snooze();
+    }
 }
 
 /// A send MPI has not finished yet: its request and the buffer MPI reads from, which must stay

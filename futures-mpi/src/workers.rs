@@ -35,7 +35,7 @@ pub struct WorkersConfig {
     /// How long a worker may send nothing, not even the heartbeat its own thread sends ten
     /// times in this span, before it is presumed dead ([`Event::Silent`]); the workers presume
     /// the pool dead after the same silence from it. This is how a death on another host, or a
-    /// frozen process, is seen.
+    /// frozen process, is seen. At least 100 ms: [`Workers::start`] refuses less.
     pub heartbeat_timeout: Duration,
 }
 
@@ -50,6 +50,9 @@ impl Default for WorkersConfig {
         }
     }
 }
+
+/// The shortest heartbeat timeout: pulses go every tenth of it, and at least every 10 ms.
+const MIN_HEARTBEAT_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// Where a worker stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,6 +224,11 @@ impl Workers {
         config: &WorkersConfig,
         on_event: impl FnMut(&Outbox, Rank, Event) + Send + 'static,
     ) -> Result<Workers, MpiError> {
+        if config.heartbeat_timeout < MIN_HEARTBEAT_TIMEOUT {
+            return Err(MpiError::InvalidArgument(
+                "heartbeat_timeout must be at least 100 ms",
+            ));
+        }
         let handler: Handler = Box::new(on_event);
         let role = runtime::role().ok_or(MpiError::NotBootstrapped)?;
         if role.is_worker() {
@@ -242,15 +250,16 @@ impl Workers {
         let members = collect_hellos(comm, &ranks, config.hello_timeout)?;
         let here = sys::processor_name();
         let deadline = Instant::now() + config.hello_timeout;
+        let heartbeat = Heartbeat::with_limit(config.heartbeat_timeout);
+        // The heartbeat first (the worker starts its own pulses on reading it), then the
+        // pool's pid and host.
+        let mut welcome = heartbeat.encode();
+        welcome.extend_from_slice(&hello::encode(&here));
         for member in &members {
             // Small enough to be sent eagerly: it completes even towards a worker now dead.
-            sys::send(
-                comm,
-                member.rank,
-                tag::WELCOME,
-                hello::encode(&here),
-                || Instant::now() > deadline,
-            )?;
+            sys::send(comm, member.rank, tag::WELCOME, welcome.clone(), || {
+                Instant::now() > deadline
+            })?;
         }
         let mut watch = DeathWatch::default();
         for member in members.iter().filter(|m| m.host == here) {
@@ -266,7 +275,6 @@ impl Workers {
             closed: AtomicBool::new(false),
             stop: AtomicBool::new(false),
         });
-        let heartbeat = Heartbeat::with_limit(config.heartbeat_timeout);
         let thread_shared = Arc::clone(&shared);
         let receiver = std::thread::Builder::new()
             .name("cf-mpi-receiver".into())
@@ -327,6 +335,10 @@ impl Workers {
     /// Asks every worker to leave, waits (up to the configured shutdown timeout) for each one's
     /// goodbye or death, kills those on this host that are still there, then disconnects from
     /// spawned workers. Every event before the goodbyes is delivered first.
+    ///
+    /// Called from the handler given to [`start_with`](Workers::start_with), it returns at once
+    /// (`Ok`): the goodbyes arrive on the handler's thread, so the stop goes on on a thread of
+    /// its own, which logs its error if it has one.
     pub fn shutdown(mut self) -> Result<(), MpiError> {
         self.stop()
     }
@@ -347,13 +359,17 @@ impl Workers {
             let stopping = std::thread::Builder::new()
                 .name("cf-mpi-stop".into())
                 .spawn(move || {
-                    drop(Workers {
+                    let workers = Workers {
                         shared,
                         receiver: Some(receiver),
                         beater,
                         spawned,
                         shutdown_timeout,
-                    })
+                    };
+                    // No caller is left to take the result.
+                    if let Err(e) = workers.shutdown() {
+                        log::warn!(target: "concurrent_futures", "stopping the MPI workers: {e}");
+                    }
                 });
             return match stopping {
                 Ok(_) => Ok(()),
@@ -475,7 +491,7 @@ fn collect_hellos(
                 after: limit,
             });
         }
-        match sys::try_receive(comm, None, None)? {
+        match sys::try_receive(comm, None, None, |_| Instant::now() > deadline)? {
             Some((rank, tag::HELLO, bytes)) => {
                 members.push(hello::decode(rank, &bytes).ok_or(MpiError::BadHello(rank))?);
                 backoff.reset();
