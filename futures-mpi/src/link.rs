@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 /// The pool's rank on the worker's communicator (the spawning parent, or world rank 0).
 const POOL: Rank = 0;
 
-/// How long a message from the pool may take to come in whole before its welcome names the
-/// heartbeat's limit.
+/// How long the pool may be silent while a message from it comes, before its welcome names
+/// the heartbeat's limit.
 const DEFAULT_LIMIT: Duration = Duration::from_secs(30);
 
 /// A worker's connection to its pool, handed to the serve closure by
@@ -90,14 +90,18 @@ impl WorkerLink {
     }
 
     /// One message from the pool with `tag` (or any), if one is waiting, noting what was heard.
-    /// A large one from a pool that dies or falls silent while it comes ends the link, as
+    /// A large one from a pool that dies, or stops pulsing, while it comes ends the link, as
     /// does an MPI failure.
     fn receive(&mut self, tag: Option<i32>) -> Option<(i32, Vec<u8>)> {
-        let started = Instant::now();
+        let comm = self.comm;
         let limit = self.heartbeat.map_or(DEFAULT_LIMIT, |h| h.limit);
         let pool = &self.pool;
-        let received = sys::try_receive(self.comm, Some(POOL), tag, |_| {
-            pool.has_ended(POOL) || started.elapsed() > limit
+        let mut pulsed = Instant::now();
+        let received = sys::try_receive(comm, Some(POOL), tag, |_| {
+            if crate::receiver::drain_pulses(comm, POOL) {
+                pulsed = Instant::now();
+            }
+            pool.has_ended(POOL) || pulsed.elapsed() > limit
         });
         match received {
             Ok(Some((_, tag, bytes))) => {

@@ -157,16 +157,21 @@ impl Receiving {
     }
 
     /// Receives and delivers one message from `source` (or any worker) if one is waiting;
-    /// `Ok(false)` if none was. A sender that dies or freezes while its message comes is
-    /// counted out here (a receive that waits for it would wait for good).
+    /// `Ok(false)` if none was. A sender that dies, or stops pulsing, while its message comes
+    /// is counted out here (a receive that waits for it would wait for good); one that goes on
+    /// pulsing is waited for, however long its message takes.
     fn receive_one(&mut self, source: Option<Rank>) -> Result<bool, MpiError> {
-        let started = Instant::now();
+        let comm = self.shared.comm;
         let limit = self.heartbeat.limit;
         let watch = &mut self.watch;
         let mut died = false;
-        let received = sys::try_receive(self.shared.comm, source, None, |sender| {
+        let mut pulsed = Instant::now();
+        let received = sys::try_receive(comm, source, None, |sender| {
+            if drain_pulses(comm, sender) {
+                pulsed = Instant::now();
+            }
             died |= watch.has_ended(sender);
-            died || started.elapsed() > limit
+            died || pulsed.elapsed() > limit
         });
         let (rank, tag, bytes) = match received {
             Ok(Some(message)) => message,
@@ -301,6 +306,16 @@ impl Receiving {
         }
         finished
     }
+}
+
+/// Receives the pulses waiting from `rank` (tiny, so each comes whole at once); whether any
+/// did. A pulse may be matched ahead of an earlier, larger message that is still coming.
+pub(crate) fn drain_pulses(comm: sys::Comm, rank: Rank) -> bool {
+    let mut any = false;
+    while let Ok(Some(_)) = sys::try_receive(comm, Some(rank), Some(tag::PULSE), |_| false) {
+        any = true;
+    }
+    any
 }
 
 /// Empty probes in a row after which nothing more is waiting from a worker.
