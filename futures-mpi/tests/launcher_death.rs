@@ -24,11 +24,9 @@ use std::io::Write;
 use std::process::ExitStatus;
 use std::time::{Duration, Instant};
 
-// Its spawn-then-launcher run is for the other test binaries.
-#[allow(dead_code)]
 mod common;
 
-use common::{PART, case, mpirun, outer};
+use common::{PART, case, hostname, mpirun, others_running_this_program, outer};
 
 /// What rank 0 prints in part `abort` if the job was not aborted within 30 s of the task that
 /// kills its worker.
@@ -122,7 +120,7 @@ fn under_plain_mpirun_a_dead_rank_aborts_the_whole_job() {
 /// Once mpirun has returned, every rank must end: waits up to 10 s for each process still
 /// running this binary (other than this one).
 fn no_process_of_this_program_left(status: &ExitStatus) {
-    let others = others_running_this_program();
+    let others = others_running_this_program(&[]);
     let left: Vec<u32> = others
         .into_iter()
         .filter(|&pid| !wait_for_exit(pid, Duration::from_secs(10)))
@@ -131,26 +129,6 @@ fn no_process_of_this_program_left(status: &ExitStatus) {
         left.is_empty(),
         "processes of this test binary outlived mpirun ({status}): {left:?}"
     );
-}
-
-/// The pids of the processes running this test binary, other than this one.
-fn others_running_this_program() -> Vec<u32> {
-    let me = std::process::id();
-    let exe = std::fs::read_link("/proc/self/exe").unwrap();
-    let mut pids = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid != me && std::fs::read_link(format!("/proc/{pid}/exe")).ok().as_ref() == Some(&exe) {
-            pids.push(pid);
-        }
-    }
-    pids
 }
 
 fn pool() -> MpiPoolExecutor {
@@ -168,13 +146,6 @@ fn die(_: ()) {
 
 fn double(x: u32) -> u32 {
     2 * x
-}
-
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .unwrap()
-        .trim()
-        .to_owned()
 }
 
 /// Rank 0 of `mpirun --enable-recovery -n 3`.

@@ -26,7 +26,7 @@ use std::time::Duration;
 
 mod common;
 
-use common::{PART, case, run_spawn_then_launcher_parts};
+use common::{PART, case, hostname, others_running_this_program, run_spawn_then_launcher_parts};
 
 /// The generic suite's cases that leave the executor usable, by name.
 /// A case of the suite: its name, and what it does with a pool.
@@ -353,13 +353,6 @@ fn a_frozen_worker_is_presumed_dead_after_the_heartbeat_timeout() {
     }
 }
 
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .unwrap()
-        .trim()
-        .to_owned()
-}
-
 fn shutdown_leaves_no_worker_process_behind() {
     let pool = pool();
     let sum: u32 = pool.map(double, 0..100).unwrap().map(Result::unwrap).sum();
@@ -378,26 +371,7 @@ fn shutdown_leaves_no_worker_process_behind() {
 /// The pids of the processes running this test binary, other than this one and the outer run
 /// that started it.
 fn workers_of_this_program() -> Vec<u32> {
-    let me = std::process::id();
-    let outer = std::os::unix::process::parent_id();
-    let exe = std::fs::read_link("/proc/self/exe").unwrap();
-    let mut pids = Vec::new();
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
-            continue;
-        };
-        if pid == me || pid == outer {
-            continue;
-        }
-        if std::fs::read_link(format!("/proc/{pid}/exe")).ok().as_ref() == Some(&exe) {
-            pids.push(pid);
-        }
-    }
-    pids
+    others_running_this_program(&[std::os::unix::process::parent_id()])
 }
 
 /// Trial division: a task that takes a few tens of milliseconds, so that its future is

@@ -1,6 +1,8 @@
 //! What the MPI test binaries share: each is its own worker (`harness = false`, `main` calls
 //! `bootstrap` first), runs itself as a plain program and under `mpirun` in a private `TMPDIR`,
 //! and runs its cases under watchdogs.
+// Each test binary uses a part of this.
+#![allow(dead_code)]
 
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -106,4 +108,35 @@ pub(crate) fn run_spawn_then_launcher_parts() {
         stdout.contains("launcher: ok"),
         "rank 0 did not finish: {stdout}"
     );
+}
+
+/// This host's name, as the kernel has it (and MPI reports it).
+pub(crate) fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+/// The pids of the processes running this test binary, other than this one and `except`.
+pub(crate) fn others_running_this_program(except: &[u32]) -> Vec<u32> {
+    let me = std::process::id();
+    let exe = std::fs::read_link("/proc/self/exe").unwrap();
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid == me || except.contains(&pid) {
+            continue;
+        }
+        if std::fs::read_link(format!("/proc/{pid}/exe")).ok().as_ref() == Some(&exe) {
+            pids.push(pid);
+        }
+    }
+    pids
 }
