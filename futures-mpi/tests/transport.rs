@@ -29,6 +29,11 @@ use common::{PART, case, mpirun, outer, run_spawn_then_launcher_parts};
 
 fn main() {
     let session = bootstrap_with(|link| {
+        // A worker with a setup longer than the heartbeat timeout before its first `recv`
+        // (second review, t12): only while the gate file exists.
+        if std::env::temp_dir().join(LATE_GATE).exists() {
+            std::thread::sleep(Duration::from_millis(1500));
+        }
         while let Some(message) = link.recv() {
             if message == b"abort" {
                 std::process::abort();
@@ -38,6 +43,14 @@ fn main() {
                 loop {
                     std::thread::park();
                 }
+            }
+            // A large answer to a small message (second review, t12): `big` and a length.
+            if let Some(len) = message.strip_prefix(b"big") {
+                let len = u32::from_le_bytes(len.try_into().unwrap()) as usize;
+                if !link.send(vec![9u8; len]) {
+                    break;
+                }
+                continue;
             }
             if !link.send(message) {
                 break;
@@ -73,6 +86,24 @@ fn main() {
                 "a_zero_heartbeat_timeout_is_refused_or_harmless",
                 60,
                 a_zero_heartbeat_timeout_is_refused_or_harmless,
+            );
+            // Found by the second review (t12).
+            case(
+                "a_worker_that_sets_up_before_its_first_recv_is_not_presumed_dead",
+                60,
+                a_worker_that_sets_up_before_its_first_recv_is_not_presumed_dead,
+            );
+            case(
+                "a_large_answer_slower_than_the_heartbeat_timeout_is_not_cut_off",
+                60,
+                a_large_answer_slower_than_the_heartbeat_timeout_is_not_cut_off,
+            );
+            // Last: under the defect it hangs the pool (a deadlock inside Open MPI's TCP
+            // transport once the worker leaves mid-transfer), and the watchdog ends the part.
+            case(
+                "a_large_task_slower_than_the_heartbeat_timeout_is_not_cut_off",
+                60,
+                a_large_task_slower_than_the_heartbeat_timeout_is_not_cut_off,
             );
         }
         Ok("launcher") => case(
@@ -411,4 +442,88 @@ fn a_zero_heartbeat_timeout_is_refused_or_harmless() {
         Err(other) => panic!("expected InvalidArgument, got {other}"),
         Ok(_) => panic!("a zero heartbeat timeout was accepted"),
     }
+}
+
+/// The file whose presence makes a worker set up for 1.5 s before its first `recv`.
+const LATE_GATE: &str = "cf-mpi-late-welcome";
+
+/// The size of the large messages below: over Open MPI's TCP transport (which carries the
+/// spawned workers' messages here) it takes longer than the shortest heartbeat timeout.
+const LARGE: usize = 256 << 20;
+
+fn short_heartbeat() -> WorkersConfig {
+    WorkersConfig {
+        workers: 1,
+        heartbeat_timeout: Duration::from_millis(100),
+        ..WorkersConfig::default()
+    }
+}
+
+/// A healthy worker answers a small message with 256 MiB under the shortest heartbeat timeout
+/// allowed (100 ms); it pulses throughout, yet the pool's receive gives up once the transfer
+/// has taken longer than the heartbeat's limit (receiver.rs `receive_one`'s `gone`), counts the
+/// worker [`Event::Silent`] mid-message and kills it (second review, t12).
+fn a_large_answer_slower_than_the_heartbeat_timeout_is_not_cut_off() {
+    let (workers, events) = Workers::start(&short_heartbeat()).expect("start 1 worker");
+    let mut ask = b"big".to_vec();
+    ask.extend_from_slice(&(LARGE as u32).to_le_bytes());
+    let started = Instant::now();
+    workers.send(0, ask).unwrap();
+    match next(&events, Duration::from_secs(30)) {
+        (0, Event::Message(bytes)) => {
+            assert_eq!(bytes.len(), LARGE);
+            eprintln!("  256 MiB answer in {:?}", started.elapsed());
+        }
+        other => panic!(
+            "a healthy worker answering 256 MiB (after {:?}): {other:?}",
+            started.elapsed()
+        ),
+    }
+    workers.shutdown().unwrap();
+}
+
+/// The other way: the pool sends a healthy worker 256 MiB under a 100 ms heartbeat timeout;
+/// the worker's receive (link.rs `receive`) gives up after the limit, judges the pool dead and
+/// exits mid-transfer. Then the pool's receiving thread deadlocks inside Open MPI (tcp btl:
+/// `mca_btl_tcp_frag_send` → `endpoint_close` → `send_fin` → `endpoint_send`, the endpoint's
+/// lock taken twice), and with it the pool's heartbeat thread: no event ever comes, and
+/// shutdown hangs (second review, t12).
+fn a_large_task_slower_than_the_heartbeat_timeout_is_not_cut_off() {
+    let (workers, events) = Workers::start(&short_heartbeat()).expect("start 1 worker");
+    let started = Instant::now();
+    workers.send(0, vec![5u8; LARGE]).unwrap();
+    match next(&events, Duration::from_secs(30)) {
+        (0, Event::Message(bytes)) => {
+            assert_eq!(bytes.len(), LARGE);
+            eprintln!("  256 MiB round trip in {:?}", started.elapsed());
+        }
+        other => panic!(
+            "a healthy worker echoing 256 MiB (after {:?}): {other:?}",
+            started.elapsed()
+        ),
+    }
+    workers.shutdown().unwrap();
+}
+
+/// A worker (bootstrap_with) whose serve closure sets up for 1.5 s before its first `recv`:
+/// the pool's welcome, which starts the worker's pulses, is read only by `recv`, so the worker
+/// sends nothing for 1.5 s and a pool with a 300 ms heartbeat timeout kills it, healthy
+/// (second review, t12).
+fn a_worker_that_sets_up_before_its_first_recv_is_not_presumed_dead() {
+    let gate = std::env::temp_dir().join(LATE_GATE);
+    std::fs::write(&gate, b"").unwrap();
+    let config = WorkersConfig {
+        workers: 1,
+        heartbeat_timeout: Duration::from_millis(300),
+        ..WorkersConfig::default()
+    };
+    let started = Workers::start(&config);
+    let _ = std::fs::remove_file(&gate);
+    let (workers, events) = started.expect("start 1 worker");
+    workers.send(0, b"after setup".to_vec()).unwrap();
+    match next(&events, Duration::from_secs(20)) {
+        (0, Event::Message(bytes)) => assert_eq!(bytes, b"after setup"),
+        other => panic!("a healthy worker setting up for 1.5 s: {other:?}"),
+    }
+    workers.shutdown().unwrap();
 }
