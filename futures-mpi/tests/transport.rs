@@ -44,6 +44,22 @@ fn main() {
                     std::thread::park();
                 }
             }
+            // Freezes this worker (SIGSTOP), at once or while a 256 MiB answer goes (second
+            // review, t12).
+            if message == b"freeze" || message == b"bigfreeze" {
+                let big = message == b"bigfreeze";
+                std::thread::spawn(move || {
+                    if big {
+                        std::thread::sleep(Duration::from_millis(30));
+                    }
+                    let me = std::process::id().to_string();
+                    let _ = Command::new("kill").args(["-STOP", &me]).status();
+                });
+                if big && !link.send(vec![9u8; LARGE]) {
+                    break;
+                }
+                continue;
+            }
             // A large answer to a small message (second review, t12): `big` and a length.
             if let Some(len) = message.strip_prefix(b"big") {
                 let len = u32::from_le_bytes(len.try_into().unwrap()) as usize;
@@ -97,6 +113,26 @@ fn main() {
                 "a_large_answer_slower_than_the_heartbeat_timeout_is_not_cut_off",
                 60,
                 a_large_answer_slower_than_the_heartbeat_timeout_is_not_cut_off,
+            );
+            case(
+                "a_worker_frozen_mid_answer_is_counted_out_and_shutdown_returns",
+                60,
+                a_worker_frozen_mid_answer_is_counted_out_and_shutdown_returns,
+            );
+            case(
+                "after_a_worker_frozen_mid_answer_the_next_pool_works",
+                60,
+                after_a_worker_frozen_mid_answer_the_next_pool_works,
+            );
+            case(
+                "a_frozen_worker_is_counted_out_and_shutdown_returns",
+                60,
+                a_frozen_worker_is_counted_out_and_shutdown_returns,
+            );
+            case(
+                "a_worker_frozen_while_a_large_task_goes_is_counted_out_and_shutdown_returns",
+                60,
+                a_worker_frozen_while_a_large_task_goes_is_counted_out_and_shutdown_returns,
             );
             // Last: under the defect it hangs the pool (a deadlock inside Open MPI's TCP
             // transport once the worker leaves mid-transfer), and the watchdog ends the part.
@@ -525,5 +561,78 @@ fn a_worker_that_sets_up_before_its_first_recv_is_not_presumed_dead() {
         (0, Event::Message(bytes)) => assert_eq!(bytes, b"after setup"),
         other => panic!("a healthy worker setting up for 1.5 s: {other:?}"),
     }
+    workers.shutdown().unwrap();
+}
+
+/// A worker frozen while its 256 MiB answer is under way (heartbeat timeout 1 s): it is
+/// counted out (Silent) and killed, and the pool then shuts down at once and cleanly. The
+/// abandoned receive (MPI_Imrecv never completed, never cancelled) stays pending on the
+/// communicator that shutdown disconnects (second review, t12).
+fn a_worker_frozen_mid_answer_is_counted_out_and_shutdown_returns() {
+    frozen_then_shutdown(|workers| workers.send(0, b"bigfreeze".to_vec()).unwrap());
+}
+
+/// A worker frozen while the pool sends it 256 MiB: counted out and killed; the pool's send
+/// under way is dropped (its request never completed), and shutdown must still return
+/// promptly (second review, t12).
+fn a_worker_frozen_while_a_large_task_goes_is_counted_out_and_shutdown_returns() {
+    frozen_then_shutdown(|workers| {
+        workers.send(0, b"freeze".to_vec()).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        workers.send(0, vec![5u8; LARGE]).unwrap();
+    });
+}
+
+fn frozen_then_shutdown(provoke: impl FnOnce(&Workers)) {
+    let config = WorkersConfig {
+        workers: 1,
+        heartbeat_timeout: Duration::from_secs(1),
+        ..WorkersConfig::default()
+    };
+    let (workers, events) = Workers::start(&config).expect("start 1 worker");
+    provoke(&workers);
+    match next(&events, Duration::from_secs(20)) {
+        (0, Event::Silent { .. }) => {}
+        other => panic!("a frozen worker: {other:?}"),
+    }
+    let started = Instant::now();
+    let stopped = workers.shutdown();
+    eprintln!("  shutdown: {stopped:?} in {:?}", started.elapsed());
+    assert!(stopped.is_ok(), "shutdown: {stopped:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "shutdown took {:?}",
+        started.elapsed()
+    );
+}
+
+/// A worker frozen while idle: counted out (Silent) and killed; shutdown must still return
+/// `Ok` promptly (second review, t12).
+fn a_frozen_worker_is_counted_out_and_shutdown_returns() {
+    frozen_then_shutdown(|workers| workers.send(0, b"freeze".to_vec()).unwrap());
+}
+
+/// After a worker frozen mid-answer was counted out, the next pool in this process starts
+/// and echoes (second review, t12).
+fn after_a_worker_frozen_mid_answer_the_next_pool_works() {
+    let short = WorkersConfig {
+        workers: 1,
+        heartbeat_timeout: Duration::from_secs(1),
+        ..WorkersConfig::default()
+    };
+    let (workers, events) = Workers::start(&short).expect("start 1 worker");
+    workers.send(0, b"bigfreeze".to_vec()).unwrap();
+    match next(&events, Duration::from_secs(20)) {
+        (0, Event::Silent { .. }) => {}
+        other => panic!("a frozen worker: {other:?}"),
+    }
+    let first = workers.shutdown();
+    eprintln!("  first shutdown: {first:?}");
+    let (workers, events) = Workers::start(&config(2)).expect("the next pool starts");
+    workers.send(1, b"again".to_vec()).unwrap();
+    assert_eq!(
+        next(&events, Duration::from_secs(20)),
+        (1, Event::Message(b"again".to_vec()))
+    );
     workers.shutdown().unwrap();
 }
