@@ -223,6 +223,12 @@ fn main() {
                 60,
                 a_slow_done_callback_does_not_make_the_workers_silent,
             );
+            // Found by the second review (t12).
+            case(
+                "a_large_result_slower_than_the_heartbeat_timeout_does_not_break_the_pool",
+                120,
+                a_large_result_slower_than_the_heartbeat_timeout_does_not_break_the_pool,
+            );
         }
         Ok("launcher") => {
             let pool = pool();
@@ -940,6 +946,34 @@ fn a_worker_frozen_while_sending_a_large_result_is_presumed_dead() {
         }
         Ok(v) => panic!("a whole result of {} bytes from a frozen worker?", v.len()),
         Err(other) => panic!("expected a broken pool, got {other:?}"),
+    }
+    pool.shutdown(true, false);
+}
+
+fn gib(_: ()) -> Vec<u8> {
+    vec![3u8; 1 << 30]
+}
+
+/// A healthy worker returns 1 GiB under a 1 s heartbeat timeout; it pulses throughout, but the
+/// pool's receive of the result (carried by Open MPI's TCP transport between the pool and its
+/// spawned workers) is bounded by the heartbeat's limit as a whole, so a transfer longer
+/// than 1 s counts the worker Silent, kills it and breaks the pool (second review, t12).
+fn a_large_result_slower_than_the_heartbeat_timeout_does_not_break_the_pool() {
+    let pool = MpiPoolExecutor::builder()
+        .max_workers(1)
+        .heartbeat_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    match pool.submit(gib, ()).unwrap().result(None) {
+        Ok(v) => {
+            assert_eq!(v.len(), 1 << 30);
+            eprintln!("  1 GiB result in {:?}", started.elapsed());
+        }
+        Err(e) => panic!(
+            "a healthy worker returning 1 GiB (after {:?}): {e:?}",
+            started.elapsed()
+        ),
     }
     pool.shutdown(true, false);
 }

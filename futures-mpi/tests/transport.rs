@@ -48,6 +48,8 @@ fn main() {
             // review, t12).
             if message == b"freeze" || message == b"bigfreeze" {
                 let big = message == b"bigfreeze";
+                // Built before the freeze is timed, so that it comes while the answer goes.
+                let answer = if big { vec![9u8; LARGE] } else { Vec::new() };
                 std::thread::spawn(move || {
                     if big {
                         std::thread::sleep(Duration::from_millis(30));
@@ -55,7 +57,7 @@ fn main() {
                     let me = std::process::id().to_string();
                     let _ = Command::new("kill").args(["-STOP", &me]).status();
                 });
-                if big && !link.send(vec![9u8; LARGE]) {
+                if big && !link.send(answer) {
                     break;
                 }
                 continue;
@@ -123,6 +125,11 @@ fn main() {
                 "after_a_worker_frozen_mid_answer_the_next_pool_works",
                 60,
                 after_a_worker_frozen_mid_answer_the_next_pool_works,
+            );
+            case(
+                "a_worker_frozen_mid_answer_does_not_hold_up_its_sibling",
+                60,
+                a_worker_frozen_mid_answer_does_not_hold_up_its_sibling,
             );
             case(
                 "a_frozen_worker_is_counted_out_and_shutdown_returns",
@@ -635,4 +642,31 @@ fn after_a_worker_frozen_mid_answer_the_next_pool_works() {
         (1, Event::Message(b"again".to_vec()))
     );
     workers.shutdown().unwrap();
+}
+
+/// Worker 0 freezes while its 256 MiB answer is under way; worker 1 echoes a small message
+/// sent just after. The receiving thread tests the frozen worker's receive (sys::try_receive's
+/// loop) until the heartbeat's limit passes, and receives nothing else meanwhile: the
+/// sibling's echo waits for the whole heartbeat timeout (here 3 s), though the module docs say
+/// the thread "never blocks on one rank" (second review, t12).
+fn a_worker_frozen_mid_answer_does_not_hold_up_its_sibling() {
+    let config = WorkersConfig {
+        workers: 2,
+        heartbeat_timeout: Duration::from_secs(3),
+        ..WorkersConfig::default()
+    };
+    let (workers, events) = Workers::start(&config).expect("start 2 workers");
+    workers.send(0, b"bigfreeze".to_vec()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    workers.send(1, b"sibling".to_vec()).unwrap();
+    let (rank, event) = next(&events, Duration::from_secs(20));
+    let waited = started.elapsed();
+    eprintln!("  first event after {waited:?}: rank {rank}");
+    assert_eq!((rank, event), (1, Event::Message(b"sibling".to_vec())));
+    assert!(
+        waited < Duration::from_secs(1),
+        "the sibling's echo waited {waited:?} behind the frozen worker's message"
+    );
+    let _ = workers.shutdown();
 }
