@@ -40,7 +40,10 @@ where
     comm.errors_return();
     let mut link = WorkerLink::new(comm, comm.rank());
     let code = match link.hello() {
-        Ok(()) => serve(&mut link),
+        Ok(()) => {
+            link.wait_for_welcome();
+            serve(&mut link)
+        }
         Err(_) => 1,
     };
     if link.pool_died() {

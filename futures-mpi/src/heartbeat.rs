@@ -17,6 +17,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+/// The slowest transfer a message still coming is allowed: its sender's pulses queue up behind
+/// it on the wire (Open MPI's TCP transport sends a peer's messages in order), so a sender is
+/// only counted out once a message of `len` bytes has taken the heartbeat's limit plus one
+/// second per 100 MB ([`Heartbeat::limit_while_coming`]): a network slower than that needs a
+/// longer heartbeat timeout for its largest messages.
+const SLOWEST_TRANSFER: f64 = 100e6;
+
 /// The length of an encoded [`Heartbeat`].
 pub(crate) const HEARTBEAT_BYTES: usize = 16;
 
@@ -36,6 +43,12 @@ impl Heartbeat {
             interval: (limit / 10).max(Duration::from_millis(10)),
             limit,
         }
+    }
+
+    /// How long a sender may stay silent while a message of `len` bytes from it is still
+    /// coming.
+    pub(crate) fn limit_while_coming(self, len: usize) -> Duration {
+        self.limit + Duration::from_secs_f64(len as f64 / SLOWEST_TRANSFER)
     }
 
     /// The pool's pulse: the interval and the limit, in milliseconds, 8 little-endian bytes

@@ -38,6 +38,8 @@ pub struct WorkerLink {
     heartbeat: Option<Heartbeat>,
     /// This worker's own pulses.
     beater: Option<Beater>,
+    /// A task that came before the welcome (the pool sends the welcome first: never, so far).
+    early: Option<Vec<u8>>,
 }
 
 impl WorkerLink {
@@ -51,6 +53,7 @@ impl WorkerLink {
             hearing: Hearing::new(),
             heartbeat: None,
             beater: None,
+            early: None,
         }
     }
 
@@ -62,17 +65,14 @@ impl WorkerLink {
     /// The next whole message from the pool, or `None` once the pool has closed its end (asked
     /// this worker to leave) or MPI failed.
     pub fn recv(&mut self) -> Option<Vec<u8>> {
+        if let Some(early) = self.early.take() {
+            return Some(early);
+        }
         let mut backoff = Backoff::default();
         while !self.closed {
             match self.receive(None) {
                 Some((tag::DATA, bytes)) => return Some(bytes),
-                Some((tag::LEAVE, bytes)) => {
-                    // Under a launcher, `[1]`: a rank of the job died.
-                    if bytes.first() == Some(&1) {
-                        crate::runtime::JOB_LOST_A_RANK.store(true, Ordering::Release);
-                    }
-                    self.closed = true;
-                }
+                Some((tag::LEAVE, bytes)) => self.leave(&bytes),
                 Some((tag::WELCOME, bytes)) => self.welcome(&bytes),
                 // Not progress for the backoff: an idle worker gets one every interval.
                 Some((tag::PULSE, _)) => {}
@@ -89,19 +89,50 @@ impl WorkerLink {
         None
     }
 
+    /// Waits for the pool's welcome (or the link's end), so that this worker pulses from then
+    /// on, whatever its serve closure does before its first [`recv`](Self::recv). Under a
+    /// launcher, the welcome comes once rank 0 starts a pool; the leave, if it never does.
+    pub(crate) fn wait_for_welcome(&mut self) {
+        let mut backoff = Backoff::default();
+        while !self.closed && self.heartbeat.is_none() {
+            match self.receive(None) {
+                Some((tag::WELCOME, bytes)) => self.welcome(&bytes),
+                Some((tag::LEAVE, bytes)) => self.leave(&bytes),
+                Some((tag::DATA, bytes)) => self.early = Some(bytes),
+                Some(_) => {}
+                None if self.pool_has_died() => {
+                    self.pool_died = true;
+                    self.closed = true;
+                }
+                None => backoff.snooze(),
+            }
+        }
+    }
+
+    /// The pool asked this worker to leave.
+    fn leave(&mut self, bytes: &[u8]) {
+        // Under a launcher, `[1]`: a rank of the job died.
+        if bytes.first() == Some(&1) {
+            crate::runtime::JOB_LOST_A_RANK.store(true, Ordering::Release);
+        }
+        self.closed = true;
+    }
+
     /// One message from the pool with `tag` (or any), if one is waiting, noting what was heard.
     /// A large one from a pool that dies, or stops pulsing, while it comes ends the link, as
     /// does an MPI failure.
     fn receive(&mut self, tag: Option<i32>) -> Option<(i32, Vec<u8>)> {
         let comm = self.comm;
-        let limit = self.heartbeat.map_or(DEFAULT_LIMIT, |h| h.limit);
+        let heartbeat = self
+            .heartbeat
+            .unwrap_or(Heartbeat::with_limit(DEFAULT_LIMIT));
         let pool = &self.pool;
         let mut pulsed = Instant::now();
-        let received = sys::try_receive(comm, Some(POOL), tag, |_| {
+        let received = sys::try_receive(comm, Some(POOL), tag, |_, len| {
             if crate::receiver::drain_pulses(comm, POOL) {
                 pulsed = Instant::now();
             }
-            pool.has_ended(POOL) || pulsed.elapsed() > limit
+            pool.has_ended(POOL) || pulsed.elapsed() > heartbeat.limit_while_coming(len)
         });
         match received {
             Ok(Some((_, tag, bytes))) => {

@@ -3,8 +3,9 @@
 //! every send still under way, tested until MPI has finished it.
 //!
 //! It never blocks on one rank (a receive from a dead rank never returns): it probes for a
-//! message from any source, tests the sends under way, and between polls waits on the local
-//! workers' pidfds, so that a death wakes it at once. The handler runs on this thread, so that
+//! message from any source, tests the receives and sends under way (a large message comes in
+//! over many rounds, and a sender that dies or stops pulsing meanwhile is counted out), and
+//! between polls waits on the local workers' pidfds, so that a death wakes it at once. The handler runs on this thread, so that
 //! a result reaches its future with no hand-off between threads.
 
 use crate::backoff::Backoff;
@@ -13,7 +14,7 @@ use crate::heartbeat::{Hearing, Heartbeat};
 use crate::sys::{self, tag};
 use crate::workers::{Outbox, Shared, Standing};
 use crate::{MpiError, Rank};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -70,6 +71,7 @@ pub(crate) fn run(shared: Arc<Shared>, watch: DeathWatch, heartbeat: Heartbeat, 
             .map(|rank| (rank, Hearing::new()))
             .collect(),
         checked: Instant::now(),
+        incoming: HashMap::new(),
         delivery: Delivery {
             handler,
             outbox: Outbox::new(Arc::clone(&shared)),
@@ -91,6 +93,14 @@ struct Receiving {
     hearing: HashMap<Rank, Hearing>,
     /// When silences were last checked.
     checked: Instant,
+    /// Each worker's messages matched and still coming, in the order it sent them.
+    incoming: HashMap<Rank, VecDeque<Coming>>,
+}
+
+/// A message still coming, and when its sender was last heard pulsing.
+struct Coming {
+    incoming: sys::Incoming,
+    pulsed: Instant,
 }
 
 /// The handler and the outbox it answers through.
@@ -125,11 +135,21 @@ impl Receiving {
                     return;
                 }
             };
+            let coming = match self.progress_incoming() {
+                Ok(progress) => progress,
+                Err(error) => {
+                    for rank in self.shared.alive() {
+                        self.shared.set(rank, Standing::Dead);
+                        self.delivery.deliver(rank, Event::Failed(error.clone()));
+                    }
+                    return;
+                }
+            };
             let sent = self.progress_sends();
             if self.checked.elapsed() >= self.heartbeat.interval {
                 self.check_silences();
             }
-            if received | sent {
+            if received | coming | sent {
                 backoff.reset();
                 continue;
             }
@@ -156,36 +176,44 @@ impl Receiving {
         }
     }
 
-    /// Receives and delivers one message from `source` (or any worker) if one is waiting;
-    /// `Ok(false)` if none was. A sender that dies, or stops pulsing, while its message comes
-    /// is counted out here (a receive that waits for it would wait for good); one that goes on
-    /// pulsing is waited for, however long its message takes.
+    /// Takes one message from `source` (or any worker) if one is waiting, and delivers it once
+    /// it has all come, after every earlier one from its sender; `Ok(false)` if none was
+    /// waiting. A large message still coming is left to [`Self::progress_incoming`], so that
+    /// one slow (or frozen) sender holds up no other.
     fn receive_one(&mut self, source: Option<Rank>) -> Result<bool, MpiError> {
-        let comm = self.shared.comm;
-        let limit = self.heartbeat.limit;
-        let watch = &mut self.watch;
-        let mut died = false;
-        let mut pulsed = Instant::now();
-        let received = sys::try_receive(comm, source, None, |sender| {
-            if drain_pulses(comm, sender) {
-                pulsed = Instant::now();
-            }
-            died |= watch.has_ended(sender);
-            died || pulsed.elapsed() > limit
-        });
-        let (rank, tag, bytes) = match received {
-            Ok(Some(message)) => message,
-            Ok(None) => return Ok(false),
-            Err(MpiError::WorkerGone(rank)) => {
-                self.gone(rank, died);
-                return Ok(true);
-            }
-            Err(error) => return Err(error),
+        let Some(mut incoming) = sys::start_receive(self.shared.comm, source, None)? else {
+            return Ok(false);
         };
+        let sender = incoming.sender;
+        // It was alive when it sent this.
         self.hearing
-            .entry(rank)
+            .entry(sender)
             .or_insert_with(Hearing::new)
             .heard();
+        let queue = self.incoming.entry(sender).or_default();
+        if let Some(front) = queue.front_mut() {
+            // Anything from the sender of a message still coming says it is alive.
+            front.pulsed = Instant::now();
+        }
+        if incoming.tag == tag::PULSE {
+            // Nothing to deliver; it comes whole at once (if not, it is leaked when dropped).
+            let _ = incoming.test()?;
+            return Ok(true);
+        }
+        if queue.is_empty() && incoming.test()? {
+            let (rank, tag, bytes) = incoming.take();
+            self.handle(rank, tag, bytes);
+        } else {
+            queue.push_back(Coming {
+                incoming,
+                pulsed: Instant::now(),
+            });
+        }
+        Ok(true)
+    }
+
+    /// Hands a whole message to the handler, as the event its tag makes it.
+    fn handle(&mut self, rank: Rank, tag: i32, bytes: Vec<u8>) {
         match tag {
             tag::DATA => self.delivery.deliver(rank, Event::Message(bytes)),
             tag::GOODBYE => {
@@ -197,7 +225,57 @@ impl Receiving {
             }
             _ => {}
         }
-        Ok(true)
+    }
+
+    /// Delivers, in order, the messages from `rank` that have all come; `Ok(true)` if one did.
+    fn flush(&mut self, rank: Rank) -> Result<bool, MpiError> {
+        let mut delivered = false;
+        loop {
+            let Some(queue) = self.incoming.get_mut(&rank) else {
+                return Ok(delivered);
+            };
+            let Some(front) = queue.front_mut() else {
+                return Ok(delivered);
+            };
+            if !front.incoming.test()? {
+                return Ok(delivered);
+            }
+            let coming = queue.pop_front().expect("a front");
+            let (rank, tag, bytes) = coming.incoming.take();
+            self.handle(rank, tag, bytes);
+            delivered = true;
+        }
+    }
+
+    /// Moves the large messages still coming along: delivers those that have all come, and
+    /// counts out a sender that died, or stopped pulsing, while its message came (the message
+    /// is given up, its buffer leaked); `Ok(true)` on progress.
+    fn progress_incoming(&mut self) -> Result<bool, MpiError> {
+        let senders: Vec<Rank> = self
+            .incoming
+            .iter()
+            .filter(|(_, queue)| !queue.is_empty())
+            .map(|(rank, _)| *rank)
+            .collect();
+        let mut progress = false;
+        for rank in senders {
+            progress |= self.flush(rank)?;
+            let comm = self.shared.comm;
+            let Some(front) = self.incoming.get_mut(&rank).and_then(VecDeque::front_mut) else {
+                continue;
+            };
+            // Its pulses come by as separate small messages, matched ahead of this one.
+            if drain_pulses(comm, rank) {
+                front.pulsed = Instant::now();
+            }
+            let died = self.watch.has_ended(rank);
+            let limit = self.heartbeat.limit_while_coming(front.incoming.len());
+            if died || front.pulsed.elapsed() > limit {
+                self.gone(rank, died);
+                progress = true;
+            }
+        }
+        Ok(progress)
     }
 
     /// Receives everything waiting from `rank`, probing until a few probes in a row find
@@ -226,6 +304,9 @@ impl Receiving {
     /// so, so that a frozen process cannot wake up to serve a pool that counted it out, nor
     /// outlive the pool).
     fn gone(&mut self, rank: Rank, died: bool) {
+        // What has all come is delivered; the rest never will (leaked: see `Incoming`).
+        let _ = self.flush(rank);
+        self.incoming.remove(&rank);
         if self.shared.standing(rank) != Some(Standing::Alive) {
             return;
         }
@@ -263,7 +344,10 @@ impl Receiving {
                 .hearing
                 .get(&rank)
                 .is_none_or(|hearing| hearing.silent_for() > self.heartbeat.limit);
-            if !overdue {
+            // A worker whose message is still coming is judged by `progress_incoming`, which
+            // gives a large message its time (its pulses queue up behind it).
+            let coming = self.incoming.get(&rank).is_some_and(|q| !q.is_empty());
+            if !overdue || coming {
                 continue;
             }
             // Its pulses may have queued up while this thread was busy (a slow callback).
@@ -312,7 +396,7 @@ impl Receiving {
 /// did. A pulse may be matched ahead of an earlier, larger message that is still coming.
 pub(crate) fn drain_pulses(comm: sys::Comm, rank: Rank) -> bool {
     let mut any = false;
-    while let Ok(Some(_)) = sys::try_receive(comm, Some(rank), Some(tag::PULSE), |_| false) {
+    while let Ok(Some(_)) = sys::try_receive(comm, Some(rank), Some(tag::PULSE), |_, _| false) {
         any = true;
     }
     any

@@ -121,15 +121,88 @@ pub(crate) fn processor_name() -> String {
 
 /// One message received, if one from `source` (or any source: `None`) with `tag` (or any tag:
 /// `None`) is waiting: its sender, tag and bytes. Never blocks towards a dead peer: a large
-/// message (sent by rendezvous) is received in the background and tested until it has all
-/// come or `gone(sender)` says the sender is dead, frozen or out of time; then the error is
-/// [`MpiError::WorkerGone`] and the buffer is leaked (MPI may still write into it).
+/// message (sent by rendezvous) is tested until it has all come or `gone(sender, length)`
+/// says the sender is dead, frozen or out of time; then the error is [`MpiError::WorkerGone`] and the
+/// buffer is leaked (MPI may still write into it).
 pub(crate) fn try_receive(
     comm: Comm,
     source: Option<Rank>,
     tag: Option<i32>,
-    mut gone: impl FnMut(Rank) -> bool,
+    mut gone: impl FnMut(Rank, usize) -> bool,
 ) -> Result<Option<(Rank, i32, Vec<u8>)>, MpiError> {
+    let Some(mut incoming) = start_receive(comm, source, tag)? else {
+        return Ok(None);
+    };
+    let mut backoff = Backoff::default();
+    loop {
+        if incoming.test()? {
+            return Ok(Some(incoming.take()));
+        }
+        if gone(incoming.sender, incoming.len()) {
+            return Err(MpiError::WorkerGone(incoming.sender));
+        }
+        backoff.snooze();
+    }
+}
+
+/// A message matched and being received: its sender and tag, the request, and the buffer MPI
+/// writes into, which must stay put until the request completes. Dropped before that (the
+/// sender died), it leaks the buffer rather than free it under MPI.
+#[derive(Debug)]
+pub(crate) struct Incoming {
+    pub(crate) sender: Rank,
+    pub(crate) tag: i32,
+    request: ffi::MPI_Request,
+    bytes: ManuallyDrop<Vec<u8>>,
+    done: bool,
+}
+
+// SAFETY: an MPI_Request is an opaque handle; MPI_THREAD_MULTIPLE (checked at init) lets any
+// thread test it, and only the owner of the `Incoming` does.
+unsafe impl Send for Incoming {}
+
+impl Incoming {
+    /// Whether the whole message has come. Not to be called again once it said yes.
+    pub(crate) fn test(&mut self) -> Result<bool, MpiError> {
+        let mut done: c_int = 0;
+        // SAFETY: `request` is the live request of this receive: it has not completed (callers
+        // stop testing once it has).
+        let code = unsafe { ffi::MPI_Test(&mut self.request, &mut done, ffi::RSMPI_STATUS_IGNORE) };
+        check("MPI_Test", code)?;
+        self.done = done != 0;
+        Ok(self.done)
+    }
+
+    /// Its length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.bytes.len()
+    }
+
+    /// The sender, tag and bytes of a message that has all come.
+    pub(crate) fn take(mut self) -> (Rank, i32, Vec<u8>) {
+        assert!(self.done, "a message taken before it has all come");
+        let bytes = std::mem::take(&mut *self.bytes);
+        (self.sender, self.tag, bytes)
+    }
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        if self.done {
+            // SAFETY: MPI has finished with the buffer, and it is dropped only here, once.
+            unsafe { ManuallyDrop::drop(&mut self.bytes) };
+        }
+    }
+}
+
+/// Matches one message from `source` (or any) with `tag` (or any), if one is waiting, and
+/// starts receiving it; never blocks. A small message has usually all come on the first
+/// [`Incoming::test`].
+pub(crate) fn start_receive(
+    comm: Comm,
+    source: Option<Rank>,
+    tag: Option<i32>,
+) -> Result<Option<Incoming>, MpiError> {
     // SAFETY: reading extern constants of the MPI library.
     let source = source.unwrap_or(unsafe { ffi::RSMPI_ANY_SOURCE });
     // SAFETY: as above.
@@ -145,43 +218,34 @@ pub(crate) fn try_receive(
     if flag == 0 {
         return Ok(None);
     }
-    let (sender, tag) = (status.MPI_SOURCE, status.MPI_TAG);
     let mut count: c_int = 0;
     // SAFETY: `status` was filled by the matching probe.
     check("MPI_Get_count", unsafe {
         ffi::MPI_Get_count(&status, ffi::RSMPI_UINT8_T, &mut count)
     })?;
-    // Freed only once the receive has completed: see below.
-    let mut bytes = ManuallyDrop::new(vec![0u8; count.max(0) as usize]);
-    // SAFETY: an all-zero MPI_Request is a valid out-value for MPI to overwrite.
-    let mut request: ffi::MPI_Request = unsafe { std::mem::zeroed() };
-    // SAFETY: `bytes` holds exactly `count` bytes, the matched message's length, and is never
-    // freed while the receive may still write into it; `message` is the handle the probe
-    // matched, which only this call receives.
+    let mut incoming = Incoming {
+        sender: status.MPI_SOURCE,
+        tag: status.MPI_TAG,
+        // SAFETY: an all-zero MPI_Request is a valid out-value for MPI to overwrite.
+        request: unsafe { std::mem::zeroed() },
+        bytes: ManuallyDrop::new(vec![0u8; count.max(0) as usize]),
+        done: false,
+    };
+    // SAFETY: the buffer holds exactly `count` bytes, the matched message's length, and is
+    // never freed while the receive may still write into it (see `Incoming`); its heap block
+    // does not move when `incoming` does. `message` is the handle the probe matched, which
+    // only this call receives.
     let code = unsafe {
         ffi::MPI_Imrecv(
-            bytes.as_mut_ptr() as *mut c_void,
+            incoming.bytes.as_mut_ptr() as *mut c_void,
             count,
             ffi::RSMPI_UINT8_T,
             &mut message,
-            &mut request,
+            &mut incoming.request,
         )
     };
     check("MPI_Imrecv", code)?;
-    let mut backoff = Backoff::default();
-    loop {
-        let mut done: c_int = 0;
-        // SAFETY: `request` is the live request of the receive above, not completed yet.
-        let code = unsafe { ffi::MPI_Test(&mut request, &mut done, ffi::RSMPI_STATUS_IGNORE) };
-        check("MPI_Test", code)?;
-        if done != 0 {
-            return Ok(Some((sender, tag, ManuallyDrop::into_inner(bytes))));
-        }
-        if gone(sender) {
-            return Err(MpiError::WorkerGone(sender));
-        }
-        backoff.snooze();
-    }
+    Ok(Some(incoming))
 }
 
 /// A send MPI has not finished yet: its request and the buffer MPI reads from, which must stay

@@ -439,7 +439,16 @@ impl Workers {
             Err(MpiError::Stragglers(stragglers))
         };
         if self.spawned && !unreachable {
-            result = result.and(disconnect(shared.comm));
+            match disconnect(shared.comm) {
+                // A worker counted out in the middle of a message leaves that receive (or
+                // send) pending for good, and Open MPI then calls the communicator invalid:
+                // that worker was reported already, and the next pool is not affected.
+                Err(e) if shared.any_dead() => log::warn!(
+                    target: "concurrent_futures",
+                    "disconnecting from MPI workers after one died: {e}"
+                ),
+                other => result = result.and(other),
+            }
         }
         // A spawned worker that said goodbye still disconnects and finalizes before its process
         // ends; wait for that on this host, so that the workers are gone when shutdown returns
@@ -491,7 +500,7 @@ fn collect_hellos(
                 after: limit,
             });
         }
-        match sys::try_receive(comm, None, None, |_| Instant::now() > deadline)? {
+        match sys::try_receive(comm, None, None, |_, _| Instant::now() > deadline)? {
             Some((rank, tag::HELLO, bytes)) => {
                 members.push(hello::decode(rank, &bytes).ok_or(MpiError::BadHello(rank))?);
                 backoff.reset();

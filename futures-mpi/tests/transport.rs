@@ -585,6 +585,8 @@ fn a_worker_frozen_mid_answer_is_counted_out_and_shutdown_returns() {
 fn a_worker_frozen_while_a_large_task_goes_is_counted_out_and_shutdown_returns() {
     frozen_then_shutdown(|workers| {
         workers.send(0, b"freeze".to_vec()).unwrap();
+        // Time for the freeze to set in before the task goes (fault injection: the expected
+        // outcome is the same however long this is).
         std::thread::sleep(Duration::from_millis(200));
         workers.send(0, vec![5u8; LARGE]).unwrap();
     });
@@ -657,6 +659,8 @@ fn a_worker_frozen_mid_answer_does_not_hold_up_its_sibling() {
     };
     let (workers, events) = Workers::start(&config).expect("start 2 workers");
     workers.send(0, b"bigfreeze".to_vec()).unwrap();
+    // Time for the frozen worker's answer to be matched and stall (fault injection: the
+    // expected outcome is the same however long this is).
     std::thread::sleep(Duration::from_millis(300));
     let started = Instant::now();
     workers.send(1, b"sibling".to_vec()).unwrap();
