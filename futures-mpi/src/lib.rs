@@ -52,7 +52,8 @@
 //! their own, ten times per heartbeat timeout (30 s by default), and a worker silent that long
 //! is reported as [`Event::Silent`](transport::Event::Silent) (and killed if it is on the
 //! pool's host: a frozen process), while a worker that hears nothing from the pool that long
-//! leaves. A worker still busy at shutdown's deadline is killed if it is on the pool's host.
+//! leaves. A sender whose large message is still coming is given one second more per 100 MB
+//! of it (its pulses queue up behind the message on the wire). A worker still busy at shutdown's deadline is killed if it is on the pool's host.
 //!
 //! What survives a death (Open MPI 4.1):
 //! - **Spawned workers**: the pool and the other workers go on ([`bootstrap`] turns on Open

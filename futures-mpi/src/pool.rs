@@ -233,7 +233,8 @@ impl MpiPoolBuilder {
     /// times in this span) before it is presumed dead and the pool breaks (default 30 s); the
     /// workers presume the pool dead, and leave, after the same silence from it. This is how a
     /// worker on another host that dies, or a frozen worker, is seen; on the pool's own host a
-    /// death is seen at once. At least 100 ms: [`build`](Self::build) refuses less.
+    /// death is seen at once. A worker whose large result is still coming gets one second more
+    /// per 100 MB of it. At least 100 ms: [`build`](Self::build) refuses less.
     pub fn heartbeat_timeout(mut self, limit: Duration) -> MpiPoolBuilder {
         self.config.heartbeat_timeout = limit;
         self
