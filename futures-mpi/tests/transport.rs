@@ -62,6 +62,17 @@ fn main() {
                 }
                 continue;
             }
+            // A large answer that opens a gate file just before it goes (third review, t12):
+            // `gbig` and a length.
+            if let Some(len) = message.strip_prefix(b"gbig") {
+                let len = u32::from_le_bytes(len.try_into().unwrap()) as usize;
+                let answer = vec![9u8; len];
+                let _ = std::fs::write(std::env::temp_dir().join(BIG_GATE), b"");
+                if !link.send(answer) {
+                    break;
+                }
+                continue;
+            }
             // A large answer to a small message (second review, t12): `big` and a length.
             if let Some(len) = message.strip_prefix(b"big") {
                 let len = u32::from_le_bytes(len.try_into().unwrap()) as usize;
@@ -140,6 +151,12 @@ fn main() {
                 "a_worker_frozen_while_a_large_task_goes_is_counted_out_and_shutdown_returns",
                 60,
                 a_worker_frozen_while_a_large_task_goes_is_counted_out_and_shutdown_returns,
+            );
+            // Found by the third review (t12).
+            case(
+                "a_slow_handler_does_not_count_out_a_sender_whose_large_answer_is_coming",
+                90,
+                a_slow_handler_does_not_count_out_a_sender_whose_large_answer_is_coming,
             );
             // Last: under the defect it hangs the pool (a deadlock inside Open MPI's TCP
             // transport once the worker leaves mid-transfer), and the watchdog ends the part.
@@ -672,5 +689,59 @@ fn a_worker_frozen_mid_answer_does_not_hold_up_its_sibling() {
         waited < Duration::from_secs(1),
         "the sibling's echo waited {waited:?} behind the frozen worker's message"
     );
+    let _ = workers.shutdown();
+}
+
+/// The gate file worker 0 opens just before its `gbig` answer goes.
+const BIG_GATE: &str = "cf-mpi-big-gate";
+
+/// Worker 0 answers 1 GiB (heartbeat timeout 5 s: allowance 5 s + 10.7 s while it comes);
+/// once that answer is matched and under way, worker 1's small echo reaches a handler that
+/// takes 17 s (a slow done-callback in the executor). The receiving thread cannot move the
+/// large receive along meanwhile, nor read worker 0's pulses (they queue behind it on the TCP
+/// stream); when the handler returns, `progress_incoming` finds the message's `pulsed` older
+/// than `limit_while_coming` and counts the healthy worker 0 out (Silent) and kills it: the
+/// allowance runs on the pool's own busy time, not on the sender's silence (third review, t12).
+fn a_slow_handler_does_not_count_out_a_sender_whose_large_answer_is_coming() {
+    const GIB: usize = 1 << 30;
+    let gate = std::env::temp_dir().join(BIG_GATE);
+    let _ = std::fs::remove_file(&gate);
+    let config = WorkersConfig {
+        workers: 2,
+        heartbeat_timeout: Duration::from_secs(5),
+        ..WorkersConfig::default()
+    };
+    let (events_in, events) = std::sync::mpsc::channel();
+    let workers = Workers::start_with(&config, move |_, rank, event| {
+        if rank == 1 && matches!(event, Event::Message(_)) {
+            std::thread::sleep(Duration::from_secs(17));
+        }
+        let _ = events_in.send((rank, event));
+    })
+    .expect("start 2 workers");
+    let mut ask = b"gbig".to_vec();
+    ask.extend_from_slice(&(GIB as u32).to_le_bytes());
+    workers.send(0, ask).unwrap();
+    while !gate.exists() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Time for the answer's envelope to be matched (fault injection: the transfer of 1 GiB
+    // takes far longer than this).
+    std::thread::sleep(Duration::from_millis(100));
+    workers.send(1, b"slow handler".to_vec()).unwrap();
+    let started = Instant::now();
+    assert_eq!(
+        next(&events, Duration::from_secs(40)),
+        (1, Event::Message(b"slow handler".to_vec()))
+    );
+    match next(&events, Duration::from_secs(40)) {
+        (0, Event::Message(bytes)) => assert_eq!(bytes.len(), GIB),
+        (rank, Event::Message(bytes)) => panic!("rank {rank}: {} bytes", bytes.len()),
+        other => panic!(
+            "a healthy worker answering 1 GiB, after a 17 s handler ({:?}): {other:?}",
+            started.elapsed()
+        ),
+    }
+    let _ = std::fs::remove_file(&gate);
     let _ = workers.shutdown();
 }
