@@ -158,6 +158,11 @@ fn main() {
                 90,
                 a_slow_handler_does_not_count_out_a_sender_whose_large_answer_is_coming,
             );
+            case(
+                "a_start_that_fails_after_the_spawn_leaves_no_worker_behind",
+                60,
+                a_start_that_fails_after_the_spawn_leaves_no_worker_behind,
+            );
             // Last: under the defect it hangs the pool (a deadlock inside Open MPI's TCP
             // transport once the worker leaves mid-transfer), and the watchdog ends the part.
             case(
@@ -744,4 +749,31 @@ fn a_slow_handler_does_not_count_out_a_sender_whose_large_answer_is_coming() {
     }
     let _ = std::fs::remove_file(&gate);
     let _ = workers.shutdown();
+}
+
+/// A start that fails once the workers are spawned (here no hello within `hello_timeout`;
+/// equally a bad hello, or a welcome that cannot be sent): `start_with` returns the error with
+/// `?`, and nothing tells the spawned workers. They said hello and wait in `wait_for_welcome`,
+/// which ends only on a welcome, a leave, or the pool's death seen by a pidfd (unknown before
+/// the welcome): they poll for as long as the pool's process lives (third review, t12).
+fn a_start_that_fails_after_the_spawn_leaves_no_worker_behind() {
+    let config = WorkersConfig {
+        workers: 2,
+        hello_timeout: Duration::from_nanos(1),
+        ..WorkersConfig::default()
+    };
+    match Workers::start(&config) {
+        Err(error) => eprintln!("  start: {error}"),
+        Ok(_) => panic!("a start with a 1 ns hello timeout succeeded: the test proves nothing"),
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut alive = descendants_running_this_program();
+    while !alive.is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        alive = descendants_running_this_program();
+    }
+    assert!(
+        alive.is_empty(),
+        "20 s after a failed start, workers of this program still run: {alive:?}"
+    );
 }
