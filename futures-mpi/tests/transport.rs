@@ -177,6 +177,12 @@ fn main() {
             launcher_rank_0_echoes_with_ranks_1_and_2,
         ),
         Ok("frozen-pool") => freeze_with_two_workers(),
+        Ok("launcher-dies-early") => {
+            // Rank 0 dies before it starts a pool (a crash early in main).
+            println!("rank 0: aborting early");
+            let _ = std::io::stdout().flush();
+            std::process::abort();
+        }
         Ok("launcher-pool-dies") => case(
             "launcher_workers_leave_when_rank_0_dies",
             60,
@@ -202,6 +208,12 @@ fn main() {
             assert!(status.code().is_some(), "the job outlived rank 0: {status}");
             eprintln!(
                 "test under_mpirun_enable_recovery_the_workers_leave_when_rank_0_dies ... ok"
+            );
+            // Found by the third review (t12).
+            case(
+                "under_mpirun_enable_recovery_the_workers_leave_when_rank_0_dies_before_a_pool",
+                90,
+                under_mpirun_enable_recovery_the_workers_leave_when_rank_0_dies_before_a_pool,
             );
         }
     }
@@ -775,5 +787,43 @@ fn a_start_that_fails_after_the_spawn_leaves_no_worker_behind() {
     assert!(
         alive.is_empty(),
         "20 s after a failed start, workers of this program still run: {alive:?}"
+    );
+}
+
+/// Under `mpirun --enable-recovery`, rank 0 dies right after `bootstrap`, before it starts a
+/// pool. Ranks 1 and 2 said hello and wait in `wait_for_welcome` (link.rs), which ends only on
+/// a welcome, a leave, or rank 0's death seen by a pidfd, and the pid to watch comes with the
+/// welcome: they poll for good, and the job never ends (third review, t12).
+fn under_mpirun_enable_recovery_the_workers_leave_when_rank_0_dies_before_a_pool() {
+    let tmp = std::env::temp_dir().join(format!("cf-mpi-early-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut job = mpirun(true)
+        .env(PART, "launcher-dies-early")
+        .env("TMPDIR", &tmp)
+        .env("OMPI_MCA_opal_signal", "")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start mpirun");
+    let started = Instant::now();
+    let mut ended = None;
+    while started.elapsed() < Duration::from_secs(30) {
+        if let Some(status) = job.try_wait().unwrap() {
+            ended = Some(status);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    if ended.is_none() {
+        // mpirun ends its job's ranks on SIGTERM.
+        let _ = Command::new("kill")
+            .args(["-TERM", &job.id().to_string()])
+            .status();
+        let _ = job.wait();
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    assert!(
+        ended.is_some(),
+        "the job outlived its rank 0 by 30 s: ranks 1 and 2 still wait for a welcome"
     );
 }
