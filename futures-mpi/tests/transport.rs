@@ -170,6 +170,12 @@ fn main() {
                 60,
                 a_large_task_slower_than_the_heartbeat_timeout_is_not_cut_off,
             );
+            // Last too (third review): under the defect the pool's shutdown hangs as above.
+            case(
+                "a_slow_handler_does_not_make_a_worker_receiving_a_large_task_leave",
+                90,
+                a_slow_handler_does_not_make_a_worker_receiving_a_large_task_leave,
+            );
         }
         Ok("launcher") => case(
             "launcher_rank_0_echoes_with_ranks_1_and_2",
@@ -826,4 +832,48 @@ fn under_mpirun_enable_recovery_the_workers_leave_when_rank_0_dies_before_a_pool
         ended.is_some(),
         "the job outlived its rank 0 by 30 s: ranks 1 and 2 still wait for a welcome"
     );
+}
+
+/// The other way: the pool sends worker 0 a 1 GiB task (heartbeat timeout 5 s); once it is
+/// under way, worker 1's echo reaches a handler that takes 17 s. The pool's send then moves
+/// only as fast as its heartbeat thread's few MPI calls carry it, and the pool's pulses queue
+/// behind the task on the TCP stream; the worker's receive (link.rs `receive`) gives up after
+/// `limit_while_coming` (15.7 s), presumes the healthy pool dead and exits without a goodbye,
+/// and the pool reports the healthy worker Died; its shutdown then hangs inside Open MPI's tcp
+/// btl, as in the second review's large-task case (third review, t12).
+fn a_slow_handler_does_not_make_a_worker_receiving_a_large_task_leave() {
+    const GIB: usize = 1 << 30;
+    let config = WorkersConfig {
+        workers: 2,
+        heartbeat_timeout: Duration::from_secs(5),
+        ..WorkersConfig::default()
+    };
+    let (events_in, events) = std::sync::mpsc::channel();
+    let workers = Workers::start_with(&config, move |_, rank, event| {
+        if rank == 1 && matches!(event, Event::Message(_)) {
+            std::thread::sleep(Duration::from_secs(17));
+        }
+        let _ = events_in.send((rank, event));
+    })
+    .expect("start 2 workers");
+    workers.send(0, vec![5u8; GIB]).unwrap();
+    // Time for the worker to match the task (fault injection: its transfer takes far longer).
+    std::thread::sleep(Duration::from_millis(100));
+    workers.send(1, b"slow handler".to_vec()).unwrap();
+    let started = Instant::now();
+    assert_eq!(
+        next(&events, Duration::from_secs(40)),
+        (1, Event::Message(b"slow handler".to_vec()))
+    );
+    let answer = next(&events, Duration::from_secs(40));
+    eprintln!("  after {:?}: {answer:?}", started.elapsed());
+    // Under the defect the worker left mid-transfer, and shutdown then hangs inside Open MPI's
+    // tcp btl (the second review's deadlock): the watchdog ends the part.
+    let stopping = Instant::now();
+    let stopped = workers.shutdown();
+    eprintln!("  shutdown: {stopped:?} in {:?}", stopping.elapsed());
+    match answer {
+        (0, Event::Message(bytes)) => assert_eq!(bytes.len(), GIB),
+        other => panic!("a healthy worker receiving 1 GiB, after a 17 s handler: {other:?}"),
+    }
 }
