@@ -33,7 +33,11 @@ where
     runtime::apply_settings();
     let role = runtime::decide_role()?;
     let comm = match role {
-        Role::Singleton | Role::LauncherRoot { .. } => return Ok(Session { role }),
+        Role::LauncherRoot { size } => {
+            announce_presence(size);
+            return Ok(Session { role });
+        }
+        Role::Singleton => return Ok(Session { role }),
         Role::Spawned { .. } => Comm::parent().ok_or(MpiError::WorkerRole)?,
         Role::LauncherWorker { .. } => Comm::world(),
     };
@@ -59,6 +63,20 @@ where
     }
     let _ = runtime::finalize();
     std::process::exit(code)
+}
+
+/// Rank 0 of a launcher job tells the worker ranks its pid and host, so that those on its
+/// host leave if it dies before it starts a pool (under `mpirun --enable-recovery` nothing
+/// else would end them).
+fn announce_presence(size: i32) {
+    let deadline = Instant::now() + DISMISS_LIMIT;
+    let presence = crate::hello::encode(&sys::processor_name());
+    for rank in 1..size {
+        // Small enough to go eagerly.
+        let _ = sys::send(Comm::world(), rank, tag::PRESENCE, presence.clone(), || {
+            Instant::now() > deadline
+        });
+    }
 }
 
 /// What [`bootstrap`](crate::bootstrap) returns to a process that runs `main`; keep it until the end of `main`.

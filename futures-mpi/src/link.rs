@@ -38,6 +38,8 @@ pub struct WorkerLink {
     heartbeat: Option<Heartbeat>,
     /// This worker's own pulses.
     beater: Option<Beater>,
+    /// Whether the pool's process is watched (see `pool`).
+    watching_pool: bool,
     /// A task that came before the welcome (the pool sends the welcome first: never, so far).
     early: Option<Vec<u8>>,
 }
@@ -54,6 +56,7 @@ impl WorkerLink {
             heartbeat: None,
             beater: None,
             early: None,
+            watching_pool: false,
         }
     }
 
@@ -97,6 +100,7 @@ impl WorkerLink {
         while !self.closed && self.heartbeat.is_none() {
             match self.receive(None) {
                 Some((tag::WELCOME, bytes)) => self.welcome(&bytes),
+                Some((tag::PRESENCE, bytes)) => self.watch_pool(&bytes),
                 Some((tag::LEAVE, bytes)) => self.leave(&bytes),
                 Some((tag::DATA, bytes)) => self.early = Some(bytes),
                 Some(_) => {}
@@ -179,10 +183,19 @@ impl WorkerLink {
             self.heartbeat = Some(heartbeat);
             self.start_pulses(heartbeat.interval);
         }
-        if let Some(pool) = crate::hello::decode(POOL, pool)
+        self.watch_pool(pool);
+    }
+
+    /// Watches the pool (or rank 0, before its pool) if it runs on this host, given its pid
+    /// and host as a hello carries them.
+    fn watch_pool(&mut self, bytes: &[u8]) {
+        if self.watching_pool {
+            return;
+        }
+        if let Some(pool) = crate::hello::decode(POOL, bytes)
             && pool.host == sys::processor_name()
         {
-            self.pool.watch(POOL, pool.pid);
+            self.watching_pool = self.pool.watch(POOL, pool.pid);
         }
     }
 

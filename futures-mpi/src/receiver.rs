@@ -23,8 +23,9 @@ use std::time::{Duration, Instant};
 /// What the thread hands each event to, with the outbox to answer through.
 pub(crate) type Handler = Box<dyn FnMut(&Outbox, Rank, Event) + Send>;
 
-/// What happened to a worker, as the receiving thread saw it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What happened to a worker, as the receiving thread saw it. Its `Debug` shows a message's
+/// length and first bytes, not all of them.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Event {
     /// A whole message the worker sent.
     Message(Vec<u8>),
@@ -60,6 +61,31 @@ pub enum Event {
     /// and every worker gets this event) or a send to it. The worker counts as dead from then
     /// on.
     Failed(MpiError),
+}
+
+impl std::fmt::Debug for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Event::Message(bytes) if bytes.len() > 32 => {
+                write!(f, "Message({:?}.. {} bytes)", &bytes[..32], bytes.len())
+            }
+            Event::Message(bytes) => f.debug_tuple("Message").field(bytes).finish(),
+            Event::Died { host, pid, status } => f
+                .debug_struct("Died")
+                .field("host", host)
+                .field("pid", pid)
+                .field("status", status)
+                .finish(),
+            Event::Silent { host, pid, after } => f
+                .debug_struct("Silent")
+                .field("host", host)
+                .field("pid", pid)
+                .field("after", after)
+                .finish(),
+            Event::Left { code } => f.debug_struct("Left").field("code", code).finish(),
+            Event::Failed(error) => f.debug_tuple("Failed").field(error).finish(),
+        }
+    }
 }
 
 /// The thread's body: runs until the pool stops it.
@@ -169,6 +195,9 @@ impl Receiving {
                 self.watch.wait(pause)
             };
             for rank in ended {
+                if self.shared.standing(rank) != Some(Standing::Alive) {
+                    continue;
+                }
                 // What it sent before it died may be waiting still: deliver that first.
                 self.drain(rank);
                 self.gone(rank, true);
@@ -212,8 +241,12 @@ impl Receiving {
         Ok(true)
     }
 
-    /// Hands a whole message to the handler, as the event its tag makes it.
+    /// Hands a whole message to the handler, as the event its tag makes it; nothing from a
+    /// worker already counted out (it was reported dead: nothing may follow that).
     fn handle(&mut self, rank: Rank, tag: i32, bytes: Vec<u8>) {
+        if self.shared.standing(rank) == Some(Standing::Dead) {
+            return;
+        }
         match tag {
             tag::DATA => self.delivery.deliver(rank, Event::Message(bytes)),
             tag::GOODBYE => {

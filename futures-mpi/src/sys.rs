@@ -23,6 +23,9 @@ pub(crate) mod tag {
     /// A heartbeat. The pool's carries its interval and the silence after which either side
     /// presumes the other dead (see the heartbeat module); a worker's is empty.
     pub(crate) const PULSE: i32 = 6;
+    /// Rank 0 of a launcher job, at its start: its pid and host, so that the worker ranks on
+    /// its host see it die even before it starts a pool.
+    pub(crate) const PRESENCE: i32 = 7;
 }
 
 /// A communicator handle that threads may share: with `MPI_THREAD_MULTIPLE` (which the

@@ -178,6 +178,8 @@ impl Outbox {
 pub struct Workers {
     shared: Arc<Shared>,
     receiver: Option<JoinHandle<()>>,
+    /// The thread that runs the handler given to [`Workers::start_with`].
+    handling: Option<JoinHandle<()>>,
     /// The pool's pulses to the workers.
     beater: Option<Beater>,
     spawned: bool,
@@ -190,20 +192,19 @@ impl Workers {
     /// [`bootstrap_with`](crate::transport::bootstrap_with)) first in `main`.
     pub fn start(config: &WorkersConfig) -> Result<(Workers, Receiver<(Rank, Event)>), MpiError> {
         let (events, receiving) = mpsc::channel();
-        let workers = Workers::start_with(config, move |_: &Outbox, rank, event| {
-            let _ = events.send((rank, event));
-        })?;
+        let workers = Workers::launch(config, Handling::Channel(events))?;
         Ok((workers, receiving))
     }
 
     /// Starts the workers as [`start`](Workers::start) does, but hands each event to
-    /// `on_event`, called on the transport's receiving thread (in the order the events
-    /// happened), with no hand-off to another thread: the lowest latency.
+    /// `on_event`, called on a thread of the transport's (in the order the events happened).
     ///
-    /// While `on_event` runs, nothing else is received, so it should not block for long; a
-    /// panic in it is logged and contained. It may answer at once through the [`Outbox`] it
-    /// gets (sends never block); it may drop or [`shutdown`](Workers::shutdown) the workers,
-    /// which then stop on a thread of their own (their goodbyes arrive on this one).
+    /// That thread only handles events: while `on_event` runs (a slow done-callback, say),
+    /// receiving, sending and judging the workers' silences go on, and the events that
+    /// happen meanwhile wait their turn. A panic in it is logged and contained. It may answer
+    /// at once through the [`Outbox`] it gets (sends never block); it may drop or
+    /// [`shutdown`](Workers::shutdown) the workers, which then stop on a thread of their own
+    /// (their goodbyes are handled on this one).
     ///
     /// # Examples
     ///
@@ -211,7 +212,7 @@ impl Workers {
     /// use concurrent_futures_mpi::transport::{Event, Outbox, Workers, WorkersConfig};
     ///
     /// let _session = concurrent_futures_mpi::bootstrap().unwrap();
-    /// // Echo every message back to the worker that sent it, from the receiving thread.
+    /// // Echo every message back to the worker that sent it, from the event thread.
     /// let workers = Workers::start_with(&WorkersConfig::default(), |outbox: &Outbox, rank, event| {
     ///     if let Event::Message(bytes) = event {
     ///         let _ = outbox.send(rank, bytes);
@@ -224,12 +225,16 @@ impl Workers {
         config: &WorkersConfig,
         on_event: impl FnMut(&Outbox, Rank, Event) + Send + 'static,
     ) -> Result<Workers, MpiError> {
+        Workers::launch(config, Handling::Thread(Box::new(on_event)))
+    }
+
+    /// [`start`](Workers::start) and [`start_with`](Workers::start_with).
+    fn launch(config: &WorkersConfig, handling: Handling) -> Result<Workers, MpiError> {
         if config.heartbeat_timeout < MIN_HEARTBEAT_TIMEOUT {
             return Err(MpiError::InvalidArgument(
                 "heartbeat_timeout must be at least 100 ms",
             ));
         }
-        let handler: Handler = Box::new(on_event);
         let role = runtime::role().ok_or(MpiError::NotBootstrapped)?;
         if role.is_worker() {
             return Err(MpiError::WorkerRole);
@@ -247,20 +252,19 @@ impl Workers {
                 (comm, (0..config.workers as Rank).collect::<Vec<_>>(), true)
             }
         };
-        let members = collect_hellos(comm, &ranks, config.hello_timeout)?;
+        let welcomed = collect_hellos(comm, &ranks, config.hello_timeout)
+            .and_then(|members| welcome(comm, &members, config).map(|()| members));
+        let members = match welcomed {
+            Ok(members) => members,
+            Err(e) => {
+                if spawned {
+                    dismiss_unstarted(comm, &ranks);
+                }
+                return Err(e);
+            }
+        };
         let here = sys::processor_name();
-        let deadline = Instant::now() + config.hello_timeout;
         let heartbeat = Heartbeat::with_limit(config.heartbeat_timeout);
-        // The heartbeat first (the worker starts its own pulses on reading it), then the
-        // pool's pid and host.
-        let mut welcome = heartbeat.encode();
-        welcome.extend_from_slice(&hello::encode(&here));
-        for member in &members {
-            // Small enough to be sent eagerly: it completes even towards a worker now dead.
-            sys::send(comm, member.rank, tag::WELCOME, welcome.clone(), || {
-                Instant::now() > deadline
-            })?;
-        }
         let mut watch = DeathWatch::default();
         for member in members.iter().filter(|m| m.host == here) {
             watch.watch(member.rank, member.pid);
@@ -275,6 +279,24 @@ impl Workers {
             closed: AtomicBool::new(false),
             stop: AtomicBool::new(false),
         });
+        let (handler, handling): (Handler, Option<JoinHandle<()>>) = match handling {
+            Handling::Channel(events) => (
+                Box::new(move |_, rank, event| {
+                    let _ = events.send((rank, event));
+                }),
+                None,
+            ),
+            Handling::Thread(on_event) => {
+                let (events, thread) =
+                    spawn_event_thread(Outbox::new(Arc::clone(&shared)), on_event)?;
+                (
+                    Box::new(move |_, rank, event| {
+                        let _ = events.send((rank, event));
+                    }),
+                    Some(thread),
+                )
+            }
+        };
         let thread_shared = Arc::clone(&shared);
         let receiver = std::thread::Builder::new()
             .name("cf-mpi-receiver".into())
@@ -296,6 +318,7 @@ impl Workers {
         let mut workers = Workers {
             shared,
             receiver: Some(receiver),
+            handling,
             beater: None,
             spawned,
             shutdown_timeout: config.shutdown_timeout,
@@ -347,14 +370,19 @@ impl Workers {
         let Some(receiver) = self.receiver.take() else {
             return Ok(());
         };
-        if receiver.thread().id() == std::thread::current().id() {
-            // Called from the event handler: the goodbyes arrive on this very thread, which
-            // must go on receiving, so the stop goes on on a thread of its own.
-            let (shared, spawned, shutdown_timeout, beater) = (
+        let on_handler = self
+            .handling
+            .as_ref()
+            .is_some_and(|h| h.thread().id() == std::thread::current().id());
+        if on_handler {
+            // Called from the event handler: the goodbyes are handled on this very thread,
+            // which must go on, so the stop goes on on a thread of its own.
+            let (shared, spawned, shutdown_timeout, beater, handling) = (
                 Arc::clone(&self.shared),
                 self.spawned,
                 self.shutdown_timeout,
                 self.beater.take(),
+                self.handling.take(),
             );
             let stopping = std::thread::Builder::new()
                 .name("cf-mpi-stop".into())
@@ -362,6 +390,7 @@ impl Workers {
                     let workers = Workers {
                         shared,
                         receiver: Some(receiver),
+                        handling,
                         beater,
                         spawned,
                         shutdown_timeout,
@@ -374,8 +403,7 @@ impl Workers {
             return match stopping {
                 Ok(_) => Ok(()),
                 Err(e) => {
-                    // The receiving thread ends after this event; the workers are left to
-                    // MPI's own end.
+                    // The receiving thread ends; the workers are left to MPI's own end.
                     self.shared.stop.store(true, Ordering::Release);
                     runtime::LIVE_POOLS.fetch_sub(1, Ordering::AcqRel);
                     Err(MpiError::Init(format!(
@@ -426,6 +454,10 @@ impl Workers {
             runtime::JOB_LOST_A_RANK.store(true, Ordering::Release);
         }
         let _ = receiver.join();
+        // Every event handled (the receiving thread's end closed their channel).
+        if let Some(handling) = self.handling.take() {
+            let _ = handling.join();
+        }
         // What is still under way goes to workers that are gone or were killed; and nothing
         // may start once the communicator is let go.
         {
@@ -476,6 +508,86 @@ impl Workers {
 impl Drop for Workers {
     fn drop(&mut self) {
         let _ = self.stop();
+    }
+}
+
+/// The sending end of a channel of events.
+type Events = mpsc::Sender<(Rank, Event)>;
+
+/// Where the receiving thread hands the events.
+enum Handling {
+    /// To the caller of [`Workers::start`], over a channel.
+    Channel(Events),
+    /// To the handler given to [`Workers::start_with`], on a thread of its own.
+    Thread(Handler),
+}
+
+/// Starts the thread that runs `on_event` for each event sent on the returned channel, until
+/// the channel closes; a panic in it is logged and contained.
+fn spawn_event_thread(
+    outbox: Outbox,
+    mut on_event: Handler,
+) -> Result<(Events, JoinHandle<()>), MpiError> {
+    let (events, to_handle) = mpsc::channel::<(Rank, Event)>();
+    let thread = std::thread::Builder::new()
+        .name("cf-mpi-events".into())
+        .spawn(move || {
+            for (rank, event) in to_handle {
+                let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    on_event(&outbox, rank, event)
+                }));
+                if handled.is_err() {
+                    log::error!(
+                        target: "concurrent_futures",
+                        "an MPI event handler panicked (rank {rank})"
+                    );
+                }
+            }
+        })
+        .map_err(|e| MpiError::Init(format!("cannot start the event thread: {e}")))?;
+    Ok((events, thread))
+}
+
+/// Sends each worker the pool's welcome: the heartbeat first (the worker starts its own pulses
+/// on reading it), then the pool's pid and host.
+fn welcome(comm: Comm, members: &[WorkerInfo], config: &WorkersConfig) -> Result<(), MpiError> {
+    let deadline = Instant::now() + config.hello_timeout;
+    let mut welcome = Heartbeat::with_limit(config.heartbeat_timeout).encode();
+    welcome.extend_from_slice(&hello::encode(&sys::processor_name()));
+    for member in members {
+        // Small enough to be sent eagerly: it completes even towards a worker now dead.
+        sys::send(comm, member.rank, tag::WELCOME, welcome.clone(), || {
+            Instant::now() > deadline
+        })?;
+    }
+    Ok(())
+}
+
+/// Lets go of spawned workers whose start failed (a hello missing or bad): each is asked to
+/// leave (those waiting for a welcome do, and disconnect), then this side disconnects, under a
+/// deadline (a worker that never reached `bootstrap` does not).
+fn dismiss_unstarted(comm: Comm, ranks: &[Rank]) {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    for &rank in ranks {
+        let _ = sys::send(comm, rank, tag::LEAVE, Vec::new(), || {
+            Instant::now() > deadline
+        });
+    }
+    // Everything they send is received before the disconnect, their goodbyes last: a message
+    // left unreceived on a communicator let go crashed this process's next spawn (SIGSEGV).
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut left = 0;
+    let mut backoff = crate::backoff::Backoff::default();
+    while left < ranks.len() && Instant::now() < deadline {
+        match sys::try_receive(comm, None, None, |_, _| Instant::now() > deadline) {
+            Ok(Some((_, tag::GOODBYE, _))) => left += 1,
+            Ok(Some(_)) => backoff.reset(),
+            Ok(None) => backoff.snooze(),
+            Err(_) => break,
+        }
+    }
+    if let Err(e) = disconnect(comm) {
+        log::warn!(target: "concurrent_futures", "letting go of MPI workers that did not start: {e}");
     }
 }
 
