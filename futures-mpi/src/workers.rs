@@ -532,7 +532,7 @@ fn spawn_event_thread(
     let thread = std::thread::Builder::new()
         .name("cf-mpi-events".into())
         .spawn(move || {
-            for (rank, event) in to_handle {
+            while let Some((rank, event)) = next_event(&to_handle) {
                 let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     on_event(&outbox, rank, event)
                 }));
@@ -547,6 +547,23 @@ fn spawn_event_thread(
         .map_err(|e| MpiError::Init(format!("cannot start the event thread: {e}")))?;
     Ok((events, thread))
 }
+
+/// The next event, or `None` once the channel has closed. A busy pool's results come a few
+/// microseconds apart: the thread yields for a while before it sleeps, since waking it would
+/// cost more than that.
+fn next_event(events: &Receiver<(Rank, Event)>) -> Option<(Rank, Event)> {
+    for _ in 0..EVENT_YIELDS {
+        match events.try_recv() {
+            Ok(event) => return Some(event),
+            Err(mpsc::TryRecvError::Empty) => std::thread::yield_now(),
+            Err(mpsc::TryRecvError::Disconnected) => return None,
+        }
+    }
+    events.recv().ok()
+}
+
+/// How many times the event thread yields before it sleeps.
+const EVENT_YIELDS: u32 = 256;
 
 /// Sends each worker the pool's welcome: the heartbeat first (the worker starts its own pulses
 /// on reading it), then the pool's pid and host.
