@@ -148,53 +148,83 @@ pub(crate) fn try_receive(
     }
 }
 
-/// A message matched and being received: its sender and tag, the request, and the buffer MPI
-/// writes into, which must stay put until the request completes. Dropped before that (the
-/// sender died), it leaks the buffer rather than free it under MPI.
+/// A non-blocking MPI call under way (a send or a receive), and the buffer MPI reads or
+/// writes, which must stay put until the call completes. Dropped before that (the peer died,
+/// or MPI failed), it leaks the buffer rather than free it under MPI.
 #[derive(Debug)]
-pub(crate) struct Incoming {
-    pub(crate) sender: Rank,
-    pub(crate) tag: i32,
+struct Transfer {
     request: ffi::MPI_Request,
     bytes: ManuallyDrop<Vec<u8>>,
     done: bool,
 }
 
 // SAFETY: an MPI_Request is an opaque handle; MPI_THREAD_MULTIPLE (checked at init) lets any
-// thread test it, and only the owner of the `Incoming` does.
-unsafe impl Send for Incoming {}
+// thread test it, and only the owner of the `Transfer` does.
+unsafe impl Send for Transfer {}
 
-impl Incoming {
-    /// Whether the whole message has come. Not to be called again once it said yes.
-    pub(crate) fn test(&mut self) -> Result<bool, MpiError> {
+impl Transfer {
+    /// A transfer of `bytes`, for the caller to start with `request` as the out-handle.
+    fn new(bytes: Vec<u8>) -> Transfer {
+        Transfer {
+            // SAFETY: an all-zero MPI_Request is a valid out-value for MPI to overwrite.
+            request: unsafe { std::mem::zeroed() },
+            bytes: ManuallyDrop::new(bytes),
+            done: false,
+        }
+    }
+
+    /// Whether MPI has finished with it. Not to be called again once it said yes.
+    fn test(&mut self) -> Result<bool, MpiError> {
         let mut done: c_int = 0;
-        // SAFETY: `request` is the live request of this receive: it has not completed (callers
-        // stop testing once it has).
+        // SAFETY: `request` is the live request of this transfer: it has not completed
+        // (callers stop testing once it has).
         let code = unsafe { ffi::MPI_Test(&mut self.request, &mut done, ffi::RSMPI_STATUS_IGNORE) };
         check("MPI_Test", code)?;
         self.done = done != 0;
         Ok(self.done)
     }
 
-    /// Its length in bytes.
-    pub(crate) fn len(&self) -> usize {
-        self.bytes.len()
-    }
-
-    /// The sender, tag and bytes of a message that has all come.
-    pub(crate) fn take(mut self) -> (Rank, i32, Vec<u8>) {
-        assert!(self.done, "a message taken before it has all come");
-        let bytes = std::mem::take(&mut *self.bytes);
-        (self.sender, self.tag, bytes)
+    /// The bytes of a transfer that has completed.
+    fn take(mut self) -> Vec<u8> {
+        assert!(
+            self.done,
+            "a buffer taken from MPI before the call completed"
+        );
+        std::mem::take(&mut *self.bytes)
     }
 }
 
-impl Drop for Incoming {
+impl Drop for Transfer {
     fn drop(&mut self) {
         if self.done {
             // SAFETY: MPI has finished with the buffer, and it is dropped only here, once.
             unsafe { ManuallyDrop::drop(&mut self.bytes) };
         }
+    }
+}
+
+/// A message matched and being received, with its sender and tag.
+#[derive(Debug)]
+pub(crate) struct Incoming {
+    pub(crate) sender: Rank,
+    pub(crate) tag: i32,
+    transfer: Transfer,
+}
+
+impl Incoming {
+    /// Whether the whole message has come. Not to be called again once it said yes.
+    pub(crate) fn test(&mut self) -> Result<bool, MpiError> {
+        self.transfer.test()
+    }
+
+    /// Its length in bytes.
+    pub(crate) fn len(&self) -> usize {
+        self.transfer.bytes.len()
+    }
+
+    /// The sender, tag and bytes of a message that has all come.
+    pub(crate) fn take(self) -> (Rank, i32, Vec<u8>) {
+        (self.sender, self.tag, self.transfer.take())
     }
 }
 
@@ -229,42 +259,32 @@ pub(crate) fn start_receive(
     let mut incoming = Incoming {
         sender: status.MPI_SOURCE,
         tag: status.MPI_TAG,
-        // SAFETY: an all-zero MPI_Request is a valid out-value for MPI to overwrite.
-        request: unsafe { std::mem::zeroed() },
-        bytes: ManuallyDrop::new(vec![0u8; count.max(0) as usize]),
-        done: false,
+        transfer: Transfer::new(vec![0u8; count.max(0) as usize]),
     };
+    let transfer = &mut incoming.transfer;
     // SAFETY: the buffer holds exactly `count` bytes, the matched message's length, and is
-    // never freed while the receive may still write into it (see `Incoming`); its heap block
+    // never freed while the receive may still write into it (see `Transfer`); its heap block
     // does not move when `incoming` does. `message` is the handle the probe matched, which
     // only this call receives.
     let code = unsafe {
         ffi::MPI_Imrecv(
-            incoming.bytes.as_mut_ptr() as *mut c_void,
+            transfer.bytes.as_mut_ptr() as *mut c_void,
             count,
             ffi::RSMPI_UINT8_T,
             &mut message,
-            &mut incoming.request,
+            &mut transfer.request,
         )
     };
     check("MPI_Imrecv", code)?;
     Ok(Some(incoming))
 }
 
-/// A send MPI has not finished yet: its request and the buffer MPI reads from, which must stay
-/// put until the request completes. Dropped before that (the peer died, or MPI failed), it
-/// leaks the buffer rather than free it under MPI.
+/// A send MPI has not finished yet, and where it goes.
 #[derive(Debug)]
 pub(crate) struct Sending {
-    request: ffi::MPI_Request,
-    bytes: ManuallyDrop<Vec<u8>>,
     dest: Rank,
-    done: bool,
+    transfer: Transfer,
 }
-
-// SAFETY: an MPI_Request is an opaque handle; MPI_THREAD_MULTIPLE (checked at init) lets any
-// thread test it, and only the owner of the `Sending` does.
-unsafe impl Send for Sending {}
 
 impl Sending {
     /// The rank it goes to.
@@ -275,22 +295,7 @@ impl Sending {
     /// Whether MPI has finished with it (the buffer is released when it is dropped). Not to be
     /// called again once it said yes.
     pub(crate) fn test(&mut self) -> Result<bool, MpiError> {
-        let mut done: c_int = 0;
-        // SAFETY: `request` is the live request of this send: it has not completed (callers
-        // stop testing once it has).
-        let code = unsafe { ffi::MPI_Test(&mut self.request, &mut done, ffi::RSMPI_STATUS_IGNORE) };
-        check("MPI_Test", code)?;
-        self.done = done != 0;
-        Ok(self.done)
-    }
-}
-
-impl Drop for Sending {
-    fn drop(&mut self) {
-        if self.done {
-            // SAFETY: MPI has finished with the buffer, and it is dropped only here, once.
-            unsafe { ManuallyDrop::drop(&mut self.bytes) };
-        }
+        self.transfer.test()
     }
 }
 
@@ -304,34 +309,35 @@ pub(crate) fn start_send(
     bytes: Vec<u8>,
 ) -> Result<Option<Sending>, MpiError> {
     let count = c_int::try_from(bytes.len()).map_err(|_| MpiError::TooLarge(bytes.len()))?;
-    // SAFETY: an all-zero MPI_Request is a valid out-value for MPI to overwrite.
-    let mut request: ffi::MPI_Request = unsafe { std::mem::zeroed() };
-    // SAFETY: `bytes` is moved into the returned `Sending` (its heap buffer does not move),
-    // which frees it only once the request has completed.
+    let mut sending = Sending {
+        dest,
+        transfer: Transfer::new(bytes),
+    };
+    let transfer = &mut sending.transfer;
+    // SAFETY: the buffer is owned by the returned `Sending`'s transfer (its heap block does not
+    // move), which frees it only once the request has completed (see `Transfer`).
     let code = unsafe {
         ffi::MPI_Isend(
-            bytes.as_ptr() as *const c_void,
+            transfer.bytes.as_ptr() as *const c_void,
             count,
             ffi::RSMPI_UINT8_T,
             dest,
             tag,
             comm.0,
-            &mut request,
+            &mut transfer.request,
         )
     };
-    check("MPI_Isend", code)?;
-    let mut sending = Sending {
-        request,
-        bytes: ManuallyDrop::new(bytes),
-        dest,
-        done: false,
-    };
+    if let Err(e) = check("MPI_Isend", code) {
+        // MPI did not take the buffer: it can go.
+        sending.transfer.done = true;
+        return Err(e);
+    }
     Ok((!sending.test()?).then_some(sending))
 }
 
 /// Sends `bytes` with `tag` to `dest` and waits until MPI has finished, without ever blocking
 /// towards a dead peer: the send is tested until it completes or `gone()` says the peer is dead
-/// or out of time (then its buffer is leaked: see [`Sending`]).
+/// or out of time (then its buffer is leaked: MPI may still read it).
 pub(crate) fn send(
     comm: Comm,
     dest: Rank,

@@ -648,8 +648,11 @@ fn frozen_then_shutdown(provoke: impl FnOnce(&Workers)) {
     let stopped = workers.shutdown();
     eprintln!("  shutdown: {stopped:?} in {:?}", started.elapsed());
     assert!(stopped.is_ok(), "shutdown: {stopped:?}");
+    // Bounded, never a hang: when a transfer to the worker was cut off mid-way, Open MPI's
+    // disconnect can stall, and is given up at its 10 s deadline (seen once in about ten runs
+    // of the large-task case; the others take milliseconds).
     assert!(
-        started.elapsed() < Duration::from_secs(5),
+        started.elapsed() < Duration::from_secs(20),
         "shutdown took {:?}",
         started.elapsed()
     );
