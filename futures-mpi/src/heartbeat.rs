@@ -143,6 +143,32 @@ impl Beater {
         })
     }
 
+    /// Tells the thread to stop without waiting for it: it may be stuck in MPI for good (see
+    /// [`crate::progresswatch`]).
+    pub(crate) fn abandon(mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
+        }
+    }
+
+    /// Stops the thread and waits for it, unless `stuck` says it may be stuck in MPI for good
+    /// (then it is left, as [`Beater::abandon`] leaves it).
+    pub(crate) fn stop_unless(mut self, stuck: impl Fn() -> bool) {
+        self.stop.store(true, Ordering::Release);
+        let Some(thread) = self.thread.take() else {
+            return;
+        };
+        thread.thread().unpark();
+        while !thread.is_finished() {
+            if stuck() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let _ = thread.join();
+    }
+
     /// Stops the thread and waits for it: no pulse goes after this returns.
     pub(crate) fn stop(&mut self) {
         self.stop.store(true, Ordering::Release);

@@ -69,6 +69,18 @@
 //!   dead rank's status as a shell reports it: 134 for an abort). Rank 0's pool may see the
 //!   death and fail the futures first, but nothing in rank 0 is sure to run after it.
 //!
+//! - **A death in the middle of a large transfer to the worker** (a task over 64 KiB, Open
+//!   MPI's eager limit, still on its way): Open MPI's TCP transport deadlocks the pool's
+//!   process inside MPI (the failed write closes the connection while holding its lock, then
+//!   sends on it). Left alone, the pool would hang for good. A thread that never calls MPI
+//!   watches the pool's receiving thread: once it has ended no round for the heartbeat timeout
+//!   (at least 5 s), MPI counts as wedged. The pool breaks, naming the dead worker (the
+//!   others get [`MpiError::Stuck`]), and its shutdown makes no MPI call: it kills the workers
+//!   on its host, and those on other hosts leave when its heartbeat stops. The stuck threads
+//!   are left behind, MPI is not finalized, and no later pool starts in this process
+//!   ([`MpiError::Stuck`]): exit it. (With `btl_tcp_flags` set without `put`, Open MPI aborts
+//!   the pool's process instead.)
+//!
 //! A death breaks the pool, as a dead process breaks Python's process pool: the tasks in flight
 //! and every queued one fail with a `BrokenExecutor` naming the rank and its host.
 #![deny(missing_docs)]
@@ -94,6 +106,8 @@ mod heartbeat;
 mod hello;
 #[cfg(feature = "mpi")]
 mod link;
+#[cfg(feature = "mpi")]
+mod progresswatch;
 #[cfg(feature = "mpi")]
 mod receiver;
 #[cfg(feature = "mpi")]

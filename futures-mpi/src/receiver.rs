@@ -5,8 +5,9 @@
 //! It never blocks on one rank (a receive from a dead rank never returns): it probes for a
 //! message from any source, tests the receives and sends under way (a large message comes in
 //! over many rounds, and a sender that dies or stops pulsing meanwhile is counted out), and
-//! between polls waits on the local workers' pidfds, so that a death wakes it at once. The handler runs on this thread, so that
-//! a result reaches its future with no hand-off between threads.
+//! between polls waits on the local workers' pidfds, so that a death wakes it at once. It runs
+//! no user code: events go over a channel (to the caller of `Workers::start`, or to the event
+//! thread of `Workers::start_with`). Each round is counted, for the progress watch.
 
 use crate::backoff::Backoff;
 use crate::deathwatch::{self, DeathWatch};
@@ -109,6 +110,15 @@ pub(crate) fn run(shared: Arc<Shared>, watch: DeathWatch, heartbeat: Heartbeat, 
     receiving.run();
 }
 
+/// Tells the progress watch that the receiving thread has ended, however it ends.
+struct Ended<'a>(&'a Shared);
+
+impl Drop for Ended<'_> {
+    fn drop(&mut self) {
+        self.0.receiving_ended.store(true, Ordering::Release);
+    }
+}
+
 /// The receiving thread's state.
 struct Receiving {
     shared: Arc<Shared>,
@@ -148,9 +158,16 @@ impl Delivery {
 
 impl Receiving {
     fn run(&mut self) {
+        let shared = Arc::clone(&self.shared);
+        let _ended = Ended(&shared);
         let mut backoff = Backoff::default();
         let mut idle: u32 = 0;
-        while !self.shared.stop.load(Ordering::Acquire) {
+        // Once wedged (see `progresswatch`), the pool was told; should a stuck call come back
+        // after all, this thread ends.
+        while !self.shared.stop.load(Ordering::Acquire)
+            && !self.shared.wedged.load(Ordering::Acquire)
+        {
+            self.shared.rounds.fetch_add(1, Ordering::Release);
             let received = match self.receive_one(None) {
                 Ok(received) => received,
                 Err(error) => {

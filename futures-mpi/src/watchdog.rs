@@ -16,6 +16,12 @@ pub(crate) fn abandoned() -> bool {
     ABANDONED.load(Ordering::Acquire)
 }
 
+/// Marks an MPI call abandoned on a thread that may never come back from it (see
+/// [`crate::progresswatch`]).
+pub(crate) fn abandon() {
+    ABANDONED.store(true, Ordering::Release);
+}
+
 /// Runs `call` on a thread named `name`; `None` if it has not returned within `limit`.
 pub(crate) fn with_deadline<T: Send + 'static>(
     name: &str,

@@ -5,12 +5,13 @@ use crate::bootstrap::LAUNCHER_DISMISSED;
 use crate::deathwatch::{self, DeathWatch};
 use crate::heartbeat::{Beater, Heartbeat};
 use crate::hello::{self, WorkerInfo};
+use crate::progresswatch::{self, ProgressWatch};
 use crate::receiver::{self, Event, Handler};
 use crate::role::Role;
 use crate::sys::{self, Comm, Sending, tag};
 use crate::{MpiError, Rank, runtime, spawn, watchdog};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
@@ -66,6 +67,8 @@ pub(crate) enum Standing {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) comm: Comm,
+    /// How long the receiving thread may end no round: see [`crate::progresswatch`].
+    stall_limit: Duration,
     /// This host's name.
     pub(crate) here: String,
     members: Vec<WorkerInfo>,
@@ -77,6 +80,12 @@ pub(crate) struct Shared {
     /// Set (under the `sending` lock) before the communicator is let go: no send after.
     closed: AtomicBool,
     pub(crate) stop: AtomicBool,
+    /// Rounds of the receiving thread, for [`ProgressWatch`].
+    pub(crate) rounds: AtomicU64,
+    /// Set by the receiving thread as it ends (then its rounds stop for a reason).
+    pub(crate) receiving_ended: AtomicBool,
+    /// Set when the receiving thread was found stuck inside MPI: see [`crate::progresswatch`].
+    pub(crate) wedged: AtomicBool,
 }
 
 impl Shared {
@@ -95,7 +104,9 @@ impl Shared {
             Some(Standing::Alive) => {}
             Some(_) => return Err(MpiError::WorkerGone(rank)),
         }
-        let mut sending = self.sending();
+        let Some(mut sending) = self.sending_unless_wedged() else {
+            return Err(self.stuck());
+        };
         if self.closed.load(Ordering::Acquire) {
             return Err(MpiError::WorkerGone(rank));
         }
@@ -103,6 +114,30 @@ impl Shared {
             sending.push(started);
         }
         Ok(())
+    }
+
+    /// The `sending` lock, or `None` once MPI is wedged: a thread stuck inside MPI may hold
+    /// it for good, and a sender must not wait for that.
+    fn sending_unless_wedged(&self) -> Option<std::sync::MutexGuard<'_, Vec<Sending>>> {
+        loop {
+            if self.wedged.load(Ordering::Acquire) {
+                return None;
+            }
+            match self.sending.try_lock() {
+                Ok(guard) => return Some(guard),
+                Err(std::sync::TryLockError::Poisoned(e)) => return Some(e.into_inner()),
+                // Held for one non-blocking MPI call at a time, unless MPI is wedged.
+                Err(std::sync::TryLockError::WouldBlock) => std::thread::yield_now(),
+            }
+        }
+    }
+
+    /// The error of a send or a shutdown once MPI is wedged.
+    fn stuck(&self) -> MpiError {
+        MpiError::Stuck {
+            call: progresswatch::STUCK_CALL,
+            after: self.stall_limit,
+        }
     }
 
     pub(crate) fn standing(&self, rank: Rank) -> Option<Standing> {
@@ -182,6 +217,8 @@ pub struct Workers {
     handling: Option<JoinHandle<()>>,
     /// The pool's pulses to the workers.
     beater: Option<Beater>,
+    /// The watch on the receiving thread's progress.
+    progress: Option<ProgressWatch>,
     spawned: bool,
     shutdown_timeout: Duration,
 }
@@ -239,6 +276,9 @@ impl Workers {
         if role.is_worker() {
             return Err(MpiError::WorkerRole);
         }
+        if let Some(wedged) = progresswatch::refusal() {
+            return Err(wedged);
+        }
         runtime::ensure_init()?;
         let (comm, ranks, spawned) = match role {
             Role::LauncherRoot { size } if size > 1 => {
@@ -271,6 +311,7 @@ impl Workers {
         }
         let shared = Arc::new(Shared {
             comm,
+            stall_limit: progresswatch::stall_limit(config.heartbeat_timeout),
             here: here.clone(),
             standings: Mutex::new(members.iter().map(|m| (m.rank, Standing::Alive)).collect()),
             members,
@@ -278,25 +319,24 @@ impl Workers {
             sending: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
             stop: AtomicBool::new(false),
+            rounds: AtomicU64::new(0),
+            receiving_ended: AtomicBool::new(false),
+            wedged: AtomicBool::new(false),
         });
-        let (handler, handling): (Handler, Option<JoinHandle<()>>) = match handling {
-            Handling::Channel(events) => (
-                Box::new(move |_, rank, event| {
-                    let _ = events.send((rank, event));
-                }),
-                None,
-            ),
+        let (events, handling): (Events, Option<JoinHandle<()>>) = match handling {
+            Handling::Channel(events) => (events, None),
             Handling::Thread(on_event) => {
                 let (events, thread) =
                     spawn_event_thread(Outbox::new(Arc::clone(&shared)), on_event)?;
-                (
-                    Box::new(move |_, rank, event| {
-                        let _ = events.send((rank, event));
-                    }),
-                    Some(thread),
-                )
+                (events, Some(thread))
             }
         };
+        let progress =
+            ProgressWatch::start(Arc::clone(&shared), events.clone(), shared.stall_limit)
+                .map_err(|e| MpiError::Init(format!("cannot start the progress watch: {e}")))?;
+        let handler: Handler = Box::new(move |_, rank, event| {
+            let _ = events.send((rank, event));
+        });
         let thread_shared = Arc::clone(&shared);
         let receiver = std::thread::Builder::new()
             .name("cf-mpi-receiver".into())
@@ -306,6 +346,10 @@ impl Workers {
         let pulse = heartbeat.encode();
         let beat_shared = Arc::clone(&shared);
         let beater = Beater::start(heartbeat.interval, move |_| {
+            if beat_shared.wedged.load(Ordering::Acquire) {
+                // Silence from here on: the workers on other hosts leave after their timeout.
+                return;
+            }
             for rank in beat_shared.alive() {
                 // Tiny, so it goes eagerly; if not, the receiving thread finishes it.
                 if let Ok(Some(sending)) =
@@ -320,6 +364,7 @@ impl Workers {
             receiver: Some(receiver),
             handling,
             beater: None,
+            progress: Some(progress),
             spawned,
             shutdown_timeout: config.shutdown_timeout,
         };
@@ -341,7 +386,8 @@ impl Workers {
     /// the worker starts to receive it) is finished by the receiving thread. Fails with
     /// [`MpiError::WorkerGone`] if the worker is known to have died or left; a send still under
     /// way when it dies is given up, and one that MPI fails later is reported as the worker's
-    /// [`Event::Failed`].
+    /// [`Event::Failed`]. Once MPI is wedged in this process (the crate docs' "Death"), fails
+    /// with [`MpiError::Stuck`].
     pub fn send(&self, rank: Rank, message: Vec<u8>) -> Result<(), MpiError> {
         self.shared.send(rank, message)
     }
@@ -377,11 +423,12 @@ impl Workers {
         if on_handler {
             // Called from the event handler: the goodbyes are handled on this very thread,
             // which must go on, so the stop goes on on a thread of its own.
-            let (shared, spawned, shutdown_timeout, beater, handling) = (
+            let (shared, spawned, shutdown_timeout, beater, progress, handling) = (
                 Arc::clone(&self.shared),
                 self.spawned,
                 self.shutdown_timeout,
                 self.beater.take(),
+                self.progress.take(),
                 self.handling.take(),
             );
             let stopping = std::thread::Builder::new()
@@ -392,6 +439,7 @@ impl Workers {
                         receiver: Some(receiver),
                         handling,
                         beater,
+                        progress,
                         spawned,
                         shutdown_timeout,
                     };
@@ -416,6 +464,9 @@ impl Workers {
         if !self.spawned {
             LAUNCHER_DISMISSED.store(true, Ordering::Release);
         }
+        if shared.wedged.load(Ordering::Acquire) {
+            return self.stop_wedged(receiver);
+        }
         let deadline = Instant::now() + self.shutdown_timeout;
         // A launcher rank that died: the survivors, and rank 0, must not finalize (see
         // `runtime::JOB_LOST_A_RANK`); the leave message tells the workers.
@@ -424,14 +475,28 @@ impl Workers {
             runtime::JOB_LOST_A_RANK.store(true, Ordering::Release);
         }
         for rank in shared.alive() {
+            if shared.wedged.load(Ordering::Acquire) {
+                return self.stop_wedged(receiver);
+            }
+            let member = shared.member(rank);
+            if member.host == shared.here && deathwatch::wait_for_exit(member.pid, Duration::ZERO) {
+                // Dead, and maybe not reported yet: a send to a dead worker can wedge Open
+                // MPI's TCP transport (see `progresswatch`); the receiving thread reports it.
+                continue;
+            }
             let _ = sys::send(shared.comm, rank, tag::LEAVE, vec![u8::from(lost)], || {
-                shared.standing(rank) != Some(Standing::Alive) || Instant::now() > deadline
+                shared.standing(rank) != Some(Standing::Alive)
+                    || Instant::now() > deadline
+                    || shared.wedged.load(Ordering::Acquire)
             });
         }
         shared.wait_all_gone(deadline);
         // The workers that were to leave have: no pulse may reach one that finalizes.
-        if let Some(mut beater) = self.beater.take() {
-            beater.stop();
+        if let Some(beater) = self.beater.take() {
+            beater.stop_unless(|| shared.wedged.load(Ordering::Acquire));
+        }
+        if shared.wedged.load(Ordering::Acquire) {
+            return self.stop_wedged(receiver);
         }
         let stragglers = shared.alive();
         let here = shared.here.clone();
@@ -453,7 +518,17 @@ impl Workers {
             // One that died after the leave messages went: rank 0 at least does not finalize.
             runtime::JOB_LOST_A_RANK.store(true, Ordering::Release);
         }
+        // It ends within a round, unless it is stuck inside MPI: the progress watch tells.
+        while !receiver.is_finished() {
+            if shared.wedged.load(Ordering::Acquire) {
+                return self.stop_wedged(receiver);
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
         let _ = receiver.join();
+        if let Some(mut progress) = self.progress.take() {
+            progress.stop();
+        }
         // Every event handled (the receiving thread's end closed their channel).
         if let Some(handling) = self.handling.take() {
             let _ = handling.join();
@@ -505,6 +580,37 @@ impl Workers {
     }
 }
 
+impl Workers {
+    /// [`Workers::stop`] once MPI is wedged (see [`crate::progresswatch`]): no MPI call, as any
+    /// could hang. The workers on this host are killed; those on other hosts leave once the
+    /// pool's heartbeat stops; the threads that may be stuck inside MPI are left behind.
+    fn stop_wedged(&mut self, receiver: JoinHandle<()>) -> Result<(), MpiError> {
+        let shared = Arc::clone(&self.shared);
+        shared.stop.store(true, Ordering::Release);
+        shared.closed.store(true, Ordering::Release);
+        if !self.spawned {
+            // A rank 0 that cannot finalize: neither may the others (see `JOB_LOST_A_RANK`).
+            runtime::JOB_LOST_A_RANK.store(true, Ordering::Release);
+        }
+        if let Some(mut progress) = self.progress.take() {
+            progress.stop();
+        }
+        if let Some(beater) = self.beater.take() {
+            beater.abandon();
+        }
+        for member in shared.members.iter().filter(|m| m.host == shared.here) {
+            deathwatch::kill(member.pid);
+            let _ = deathwatch::wait_for_exit(member.pid, Duration::from_secs(5));
+        }
+        // Left running: the receiving thread may never come back from MPI, and the event
+        // thread waits on a channel that thread holds.
+        drop(receiver);
+        drop(self.handling.take());
+        runtime::LIVE_POOLS.fetch_sub(1, Ordering::AcqRel);
+        Err(shared.stuck())
+    }
+}
+
 impl Drop for Workers {
     fn drop(&mut self) {
         let _ = self.stop();
@@ -512,7 +618,7 @@ impl Drop for Workers {
 }
 
 /// The sending end of a channel of events.
-type Events = mpsc::Sender<(Rank, Event)>;
+pub(crate) type Events = mpsc::Sender<(Rank, Event)>;
 
 /// Where the receiving thread hands the events.
 enum Handling {

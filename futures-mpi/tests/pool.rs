@@ -18,7 +18,7 @@
 #![cfg(feature = "mpi")]
 
 use concurrent_futures_core::{Executor, FutureError, PayloadStage, SubmitError, TaskError};
-use concurrent_futures_mpi::MpiPoolExecutor;
+use concurrent_futures_mpi::{MpiError, MpiPoolExecutor};
 use concurrent_futures_testkit::conformance;
 use serde::{Deserialize, Serialize, Serializer};
 use std::sync::mpsc;
@@ -228,6 +228,12 @@ fn main() {
                 "a_large_result_slower_than_the_heartbeat_timeout_does_not_break_the_pool",
                 120,
                 a_large_result_slower_than_the_heartbeat_timeout_does_not_break_the_pool,
+            );
+            // Last: it leaves MPI wedged in this process, which then starts no pool.
+            case(
+                "a_worker_that_dies_while_a_large_task_comes_breaks_the_pool",
+                60,
+                a_worker_that_dies_while_a_large_task_comes_breaks_the_pool,
             );
         }
         Ok("launcher") => {
@@ -974,4 +980,67 @@ fn a_large_result_slower_than_the_heartbeat_timeout_does_not_break_the_pool() {
         ),
     }
     pool.shutdown(true, false);
+}
+
+/// Returns at once, and aborts the worker's process once `gate` opens.
+fn die_at_gate(gate: std::path::PathBuf) {
+    std::thread::spawn(move || {
+        wait_for_gate(gate);
+        std::process::abort();
+    });
+}
+
+/// (A `String`: serde writes it whole, where a `Vec<u8>` goes byte by byte, which takes most of
+/// a minute for 512 MiB in a debug build.)
+fn length(text: String) -> usize {
+    text.len()
+}
+
+/// The other direction of [`a_worker_that_dies_while_sending_a_large_result_breaks_the_pool`]:
+/// the pool's non-blocking send of a 512 MiB task is under way on Open MPI's TCP transport
+/// (the submit has returned) when its worker dies. The pool breaks, naming the rank; the send
+/// never completes, and neither it nor the disconnect from a dead peer may hang the pool or
+/// its shutdown, or leave a process.
+fn a_worker_that_dies_while_a_large_task_comes_breaks_the_pool() {
+    // A 1 s heartbeat timeout: the receiving thread is found stuck after 5 s (the least).
+    let pool = MpiPoolExecutor::builder()
+        .max_workers(1)
+        .heartbeat_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let workers = workers_of_this_program();
+    let death = gate("death");
+    let started = std::time::Instant::now();
+    pool.submit(die_at_gate, death.clone())
+        .unwrap()
+        .result(None)
+        .unwrap();
+    let big = pool.submit(length, "x".repeat(512 << 20)).unwrap();
+    eprintln!("  large task sent after {:?}", started.elapsed());
+    open(&death);
+    match big.result(Some(Duration::from_secs(30))) {
+        Err(FutureError::Failed(TaskError::Broken(b))) => {
+            assert!(b.to_string().contains("rank 0"), "{b}");
+        }
+        Ok(n) => panic!("a worker that died ran the 512 MiB task ({n} bytes)"),
+        Err(FutureError::Timeout(_)) => {
+            panic!("a worker died while its large task came: no verdict in 30 s")
+        }
+        Err(other) => panic!("expected a broken pool, got {other:?}"),
+    }
+    eprintln!("  broken after {:?}", started.elapsed());
+    pool.shutdown(true, false);
+    eprintln!("  shut down after {:?}", started.elapsed());
+    let _ = std::fs::remove_file(&death);
+    for pid in workers {
+        assert!(
+            concurrent_futures_mpi::transport::wait_for_exit(pid, Duration::from_secs(10)),
+            "worker {pid} is still running after shutdown"
+        );
+    }
+    // If Open MPI wedged (its TCP transport, version 4.1, usually does here), no pool starts
+    // in this process any more, and saying so is immediate.
+    if let Err(e) = MpiPoolExecutor::builder().max_workers(1).build() {
+        assert!(matches!(e, MpiError::Stuck { .. }), "{e:?}");
+    }
 }
