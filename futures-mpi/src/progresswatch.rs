@@ -8,7 +8,10 @@
 //! for that lock for good. The receiving thread is then stuck inside MPI: it judges no death
 //! and no silence, and delivers nothing.
 //!
-//! So a small thread counts the receiving thread's rounds. When none has ended for the stall
+//! So a small thread counts the receiving thread's rounds, and times the MPI calls of the
+//! other threads that call MPI (a sender holding the `sending` lock, the heartbeat thread):
+//! the deadlock takes whichever thread runs Open MPI's progress at the failure. When the
+//! receiving thread has ended no round, or another thread has been in one call, for the stall
 //! limit, MPI is declared wedged in this process: every worker still counted alive is reported
 //! (as [`Event::Died`] if it was on this host and its process has ended, otherwise as
 //! [`Event::Failed`] with [`MpiError::Stuck`]), nothing more is delivered, sends are refused,
@@ -99,16 +102,23 @@ fn watch(shared: &Shared, stop: &AtomicBool, events: &Events, limit: Duration) {
     let mut seen = shared.rounds.load(Ordering::Acquire);
     let mut moved = Instant::now();
     // A receiving thread that ended (stopped, or after an MPI error it reported) is not stuck.
+    // Once the receiving thread has ended (stopped, or after an MPI error it reported to every
+    // worker), the watch ends too, and lets go of its end of the events' channel.
     while !stop.load(Ordering::Acquire) && !shared.receiving_ended.load(Ordering::Acquire) {
         std::thread::park_timeout(limit / 10);
         let rounds = shared.rounds.load(Ordering::Acquire);
         if rounds != seen {
             seen = rounds;
             moved = Instant::now();
-        } else if moved.elapsed() >= limit
-            && !stop.load(Ordering::Acquire)
-            && !shared.receiving_ended.load(Ordering::Acquire)
-        {
+        }
+        // The receiving thread stuck (unless it has ended), or a sender, or the heartbeat
+        // thread: Open MPI's deadlock takes whichever thread ran its progress at the failure.
+        let receiving_stuck =
+            moved.elapsed() >= limit && !shared.receiving_ended.load(Ordering::Acquire);
+        let other_stuck = [&shared.sender_in_mpi, &shared.beater_in_mpi]
+            .iter()
+            .any(|in_mpi| in_mpi.stuck_for().is_some_and(|t| t >= limit));
+        if (receiving_stuck || other_stuck) && !stop.load(Ordering::Acquire) {
             declare_wedged(shared, events, limit);
             return;
         }
@@ -117,6 +127,8 @@ fn watch(shared: &Shared, stop: &AtomicBool, events: &Events, limit: Duration) {
 
 /// The verdict: see the module's docs.
 fn declare_wedged(shared: &Shared, events: &Events, limit: Duration) {
+    // No event of the receiving thread's after these reports (see `Delivery::deliver`).
+    let _delivering = shared.delivering();
     WEDGED_AFTER_MS.store(limit.as_millis() as u64, Ordering::Release);
     WEDGED.store(true, Ordering::Release);
     // Finalizing under the stuck call could hang too.

@@ -100,6 +100,7 @@ pub(crate) fn run(shared: Arc<Shared>, watch: DeathWatch, heartbeat: Heartbeat, 
         checked: Instant::now(),
         incoming: HashMap::new(),
         delivery: Delivery {
+            shared: Arc::clone(&shared),
             handler,
             outbox: Outbox::new(Arc::clone(&shared)),
         },
@@ -141,6 +142,7 @@ struct Coming {
 
 /// The handler and the outbox it answers through.
 struct Delivery {
+    shared: Arc<Shared>,
     handler: Handler,
     outbox: Outbox,
 }
@@ -149,7 +151,17 @@ impl Delivery {
     /// Hands one event to the handler; a panic there is logged and contained, so that the
     /// thread goes on delivering the others.
     fn deliver(&mut self, rank: Rank, event: Event) {
-        let Delivery { handler, outbox } = self;
+        let Delivery {
+            shared,
+            handler,
+            outbox,
+        } = self;
+        // Nothing after the progress watch's verdict, should a stuck call come back: its
+        // reports were the last events (the check and the hand-off under the lock it takes).
+        let _delivering = shared.delivering();
+        if shared.wedged.load(Ordering::Acquire) {
+            return;
+        }
         if std::panic::catch_unwind(AssertUnwindSafe(|| handler(outbox, rank, event))).is_err() {
             log::error!(target: "concurrent_futures", "an MPI event handler panicked (rank {rank})");
         }

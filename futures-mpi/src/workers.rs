@@ -84,8 +84,51 @@ pub(crate) struct Shared {
     pub(crate) rounds: AtomicU64,
     /// Set by the receiving thread as it ends (then its rounds stop for a reason).
     pub(crate) receiving_ended: AtomicBool,
-    /// Set when the receiving thread was found stuck inside MPI: see [`crate::progresswatch`].
+    /// Set when a thread was found stuck inside MPI: see [`crate::progresswatch`].
     pub(crate) wedged: AtomicBool,
+    /// Held while the receiving thread hands over an event, and while the verdict that MPI is
+    /// wedged is given: no event follows the verdict's reports.
+    delivering: Mutex<()>,
+    /// When the thread holding the `sending` lock entered its MPI call, and when the heartbeat
+    /// thread entered its own (see [`InMpi`]): the other threads that call MPI.
+    pub(crate) sender_in_mpi: InMpi,
+    pub(crate) beater_in_mpi: InMpi,
+}
+
+/// When one thread entered the MPI call it is in (milliseconds since the pool started, plus
+/// one), or 0 when it is in none: the progress watch judges a call that never returns.
+#[derive(Debug)]
+pub(crate) struct InMpi {
+    since: AtomicU64,
+    start: Instant,
+}
+
+impl InMpi {
+    fn new(start: Instant) -> InMpi {
+        InMpi {
+            since: AtomicU64::new(0),
+            start,
+        }
+    }
+
+    /// Runs `call` (one non-blocking MPI call), marked as in MPI meanwhile.
+    fn around<T>(&self, call: impl FnOnce() -> T) -> T {
+        let now = self.start.elapsed().as_millis() as u64 + 1;
+        self.since.store(now, Ordering::Release);
+        let result = call();
+        self.since.store(0, Ordering::Release);
+        result
+    }
+
+    /// How long the thread has been in its current MPI call, if it is in one.
+    pub(crate) fn stuck_for(&self) -> Option<Duration> {
+        let since = self.since.load(Ordering::Acquire);
+        (since != 0).then(|| {
+            self.start
+                .elapsed()
+                .saturating_sub(Duration::from_millis(since - 1))
+        })
+    }
 }
 
 impl Shared {
@@ -110,15 +153,24 @@ impl Shared {
         if self.closed.load(Ordering::Acquire) {
             return Err(MpiError::WorkerGone(rank));
         }
-        if let Some(started) = sys::start_send(self.comm, rank, tag::DATA, message)? {
+        let started = self
+            .sender_in_mpi
+            .around(|| sys::start_send(self.comm, rank, tag::DATA, message))?;
+        if let Some(started) = started {
             sending.push(started);
         }
         Ok(())
     }
 
+    /// The lock under which events are handed over and the verdict is given.
+    pub(crate) fn delivering(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.delivering.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// The `sending` lock, or `None` once MPI is wedged: a thread stuck inside MPI may hold
     /// it for good, and a sender must not wait for that.
     fn sending_unless_wedged(&self) -> Option<std::sync::MutexGuard<'_, Vec<Sending>>> {
+        let mut tries: u32 = 0;
         loop {
             if self.wedged.load(Ordering::Acquire) {
                 return None;
@@ -126,8 +178,16 @@ impl Shared {
             match self.sending.try_lock() {
                 Ok(guard) => return Some(guard),
                 Err(std::sync::TryLockError::Poisoned(e)) => return Some(e.into_inner()),
-                // Held for one non-blocking MPI call at a time, unless MPI is wedged.
-                Err(std::sync::TryLockError::WouldBlock) => std::thread::yield_now(),
+                // Held for a few non-blocking MPI calls at a time, unless MPI is wedged (then
+                // until the verdict): yield first, then pause, so as not to spin a core.
+                Err(std::sync::TryLockError::WouldBlock) => {
+                    tries = tries.saturating_add(1);
+                    if tries < 64 {
+                        std::thread::yield_now();
+                    } else {
+                        std::thread::sleep(Duration::from_micros(100));
+                    }
+                }
             }
         }
     }
@@ -322,6 +382,9 @@ impl Workers {
             rounds: AtomicU64::new(0),
             receiving_ended: AtomicBool::new(false),
             wedged: AtomicBool::new(false),
+            delivering: Mutex::new(()),
+            sender_in_mpi: InMpi::new(Instant::now()),
+            beater_in_mpi: InMpi::new(Instant::now()),
         });
         let (events, handling): (Events, Option<JoinHandle<()>>) = match handling {
             Handling::Channel(events) => (events, None),
@@ -352,9 +415,10 @@ impl Workers {
             }
             for rank in beat_shared.alive() {
                 // Tiny, so it goes eagerly; if not, the receiving thread finishes it.
-                if let Ok(Some(sending)) =
-                    sys::start_send(beat_shared.comm, rank, tag::PULSE, pulse.clone())
-                {
+                let started = beat_shared
+                    .beater_in_mpi
+                    .around(|| sys::start_send(beat_shared.comm, rank, tag::PULSE, pulse.clone()));
+                if let Ok(Some(sending)) = started {
                     beat_shared.sending().push(sending);
                 }
             }
