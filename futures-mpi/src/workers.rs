@@ -67,7 +67,8 @@ pub(crate) enum Standing {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) comm: Comm,
-    /// How long the receiving thread may end no round: see [`crate::progresswatch`].
+    /// How long the receiving thread may end no round, or another thread stay in one MPI call:
+    /// see [`crate::progresswatch`].
     stall_limit: Duration,
     /// This host's name.
     pub(crate) here: String,
