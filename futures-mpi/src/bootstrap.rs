@@ -2,15 +2,20 @@
 //! [`bootstrap_with`] takes what a worker serves; the crate's [`bootstrap`](crate::bootstrap)
 //! serves the pool's tasks with it.
 
+use crate::backoff::Backoff;
 use crate::link::WorkerLink;
 use crate::role::Role;
-use crate::sys::{self, Comm, tag};
+use crate::sys::{self, Comm, SendMode, tag};
 use crate::{MpiError, runtime};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// Whether the launcher's worker ranks were asked to leave (by a pool's shutdown).
 pub(crate) static LAUNCHER_DISMISSED: AtomicBool = AtomicBool::new(false);
+
+/// A worker's wait between `MPI_Init` and its hello (see `test_support::delay_worker_hello`).
+#[cfg(feature = "test-support")]
+pub(crate) static HELLO_DELAY: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
 
 /// How long rank 0 gives each launcher rank to take its leave message when no pool was started.
 const DISMISS_LIMIT: Duration = Duration::from_secs(10);
@@ -42,6 +47,10 @@ where
         Role::LauncherWorker { .. } => Comm::world(),
     };
     comm.errors_return();
+    #[cfg(feature = "test-support")]
+    if let Some(delay) = HELLO_DELAY.get() {
+        std::thread::sleep(*delay);
+    }
     let mut link = WorkerLink::new(comm, comm.rank());
     let code = match link.hello() {
         Ok(()) => {
@@ -68,14 +77,33 @@ where
 /// Rank 0 of a launcher job tells the worker ranks its pid and host, so that those on its
 /// host leave if it dies before it starts a pool (under `mpirun --enable-recovery` nothing
 /// else would end them).
+///
+/// Each announcement is a matched send, and all of them are waited for (up to
+/// [`DISMISS_LIMIT`]): a plain send of a small message is done once queued in this process,
+/// so a rank 0 that died right after `bootstrap` returned lost it about 1 run in 15, and its
+/// worker ranks waited for a welcome for good. A worker rank matches it in its wait for the
+/// welcome, which it reaches at once after its hello.
 fn announce_presence(size: i32) {
     let deadline = Instant::now() + DISMISS_LIMIT;
     let presence = crate::hello::encode(&sys::processor_name());
-    for rank in 1..size {
-        // Small enough to go eagerly.
-        let _ = sys::send(Comm::world(), rank, tag::PRESENCE, presence.clone(), || {
-            Instant::now() > deadline
-        });
+    let mut under_way: Vec<sys::Sending> = (1..size)
+        .filter_map(|rank| {
+            sys::start_send_as(
+                SendMode::Matched,
+                Comm::world(),
+                rank,
+                tag::PRESENCE,
+                presence.clone(),
+            )
+            .ok()
+            .flatten()
+        })
+        .collect();
+    let mut backoff = Backoff::default();
+    while !under_way.is_empty() && Instant::now() < deadline {
+        // A failed test drops the send (its buffer leaked): that rank is lost to MPI anyway.
+        under_way.retain_mut(|sending| matches!(sending.test(), Ok(false)));
+        backoff.snooze();
     }
 }
 

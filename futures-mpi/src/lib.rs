@@ -123,6 +123,11 @@ mod watchdog;
 #[cfg(feature = "mpi")]
 mod workers;
 
+// Fault injection for this crate's own tests (feature `test-support`); not part of the API.
+#[cfg(all(feature = "mpi", feature = "test-support"))]
+#[doc(hidden)]
+pub mod test_support;
+
 #[cfg(feature = "mpi")]
 pub use bootstrap::{Session, bootstrap};
 #[cfg(feature = "mpi")]

@@ -299,10 +299,32 @@ impl Sending {
     }
 }
 
+/// When MPI counts a send as finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SendMode {
+    /// `MPI_Isend`: once MPI no longer needs the buffer. A small message is then usually only
+    /// queued in this process, and lost if it ends at once.
+    Standard,
+    /// `MPI_Issend`: once the receiver has matched the message, so that it has arrived even if
+    /// this process ends right after.
+    Matched,
+}
+
 /// Starts sending `bytes` with `tag` to `dest` and never blocks: `None` if MPI finished at once
 /// (a small message goes eagerly), or the send still under way, for the caller to
 /// [`test`](Sending::test) until done (or drop, leaking its buffer, if the peer is gone).
 pub(crate) fn start_send(
+    comm: Comm,
+    dest: Rank,
+    tag: i32,
+    bytes: Vec<u8>,
+) -> Result<Option<Sending>, MpiError> {
+    start_send_as(SendMode::Standard, comm, dest, tag, bytes)
+}
+
+/// [`start_send`] in `mode`.
+pub(crate) fn start_send_as(
+    mode: SendMode,
     comm: Comm,
     dest: Rank,
     tag: i32,
@@ -314,20 +336,20 @@ pub(crate) fn start_send(
         transfer: Transfer::new(bytes),
     };
     let transfer = &mut sending.transfer;
-    // SAFETY: the buffer is owned by the returned `Sending`'s transfer (its heap block does not
-    // move), which frees it only once the request has completed (see `Transfer`).
-    let code = unsafe {
-        ffi::MPI_Isend(
-            transfer.bytes.as_ptr() as *const c_void,
-            count,
-            ffi::RSMPI_UINT8_T,
-            dest,
-            tag,
-            comm.0,
-            &mut transfer.request,
-        )
+    let buf = transfer.bytes.as_ptr() as *const c_void;
+    let request = &mut transfer.request;
+    let (call, code) = match mode {
+        // SAFETY: the buffer is owned by the returned `Sending`'s transfer (its heap block does
+        // not move), which frees it only once the request has completed (see `Transfer`).
+        SendMode::Standard => ("MPI_Isend", unsafe {
+            ffi::MPI_Isend(buf, count, ffi::RSMPI_UINT8_T, dest, tag, comm.0, request)
+        }),
+        // SAFETY: as above.
+        SendMode::Matched => ("MPI_Issend", unsafe {
+            ffi::MPI_Issend(buf, count, ffi::RSMPI_UINT8_T, dest, tag, comm.0, request)
+        }),
     };
-    if let Err(e) = check("MPI_Isend", code) {
+    if let Err(e) = check(call, code) {
         // MPI did not take the buffer: it can go.
         sending.transfer.done = true;
         return Err(e);
