@@ -5,7 +5,7 @@
 //! Workers on other hosts cannot be watched this way: the heartbeats see them.
 
 use crate::Rank;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 /// The pidfds of the watched workers.
@@ -45,14 +45,17 @@ impl DeathWatch {
         ready > 0 && poll.revents != 0
     }
 
-    /// Waits up to `pause` for a watched worker to end; returns (and stops watching) those that
-    /// have. With nothing watched, just waits.
-    pub(crate) fn wait(&mut self, pause: Duration) -> Vec<Rank> {
+    /// Waits up to `pause` for a watched worker to end, or for `also` (another descriptor, if
+    /// given) to become readable; returns (and stops watching) the workers that have ended.
+    /// With nothing to watch, just waits.
+    pub(crate) fn wait(&mut self, pause: Duration, also: Option<RawFd>) -> Vec<Rank> {
         let mut fds: Vec<libc::pollfd> = self
             .watched
             .iter()
-            .map(|(_, fd)| libc::pollfd {
-                fd: fd.as_raw_fd(),
+            .map(|(_, fd)| fd.as_raw_fd())
+            .chain(also)
+            .map(|fd| libc::pollfd {
+                fd,
                 events: libc::POLLIN,
                 revents: 0,
             })
@@ -93,7 +96,7 @@ pub fn wait_for_exit(pid: u32, limit: Duration) -> bool {
     if !watch.watch(0, pid) {
         return true;
     }
-    !watch.wait(limit).is_empty()
+    !watch.wait(limit, None).is_empty()
 }
 
 /// Sends SIGKILL to process `pid` through a pidfd, so that the signal cannot reach another

@@ -72,8 +72,9 @@
 //! - **A death in the middle of a large transfer to the worker** (a task over 64 KiB, Open
 //!   MPI's eager limit, still on its way): Open MPI's TCP transport deadlocks the pool's
 //!   process inside MPI (the failed write closes the connection while holding its lock, then
-//!   sends on it). Left alone, the pool would hang for good. A thread that never calls MPI
-//!   watches the pool's receiving thread: once it has ended no round for the heartbeat timeout
+//!   sends on it). Left alone, the pool would hang for good. So while the workers run, only
+//!   the pool's receiving thread calls MPI (every send is handed to it), and a thread that
+//!   never calls MPI watches it: once it has ended no round for the heartbeat timeout
 //!   (at least 5 s), MPI counts as wedged. The pool breaks, naming the dead worker (the
 //!   others get [`MpiError::Stuck`]), and its shutdown makes no MPI call: it kills the workers
 //!   on its host, and those on other hosts leave when its heartbeat stops. The stuck threads
@@ -98,6 +99,8 @@ mod backoff;
 mod bootstrap;
 #[cfg(feature = "mpi")]
 mod deathwatch;
+#[cfg(feature = "mpi")]
+mod doorbell;
 #[cfg(feature = "mpi")]
 mod error;
 #[cfg(feature = "mpi")]

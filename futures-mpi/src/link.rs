@@ -219,7 +219,7 @@ impl WorkerLink {
 
     /// Whether the pool's process has ended (as far as this host can see).
     fn pool_has_died(&mut self) -> bool {
-        self.pool_died |= !self.pool.wait(Duration::ZERO).is_empty();
+        self.pool_died |= !self.pool.wait(Duration::ZERO, None).is_empty();
         self.pool_died
     }
 

@@ -8,11 +8,13 @@
 //! for that lock for good. The receiving thread is then stuck inside MPI: it judges no death
 //! and no silence, and delivers nothing.
 //!
-//! So a small thread counts the receiving thread's rounds, and times the MPI calls of the
-//! other threads that call MPI (a sender holding the `sending` lock, the heartbeat thread):
-//! the deadlock takes whichever thread runs Open MPI's progress at the failure. When the
-//! receiving thread has ended no round, or another thread has been in one call, for the stall
-//! limit, MPI is declared wedged in this process: every worker still counted alive is reported
+//! The deadlock takes whichever thread runs Open MPI's progress at the failure; so while the
+//! workers run, the receiving thread is the only one that calls MPI (every send is posted to
+//! it), and no other thread can be caught. A caller of `Workers::send` holding the pool's own
+//! lock, or the event thread, stuck inside MPI, could not have acted on the verdict.
+//!
+//! So a small thread counts the receiving thread's rounds. When it has ended no round for the
+//! stall limit, MPI is declared wedged in this process: every worker still counted alive is reported
 //! (as [`Event::Died`] if it was on this host and its process has ended, otherwise as
 //! [`Event::Failed`] with [`MpiError::Stuck`]), nothing more is delivered, sends are refused,
 //! and the workers' shutdown makes no MPI call: it kills those on this host, and those on
@@ -111,14 +113,8 @@ fn watch(shared: &Shared, stop: &AtomicBool, events: &Events, limit: Duration) {
             seen = rounds;
             moved = Instant::now();
         }
-        // The receiving thread stuck (unless it has ended), or a sender, or the heartbeat
-        // thread: Open MPI's deadlock takes whichever thread ran its progress at the failure.
-        let receiving_stuck =
-            moved.elapsed() >= limit && !shared.receiving_ended.load(Ordering::Acquire);
-        let other_stuck = [&shared.sender_in_mpi, &shared.beater_in_mpi]
-            .iter()
-            .any(|in_mpi| in_mpi.stuck_for().is_some_and(|t| t >= limit));
-        if (receiving_stuck || other_stuck) && !stop.load(Ordering::Acquire) {
+        let stuck = moved.elapsed() >= limit && !shared.receiving_ended.load(Ordering::Acquire);
+        if stuck && !stop.load(Ordering::Acquire) {
             declare_wedged(shared, events, limit);
             return;
         }

@@ -1,6 +1,8 @@
-//! The pool's one progress thread: every message from any worker, and every local worker's
-//! death, handed to the pool's event handler as [`Event`]s in the order they happened; and
-//! every send still under way, tested until MPI has finished it.
+//! The pool's one progress thread, and its only thread that calls MPI while the workers run:
+//! every message from any worker, and every local worker's death, handed to the pool's event
+//! handler as [`Event`]s in the order they happened; and every message posted to a worker
+//! (`Workers::send`, the pulses, the leave messages), sent in the order posted and tested until
+//! MPI has finished it.
 //!
 //! It never blocks on one rank (a receive from a dead rank never returns): it probes for a
 //! message from any source, tests the receives and sends under way (a large message comes in
@@ -20,6 +22,9 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+
+/// The receiving thread's name.
+pub(crate) const THREAD_NAME: &str = "cf-mpi-receiver";
 
 /// What the thread hands each event to, with the outbox to answer through.
 pub(crate) type Handler = Box<dyn FnMut(&Outbox, Rank, Event) + Send>;
@@ -91,6 +96,8 @@ impl std::fmt::Debug for Event {
 
 /// The thread's body: runs until the pool stops it.
 pub(crate) fn run(shared: Arc<Shared>, watch: DeathWatch, heartbeat: Heartbeat, handler: Handler) {
+    #[cfg(feature = "test-support")]
+    let _counted = crate::test_support::Receiving::enter();
     let mut receiving = Receiving {
         hearing: shared
             .alive()
@@ -104,6 +111,7 @@ pub(crate) fn run(shared: Arc<Shared>, watch: DeathWatch, heartbeat: Heartbeat, 
             handler,
             outbox: Outbox::new(Arc::clone(&shared)),
         },
+        sending: Vec::new(),
         shared,
         watch,
         heartbeat,
@@ -132,6 +140,8 @@ struct Receiving {
     checked: Instant,
     /// Each worker's messages matched and still coming, in the order it sent them.
     incoming: HashMap<Rank, VecDeque<Coming>>,
+    /// The sends MPI has not finished yet.
+    sending: Vec<sys::Sending>,
 }
 
 /// A message still coming, and when its sender was last heard pulsing.
@@ -180,6 +190,7 @@ impl Receiving {
             && !self.shared.wedged.load(Ordering::Acquire)
         {
             self.shared.rounds.fetch_add(1, Ordering::Release);
+            let posted = self.start_posted();
             let received = match self.receive_one(None) {
                 Ok(received) => received,
                 Err(error) => {
@@ -204,7 +215,7 @@ impl Receiving {
             if self.checked.elapsed() >= self.heartbeat.interval {
                 self.check_silences();
             }
-            if received | coming | sent {
+            if posted | received | coming | sent {
                 backoff.reset();
                 continue;
             }
@@ -216,12 +227,12 @@ impl Receiving {
                 // first, and the pidfds are polled only every 16th time.
                 std::thread::yield_now();
                 if idle & 15 == 0 {
-                    self.watch.wait(pause)
+                    self.watch.wait(pause, None)
                 } else {
                     Vec::new()
                 }
             } else {
-                self.watch.wait(pause)
+                self.pause(pause)
             };
             for rank in ended {
                 if self.shared.standing(rank) != Some(Standing::Alive) {
@@ -232,6 +243,44 @@ impl Receiving {
                 self.gone(rank, true);
             }
         }
+    }
+
+    /// Waits up to `pause` for a local worker to end or a message to be posted (see
+    /// [`crate::doorbell`]); the workers that ended.
+    fn pause(&mut self, pause: Duration) -> Vec<Rank> {
+        let doorbell = &self.shared.doorbell;
+        doorbell.pausing();
+        let ended = if self.shared.outgoing().is_empty() {
+            self.watch.wait(pause, doorbell.fd())
+        } else {
+            Vec::new()
+        };
+        doorbell.resumed();
+        ended
+    }
+
+    /// Starts sending what was posted, in order; `true` if anything was. A message to a worker
+    /// no longer alive is dropped; one MPI fails to start is reported as its worker's
+    /// [`Event::Failed`].
+    fn start_posted(&mut self) -> bool {
+        let posted = std::mem::take(&mut *self.shared.outgoing());
+        if posted.is_empty() {
+            return false;
+        }
+        for message in posted {
+            if self.shared.standing(message.rank) != Some(Standing::Alive) {
+                continue;
+            }
+            match sys::start_send(self.shared.comm, message.rank, message.tag, message.bytes) {
+                Ok(Some(sending)) => self.sending.push(sending),
+                Ok(None) => {}
+                Err(error) => {
+                    self.shared.set(message.rank, Standing::Dead);
+                    self.delivery.deliver(message.rank, Event::Failed(error));
+                }
+            }
+        }
+        true
     }
 
     /// Takes one message from `source` (or any worker) if one is waiting, and delivers it once
@@ -431,7 +480,7 @@ impl Receiving {
         let shared = &self.shared;
         let mut failed = Vec::new();
         let mut finished = false;
-        shared.sending().retain_mut(|send| {
+        self.sending.retain_mut(|send| {
             if shared.standing(send.dest()) != Some(Standing::Alive) {
                 return false;
             }

@@ -330,6 +330,8 @@ pub(crate) fn start_send_as(
     tag: i32,
     bytes: Vec<u8>,
 ) -> Result<Option<Sending>, MpiError> {
+    #[cfg(feature = "test-support")]
+    crate::test_support::note_send();
     let count = c_int::try_from(bytes.len()).map_err(|_| MpiError::TooLarge(bytes.len()))?;
     let mut sending = Sending {
         dest,

@@ -2,11 +2,50 @@
 //! `test-support` feature, which only the crate's dev-dependency on itself turns on; not part
 //! of the API.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+
+/// Receiving threads running now (see [`sends_beside_the_receiving_thread`]).
+static RECEIVING: AtomicUsize = AtomicUsize::new(0);
+/// MPI sends started on another thread while a receiving thread ran.
+static BESIDE: AtomicUsize = AtomicUsize::new(0);
 
 /// Makes this process, if it turns out a worker rank, wait `delay` after `MPI_Init` and before
 /// its first MPI call (its hello): a rank that comes up late, which answers no connection in
 /// the meantime. Call before [`bootstrap`](crate::bootstrap); only the first call counts.
 pub fn delay_worker_hello(delay: Duration) {
     let _ = crate::bootstrap::HELLO_DELAY.set(delay);
+}
+
+/// How many MPI sends were started, in this process, on a thread other than a pool's
+/// receiving thread while one ran: 0 when every send is handed to it, as the crate docs'
+/// "Death" requires (a thread caught inside MPI by Open MPI's deadlock could not act on the
+/// progress watch's verdict).
+pub fn sends_beside_the_receiving_thread() -> usize {
+    BESIDE.load(Ordering::SeqCst)
+}
+
+/// Called as every MPI send starts.
+pub(crate) fn note_send() {
+    let on_receiver = std::thread::current().name() == Some(crate::receiver::THREAD_NAME);
+    if !on_receiver && RECEIVING.load(Ordering::SeqCst) > 0 {
+        BESIDE.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Counts a receiving thread for as long as it lives.
+pub(crate) struct Receiving;
+
+impl Receiving {
+    /// Counts the calling receiving thread in.
+    pub(crate) fn enter() -> Receiving {
+        RECEIVING.fetch_add(1, Ordering::SeqCst);
+        Receiving
+    }
+}
+
+impl Drop for Receiving {
+    fn drop(&mut self) {
+        RECEIVING.fetch_sub(1, Ordering::SeqCst);
+    }
 }

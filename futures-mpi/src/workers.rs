@@ -3,14 +3,16 @@
 
 use crate::bootstrap::LAUNCHER_DISMISSED;
 use crate::deathwatch::{self, DeathWatch};
+use crate::doorbell::Doorbell;
 use crate::heartbeat::{Beater, Heartbeat};
 use crate::hello::{self, WorkerInfo};
 use crate::progresswatch::{self, ProgressWatch};
 use crate::receiver::{self, Event, Handler};
 use crate::role::Role;
-use crate::sys::{self, Comm, Sending, tag};
+use crate::sys::{self, Comm, tag};
 use crate::{MpiError, Rank, runtime, spawn, watchdog};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::ffi::c_int;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Condvar, Mutex};
@@ -75,10 +77,15 @@ pub(crate) struct Shared {
     members: Vec<WorkerInfo>,
     standings: Mutex<HashMap<Rank, Standing>>,
     changed: Condvar,
-    /// Sends MPI has not finished yet, tested by the receiving thread. Its lock is held while
-    /// a send starts, so that none starts once `closed` is set.
-    sending: Mutex<Vec<Sending>>,
-    /// Set (under the `sending` lock) before the communicator is let go: no send after.
+    /// Messages for the receiving thread to send, in the order they were posted. Only that
+    /// thread calls MPI while the workers run: a caller of [`Workers::send`] (the pool's
+    /// dispatch, under the pool's own lock) or the event thread can never be caught inside
+    /// MPI by the deadlock the progress watch judges, and so they can always act on its
+    /// verdict. The lock is never held across an MPI call.
+    outgoing: Mutex<VecDeque<Outgoing>>,
+    /// Wakes the receiving thread from its pause when a message is posted.
+    pub(crate) doorbell: Doorbell,
+    /// Set (under the `outgoing` lock) once the receiving thread has stopped: no post after.
     closed: AtomicBool,
     pub(crate) stop: AtomicBool,
     /// Rounds of the receiving thread, for [`ProgressWatch`].
@@ -90,46 +97,14 @@ pub(crate) struct Shared {
     /// Held while the receiving thread hands over an event, and while the verdict that MPI is
     /// wedged is given: no event follows the verdict's reports.
     delivering: Mutex<()>,
-    /// When the thread holding the `sending` lock entered its MPI call, and when the heartbeat
-    /// thread entered its own (see [`InMpi`]): the other threads that call MPI.
-    pub(crate) sender_in_mpi: InMpi,
-    pub(crate) beater_in_mpi: InMpi,
 }
 
-/// When one thread entered the MPI call it is in (milliseconds since the pool started, plus
-/// one), or 0 when it is in none: the progress watch judges a call that never returns.
+/// A message posted for the receiving thread to send.
 #[derive(Debug)]
-pub(crate) struct InMpi {
-    since: AtomicU64,
-    start: Instant,
-}
-
-impl InMpi {
-    fn new(start: Instant) -> InMpi {
-        InMpi {
-            since: AtomicU64::new(0),
-            start,
-        }
-    }
-
-    /// Runs `call` (one non-blocking MPI call), marked as in MPI meanwhile.
-    fn around<T>(&self, call: impl FnOnce() -> T) -> T {
-        let now = self.start.elapsed().as_millis() as u64 + 1;
-        self.since.store(now, Ordering::Release);
-        let result = call();
-        self.since.store(0, Ordering::Release);
-        result
-    }
-
-    /// How long the thread has been in its current MPI call, if it is in one.
-    pub(crate) fn stuck_for(&self) -> Option<Duration> {
-        let since = self.since.load(Ordering::Acquire);
-        (since != 0).then(|| {
-            self.start
-                .elapsed()
-                .saturating_sub(Duration::from_millis(since - 1))
-        })
-    }
+pub(crate) struct Outgoing {
+    pub(crate) rank: Rank,
+    pub(crate) tag: i32,
+    pub(crate) bytes: Vec<u8>,
 }
 
 impl Shared {
@@ -137,60 +112,39 @@ impl Shared {
         self.standings.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub(crate) fn sending(&self) -> std::sync::MutexGuard<'_, Vec<Sending>> {
-        self.sending.lock().unwrap_or_else(|e| e.into_inner())
+    pub(crate) fn outgoing(&self) -> std::sync::MutexGuard<'_, VecDeque<Outgoing>> {
+        self.outgoing.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// [`Workers::send`].
-    fn send(&self, rank: Rank, message: Vec<u8>) -> Result<(), MpiError> {
+    /// Posts `bytes` with `tag` to worker `rank`, for the receiving thread to send
+    /// ([`Workers::send`]).
+    pub(crate) fn post(&self, rank: Rank, tag: i32, bytes: Vec<u8>) -> Result<(), MpiError> {
         match self.standing(rank) {
             None => return Err(MpiError::NoSuchWorker(rank)),
             Some(Standing::Alive) => {}
             Some(_) => return Err(MpiError::WorkerGone(rank)),
         }
-        let Some(mut sending) = self.sending_unless_wedged() else {
+        // MPI counts in `int`s: said now, rather than by the receiving thread later.
+        if c_int::try_from(bytes.len()).is_err() {
+            return Err(MpiError::TooLarge(bytes.len()));
+        }
+        if self.wedged.load(Ordering::Acquire) {
             return Err(self.stuck());
-        };
-        if self.closed.load(Ordering::Acquire) {
-            return Err(MpiError::WorkerGone(rank));
         }
-        let started = self
-            .sender_in_mpi
-            .around(|| sys::start_send(self.comm, rank, tag::DATA, message))?;
-        if let Some(started) = started {
-            sending.push(started);
+        {
+            let mut outgoing = self.outgoing();
+            if self.closed.load(Ordering::Acquire) {
+                return Err(MpiError::WorkerGone(rank));
+            }
+            outgoing.push_back(Outgoing { rank, tag, bytes });
         }
+        self.doorbell.ring();
         Ok(())
     }
 
     /// The lock under which events are handed over and the verdict is given.
     pub(crate) fn delivering(&self) -> std::sync::MutexGuard<'_, ()> {
         self.delivering.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// The `sending` lock, or `None` once MPI is wedged: a thread stuck inside MPI may hold
-    /// it for good, and a sender must not wait for that.
-    fn sending_unless_wedged(&self) -> Option<std::sync::MutexGuard<'_, Vec<Sending>>> {
-        let mut tries: u32 = 0;
-        loop {
-            if self.wedged.load(Ordering::Acquire) {
-                return None;
-            }
-            match self.sending.try_lock() {
-                Ok(guard) => return Some(guard),
-                Err(std::sync::TryLockError::Poisoned(e)) => return Some(e.into_inner()),
-                // Held for a few non-blocking MPI calls at a time, unless MPI is wedged (then
-                // until the verdict): yield first, then pause, so as not to spin a core.
-                Err(std::sync::TryLockError::WouldBlock) => {
-                    tries = tries.saturating_add(1);
-                    if tries < 64 {
-                        std::thread::yield_now();
-                    } else {
-                        std::thread::sleep(Duration::from_micros(100));
-                    }
-                }
-            }
-        }
     }
 
     /// The error of a send or a shutdown once MPI is wedged.
@@ -263,7 +217,7 @@ impl Outbox {
 
     /// [`Workers::send`]: one whole message to worker `rank`, never blocking.
     pub fn send(&self, rank: Rank, message: Vec<u8>) -> Result<(), MpiError> {
-        self.shared.send(rank, message)
+        self.shared.post(rank, tag::DATA, message)
     }
 }
 
@@ -377,15 +331,14 @@ impl Workers {
             standings: Mutex::new(members.iter().map(|m| (m.rank, Standing::Alive)).collect()),
             members,
             changed: Condvar::new(),
-            sending: Mutex::new(Vec::new()),
+            outgoing: Mutex::new(VecDeque::new()),
+            doorbell: Doorbell::new(),
             closed: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             rounds: AtomicU64::new(0),
             receiving_ended: AtomicBool::new(false),
             wedged: AtomicBool::new(false),
             delivering: Mutex::new(()),
-            sender_in_mpi: InMpi::new(Instant::now()),
-            beater_in_mpi: InMpi::new(Instant::now()),
         });
         let (events, handling): (Events, Option<JoinHandle<()>>) = match handling {
             Handling::Channel(events) => (events, None),
@@ -403,25 +356,18 @@ impl Workers {
         });
         let thread_shared = Arc::clone(&shared);
         let receiver = std::thread::Builder::new()
-            .name("cf-mpi-receiver".into())
+            .name(receiver::THREAD_NAME.into())
             .spawn(move || receiver::run(thread_shared, watch, heartbeat, handler))
             .map_err(|e| MpiError::Init(format!("cannot start the receiving thread: {e}")))?;
         runtime::LIVE_POOLS.fetch_add(1, Ordering::AcqRel);
         let pulse = heartbeat.encode();
         let beat_shared = Arc::clone(&shared);
+        // The pulses go out from the receiving thread too: they say that it moves MPI along,
+        // and once it is wedged (when posts are refused) silence follows, and the workers on
+        // other hosts leave after their timeout.
         let beater = Beater::start(heartbeat.interval, move |_| {
-            if beat_shared.wedged.load(Ordering::Acquire) {
-                // Silence from here on: the workers on other hosts leave after their timeout.
-                return;
-            }
             for rank in beat_shared.alive() {
-                // Tiny, so it goes eagerly; if not, the receiving thread finishes it.
-                let started = beat_shared
-                    .beater_in_mpi
-                    .around(|| sys::start_send(beat_shared.comm, rank, tag::PULSE, pulse.clone()));
-                if let Ok(Some(sending)) = started {
-                    beat_shared.sending().push(sending);
-                }
+                let _ = beat_shared.post(rank, tag::PULSE, pulse.clone());
             }
         });
         let mut workers = Workers {
@@ -447,14 +393,17 @@ impl Workers {
     }
 
     /// Sends one whole message to worker `rank`, in order after the ones sent to it before,
-    /// and never blocks: a small message goes at once; a large one (sent by rendezvous, once
-    /// the worker starts to receive it) is finished by the receiving thread. Fails with
-    /// [`MpiError::WorkerGone`] if the worker is known to have died or left; a send still under
-    /// way when it dies is given up, and one that MPI fails later is reported as the worker's
-    /// [`Event::Failed`]. Once MPI is wedged in this process (the crate docs' "Death"), fails
-    /// with [`MpiError::Stuck`].
+    /// and never blocks: the message is handed to the receiving thread, which starts sending it
+    /// within a round (waking from its pause for it) and tests it until MPI has finished (a
+    /// large one goes by rendezvous, once the worker starts to receive it). This thread makes
+    /// no MPI call, so it cannot be caught inside MPI (the crate docs' "Death").
+    ///
+    /// Fails with [`MpiError::WorkerGone`] if the worker is known to have died or left, and
+    /// with [`MpiError::TooLarge`] past MPI's `int` count; a send still under way when the
+    /// worker dies is given up, and one that MPI fails is reported as the worker's
+    /// [`Event::Failed`]. Once MPI is wedged in this process, fails with [`MpiError::Stuck`].
     pub fn send(&self, rank: Rank, message: Vec<u8>) -> Result<(), MpiError> {
-        self.shared.send(rank, message)
+        self.shared.post(rank, tag::DATA, message)
     }
 
     /// A handle that sends to these workers as [`send`](Workers::send) does, from any thread,
@@ -549,11 +498,9 @@ impl Workers {
                 // MPI's TCP transport (see `progresswatch`); the receiving thread reports it.
                 continue;
             }
-            let _ = sys::send(shared.comm, rank, tag::LEAVE, vec![u8::from(lost)], || {
-                shared.standing(rank) != Some(Standing::Alive)
-                    || Instant::now() > deadline
-                    || shared.wedged.load(Ordering::Acquire)
-            });
+            // After every message posted before; a worker that dies meanwhile is counted out,
+            // and its send given up, by the receiving thread.
+            let _ = shared.post(rank, tag::LEAVE, vec![u8::from(lost)]);
         }
         shared.wait_all_gone(deadline);
         // The workers that were to leave have: no pulse may reach one that finalizes.
@@ -598,11 +545,12 @@ impl Workers {
         if let Some(handling) = self.handling.take() {
             let _ = handling.join();
         }
-        // What is still under way goes to workers that are gone or were killed; and nothing
-        // may start once the communicator is let go.
+        // What was posted and not sent goes to workers that are gone or were killed (the
+        // receiving thread gave up its sends under way as it ended); and nothing may be posted
+        // once the communicator is let go.
         {
-            let mut sending = shared.sending();
-            sending.clear();
+            let mut outgoing = shared.outgoing();
+            outgoing.clear();
             shared.closed.store(true, Ordering::Release);
         }
         let mut result = if stragglers.is_empty() {

@@ -229,6 +229,12 @@ fn main() {
                 120,
                 a_large_result_slower_than_the_heartbeat_timeout_does_not_break_the_pool,
             );
+            // After every case above, whose sends it counts too.
+            case(
+                "only_the_receiving_thread_sends_while_the_pool_runs",
+                60,
+                only_the_receiving_thread_sends_while_the_pool_runs,
+            );
             // Last: it leaves MPI wedged in this process, which then starts no pool.
             case(
                 "a_worker_that_dies_while_a_large_task_comes_breaks_the_pool",
@@ -245,6 +251,12 @@ fn main() {
             case("shutdown_race_issue12456", 60, || {
                 conformance::shutdown_race_issue12456(&pool, 2)
             });
+            // As in the spawn part: every send above was the receiving thread's.
+            assert_eq!(
+                concurrent_futures_mpi::test_support::sends_beside_the_receiving_thread(),
+                0,
+                "MPI sends started on another thread while a receiving thread ran"
+            );
             println!("launcher: ok");
         }
         _ => {
@@ -415,6 +427,41 @@ fn a_done_callback_that_drops_the_pool_does_not_hang_it() {
         .recv_timeout(Duration::from_secs(30))
         .expect("the callback dropped the pool and returned");
     assert!(!future.result(None).unwrap());
+}
+
+/// While the workers run, every MPI send is the receiving thread's (crate docs, "Death"): a
+/// caller of `submit` (which dispatches under the pool's lock) or the event thread (which
+/// runs the done-callbacks, and dispatches as results come) caught inside MPI by Open MPI's
+/// deadlock could not act on the progress watch's verdict, and the futures would never fail.
+/// Counted over every case this process ran before, plus submits from a done-callback and a
+/// chunked `map`.
+fn only_the_receiving_thread_sends_while_the_pool_runs() {
+    let pool = std::sync::Arc::new(pool());
+    let (resubmitted, from_callback) = mpsc::channel();
+    let there = std::sync::Arc::clone(&pool);
+    pool.submit(double, 1).unwrap().add_done_callback(move |_| {
+        let _ = resubmitted.send(there.submit(double, 2).unwrap());
+    });
+    let second = from_callback
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the done-callback submitted");
+    assert_eq!(second.result(None).unwrap(), 4);
+    let doubled: Vec<u32> = pool
+        .map_with(
+            double,
+            0..100u32,
+            concurrent_futures_core::MapOptions::new().chunksize(7),
+        )
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(doubled, (0..100).map(|x| 2 * x).collect::<Vec<_>>());
+    pool.shutdown(true, false);
+    assert_eq!(
+        concurrent_futures_mpi::test_support::sends_beside_the_receiving_thread(),
+        0,
+        "MPI sends started on another thread while a receiving thread ran"
+    );
 }
 
 /// A pool per round, 20 rounds: each shutdown waits until its workers' processes have ended

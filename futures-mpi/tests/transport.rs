@@ -182,6 +182,19 @@ fn main() {
                 90,
                 a_slow_handler_does_not_make_a_worker_receiving_a_large_task_leave,
             );
+            // Over every case above: `Workers::send` from the caller, the handler's `Outbox`,
+            // the pulses and the leave messages all went through the receiving thread.
+            case(
+                "only_the_receiving_thread_sent_while_the_workers_ran",
+                10,
+                || {
+                    assert_eq!(
+                        concurrent_futures_mpi::test_support::sends_beside_the_receiving_thread(),
+                        0,
+                        "MPI sends started on another thread while a receiving thread ran"
+                    )
+                },
+            );
         }
         Ok("launcher") => case(
             "launcher_rank_0_echoes_with_ranks_1_and_2",
