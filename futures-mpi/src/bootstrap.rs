@@ -6,7 +6,7 @@ use crate::backoff::Backoff;
 use crate::link::WorkerLink;
 use crate::role::Role;
 use crate::sys::{self, Comm, SendMode, tag};
-use crate::{MpiError, runtime};
+use crate::{MpiError, Rank, runtime};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,8 @@ pub(crate) static LAUNCHER_DISMISSED: AtomicBool = AtomicBool::new(false);
 #[cfg(feature = "test-support")]
 pub(crate) static HELLO_DELAY: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
 
-/// How long rank 0 gives each launcher rank to take its leave message when no pool was started.
+/// How long rank 0 waits for the worker ranks to take its announcement (under recovery), and
+/// gives each to take its leave message when no pool was started.
 const DISMISS_LIMIT: Duration = Duration::from_secs(10);
 
 /// Call on the first line of `main`, before any other thread exists: in a worker role (a rank
@@ -76,34 +77,47 @@ where
 
 /// Rank 0 of a launcher job tells the worker ranks its pid and host, so that those on its
 /// host leave if it dies before it starts a pool (under `mpirun --enable-recovery` nothing
-/// else would end them).
+/// else would end them; without recovery, `mpirun` ends the job on a death).
 ///
-/// Each announcement is a matched send, and all of them are waited for (up to
+/// Under recovery each announcement is a matched send, and all of them are waited for (up to
 /// [`DISMISS_LIMIT`]): a plain send of a small message is done once queued in this process,
 /// so a rank 0 that died right after `bootstrap` returned lost it about 1 run in 15, and its
 /// worker ranks waited for a welcome for good. A worker rank matches it in its wait for the
-/// welcome, which it reaches at once after its hello.
+/// welcome, which it reaches at once after its hello. A rank that has not matched it by the
+/// deadline counts as lost (it died, or never reached `bootstrap`): no rank of the job
+/// finalizes MPI then (see [`runtime::JOB_LOST_A_RANK`]), as its fence could wait for it.
 fn announce_presence(size: i32) {
     let deadline = Instant::now() + DISMISS_LIMIT;
+    let recovery = runtime::recovery_at_start();
+    let mode = if recovery {
+        SendMode::Matched
+    } else {
+        SendMode::Standard
+    };
     let presence = crate::hello::encode(&sys::processor_name());
     let mut under_way: Vec<sys::Sending> = (1..size)
         .filter_map(|rank| {
-            sys::start_send_as(
-                SendMode::Matched,
-                Comm::world(),
-                rank,
-                tag::PRESENCE,
-                presence.clone(),
-            )
-            .ok()
-            .flatten()
+            sys::start_send_as(mode, Comm::world(), rank, tag::PRESENCE, presence.clone())
+                .ok()
+                .flatten()
         })
         .collect();
     let mut backoff = Backoff::default();
     while !under_way.is_empty() && Instant::now() < deadline {
         // A failed test drops the send (its buffer leaked): that rank is lost to MPI anyway.
         under_way.retain_mut(|sending| matches!(sending.test(), Ok(false)));
-        backoff.snooze();
+        if !under_way.is_empty() {
+            backoff.snooze();
+        }
+    }
+    if recovery && !under_way.is_empty() {
+        let missing: Vec<Rank> = under_way.iter().map(sys::Sending::dest).collect();
+        log::warn!(
+            target: "concurrent_futures",
+            "MPI ranks {missing:?} did not take rank 0's announcement within {DISMISS_LIMIT:?}: \
+             counted as lost, so no rank will finalize MPI"
+        );
+        runtime::JOB_LOST_A_RANK.store(true, Ordering::Release);
     }
 }
 
@@ -131,10 +145,16 @@ impl Drop for Session {
             && !LAUNCHER_DISMISSED.swap(true, Ordering::AcqRel)
         {
             let deadline = Instant::now() + DISMISS_LIMIT;
+            // `[1]`: a rank was lost, so the others must not finalize either.
+            let lost = runtime::JOB_LOST_A_RANK.load(Ordering::Acquire);
             for rank in 1..size {
-                let _ = sys::send(Comm::world(), rank, tag::LEAVE, Vec::new(), || {
-                    Instant::now() > deadline
-                });
+                let _ = sys::send(
+                    Comm::world(),
+                    rank,
+                    tag::LEAVE,
+                    vec![u8::from(lost)],
+                    || Instant::now() > deadline,
+                );
             }
         }
         let _ = runtime::finalize();

@@ -491,9 +491,10 @@ fn dispatch(state: &mut State) -> Vec<Unsent> {
                 unsent.push((job.sink, TaskError::Broken(error)));
             }
             Err(e) => {
-                // This message could not go (too large for MPI, or MPI wedged, which the
-                // progress watch reports to the pool as well): it fails alone, and the worker
-                // keeps its place.
+                // This message could not be posted (too large for MPI, or MPI wedged, which
+                // the progress watch reports to the pool as well): it fails alone, and the
+                // worker keeps its place. (A send MPI fails later is the worker's
+                // `Event::Failed`, which breaks the pool.)
                 state.free.push_front(rank);
                 let error = match e {
                     MpiError::TooLarge(_) => TaskError::Payload(PayloadError::new(

@@ -103,8 +103,7 @@ impl Drop for ProgressWatch {
 fn watch(shared: &Shared, stop: &AtomicBool, events: &Events, limit: Duration) {
     let mut seen = shared.rounds.load(Ordering::Acquire);
     let mut moved = Instant::now();
-    // A receiving thread that ended (stopped, or after an MPI error it reported) is not stuck.
-    // Once the receiving thread has ended (stopped, or after an MPI error it reported to every
+    // A receiving thread that ended is not stuck. Once the receiving thread has ended (stopped, or after an MPI error it reported to every
     // worker), the watch ends too, and lets go of its end of the events' channel.
     while !stop.load(Ordering::Acquire) && !shared.receiving_ended.load(Ordering::Acquire) {
         std::thread::park_timeout(limit / 10);

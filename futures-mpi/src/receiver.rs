@@ -125,6 +125,8 @@ struct Ended<'a>(&'a Shared);
 impl Drop for Ended<'_> {
     fn drop(&mut self) {
         self.0.receiving_ended.store(true, Ordering::Release);
+        // No one is left to send what is posted (the heartbeat's pulses would pile up).
+        self.0.close_outgoing();
     }
 }
 
@@ -260,14 +262,27 @@ impl Receiving {
     }
 
     /// Starts sending what was posted, in order; `true` if anything was. A message to a worker
-    /// no longer alive is dropped; one MPI fails to start is reported as its worker's
-    /// [`Event::Failed`].
+    /// no longer alive is dropped, and so is one to a worker on this host whose process has
+    /// ended (it is counted out first): a send to a dead peer can wedge Open MPI's TCP
+    /// transport (see [`crate::progresswatch`]), and a busy thread polls the pidfds seldom.
+    /// One MPI fails to start is reported as its worker's [`Event::Failed`].
     fn start_posted(&mut self) -> bool {
         let posted = std::mem::take(&mut *self.shared.outgoing());
         if posted.is_empty() {
             return false;
         }
+        let mut checked: Vec<Rank> = Vec::new();
         for message in posted {
+            if !checked.contains(&message.rank) {
+                checked.push(message.rank);
+                if self.watch.has_ended(message.rank)
+                    && self.shared.standing(message.rank) == Some(Standing::Alive)
+                {
+                    // What it sent before it died may be waiting still: deliver that first.
+                    self.drain(message.rank);
+                    self.gone(message.rank, true);
+                }
+            }
             if self.shared.standing(message.rank) != Some(Standing::Alive) {
                 continue;
             }

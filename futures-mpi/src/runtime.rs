@@ -43,7 +43,7 @@ pub(crate) static JOB_LOST_A_RANK: AtomicBool = AtomicBool::new(false);
 static RECOVERY_AT_START: OnceLock<bool> = OnceLock::new();
 
 /// See [`RECOVERY_AT_START`].
-fn recovery_at_start() -> bool {
+pub(crate) fn recovery_at_start() -> bool {
     *RECOVERY_AT_START.get_or_init(|| {
         std::env::var("OMPI_MCA_orte_enable_recovery").is_ok_and(|value| {
             !matches!(

@@ -331,7 +331,7 @@ pub(crate) fn start_send_as(
     bytes: Vec<u8>,
 ) -> Result<Option<Sending>, MpiError> {
     #[cfg(feature = "test-support")]
-    crate::test_support::note_send();
+    crate::test_support::note_send(tag);
     let count = c_int::try_from(bytes.len()).map_err(|_| MpiError::TooLarge(bytes.len()))?;
     let mut sending = Sending {
         dest,

@@ -69,8 +69,7 @@ pub(crate) enum Standing {
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) comm: Comm,
-    /// How long the receiving thread may end no round, or another thread stay in one MPI call:
-    /// see [`crate::progresswatch`].
+    /// How long the receiving thread may end no round: see [`crate::progresswatch`].
     stall_limit: Duration,
     /// This host's name.
     pub(crate) here: String,
@@ -85,7 +84,7 @@ pub(crate) struct Shared {
     outgoing: Mutex<VecDeque<Outgoing>>,
     /// Wakes the receiving thread from its pause when a message is posted.
     pub(crate) doorbell: Doorbell,
-    /// Set (under the `outgoing` lock) once the receiving thread has stopped: no post after.
+    /// Set (under the `outgoing` lock) once the receiving thread has ended: no post after.
     closed: AtomicBool,
     pub(crate) stop: AtomicBool,
     /// Rounds of the receiving thread, for [`ProgressWatch`].
@@ -133,13 +132,21 @@ impl Shared {
         }
         {
             let mut outgoing = self.outgoing();
-            if self.closed.load(Ordering::Acquire) {
+            // Once the receiving thread is told to stop, or has ended, nothing more goes.
+            if self.closed.load(Ordering::Acquire) || self.stop.load(Ordering::Acquire) {
                 return Err(MpiError::WorkerGone(rank));
             }
             outgoing.push_back(Outgoing { rank, tag, bytes });
         }
         self.doorbell.ring();
         Ok(())
+    }
+
+    /// Refuses every later post and drops what was posted and not sent.
+    pub(crate) fn close_outgoing(&self) {
+        let mut outgoing = self.outgoing();
+        self.closed.store(true, Ordering::Release);
+        outgoing.clear();
     }
 
     /// The lock under which events are handed over and the verdict is given.
@@ -503,7 +510,8 @@ impl Workers {
             let _ = shared.post(rank, tag::LEAVE, vec![u8::from(lost)]);
         }
         shared.wait_all_gone(deadline);
-        // The workers that were to leave have: no pulse may reach one that finalizes.
+        // The workers that were to leave have: no more pulses (those posted already go only
+        // to workers still counted alive).
         if let Some(beater) = self.beater.take() {
             beater.stop_unless(|| shared.wedged.load(Ordering::Acquire));
         }
@@ -548,11 +556,7 @@ impl Workers {
         // What was posted and not sent goes to workers that are gone or were killed (the
         // receiving thread gave up its sends under way as it ended); and nothing may be posted
         // once the communicator is let go.
-        {
-            let mut outgoing = shared.outgoing();
-            outgoing.clear();
-            shared.closed.store(true, Ordering::Release);
-        }
+        shared.close_outgoing();
         let mut result = if stragglers.is_empty() {
             Ok(())
         } else {
@@ -600,7 +604,9 @@ impl Workers {
     fn stop_wedged(&mut self, receiver: JoinHandle<()>) -> Result<(), MpiError> {
         let shared = Arc::clone(&self.shared);
         shared.stop.store(true, Ordering::Release);
-        shared.closed.store(true, Ordering::Release);
+        // The stuck receiving thread holds `shared` for good: what was posted would be leaked
+        // with it.
+        shared.close_outgoing();
         if !self.spawned {
             // A rank 0 that cannot finalize: neither may the others (see `JOB_LOST_A_RANK`).
             runtime::JOB_LOST_A_RANK.store(true, Ordering::Release);

@@ -7,8 +7,9 @@
 //! * [`ThreadProbe`] — waits until another thread is asleep in the kernel, for tests that must
 //!   act while a call is really blocked.
 //! * [`watchdog`] — runs a blocking test body on its own thread and fails the test, with a
-//!   message and the test's dump of its state ([`watchdog_dumping`]), if it has not finished
-//!   in time, instead of stalling CI.
+//!   message, the test's dump of its state ([`watchdog_dumping`]) and where every thread of
+//!   the process and of its children waits, if it has not finished in time, instead of
+//!   stalling CI.
 //! * [`fixtures`] — futures in each of Python's five states (`util.py`'s `PENDING_FUTURE`,
 //!   `CANCELLED_AND_NOTIFIED_FUTURE`, …) and `mul`/`divmod`-style task functions.
 //! * [`ThreadPerTaskExecutor`] — the simplest real [`Executor`](concurrent_futures_core::Executor):

@@ -39,8 +39,13 @@ pub fn watchdog_for<R: Send + 'static>(
     watchdog_dumping(timeout, || String::from("(no dump given)"), body)
 }
 
-/// As [`watchdog_for`], and on a hang the panic message ends with `dump()`: the test's own
-/// account of its state (which futures are pending, which gates are open, …).
+/// As [`watchdog_for`], and on a hang the panic message adds `dump()`: the test's own account
+/// of its state (which futures are pending, which gates are open, …). Every hang report ends
+/// with where this process's threads and its descendants wait ([`describe_tree`]), and their
+/// stacks where `gdb` is installed ([`stacks_of_tree`]).
+///
+/// [`describe_tree`]: crate::procfs::describe_tree
+/// [`stacks_of_tree`]: crate::procfs::stacks_of_tree
 ///
 /// # Examples
 ///
@@ -56,6 +61,8 @@ pub fn watchdog_for<R: Send + 'static>(
 /// });
 /// let message = *hung.unwrap_err().downcast::<String>().unwrap();
 /// assert!(message.contains("state=pending"), "{message}");
+/// // And where the hung thread waits (a futex, here), among this process's threads.
+/// assert!(message.contains("(watched)"), "{message}");
 /// ```
 pub fn watchdog_dumping<R: Send + 'static>(
     timeout: Duration,
@@ -80,9 +87,12 @@ pub fn watchdog_dumping<R: Send + 'static>(
         Err(_) => panic!(
             "watchdog: `{name}` still running after {:.1?} (limit {timeout:?}); it is hung — \
              look for a future never completed, a gate never opened, or a lost wake-up\n\
-             dump: {}",
+             dump: {}\n\
+             where this process's threads and its children's wait:\n{}\n{}",
             started.elapsed(),
-            dump()
+            dump(),
+            crate::procfs::describe_tree(std::process::id()),
+            crate::procfs::stacks_of_tree(std::process::id()),
         ),
     }
 }
