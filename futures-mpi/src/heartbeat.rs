@@ -2,10 +2,8 @@
 //! host, or a process that is frozen rather than dead).
 //!
 //! The pool sends every worker a pulse each [`Heartbeat::interval`], and every worker sends the
-//! pool one, each timed by a thread of its own, so that a long task or a slow done-callback does
-//! not silence its side (the pool's thread posts its pulses to the receiving thread, the only
-//! one that calls MPI while the workers run; so the pool's pulses also say that it moves MPI
-//! along). A side that hears nothing from the other (no pulse, no message) for
+//! pool one, each from a thread of its own, so that a long task, a slow done-callback or a long
+//! MPI call moving a large message along does not silence its side. A side that hears nothing from the other (no pulse, no message) for
 //! [`Heartbeat::limit`] presumes it dead. Silence is judged only after probing has found nothing
 //! from the other side for a whole interval ([`Hearing`]): pulses that queued up while a side
 //! was busy count as heard, even though a first probe after a long task can miss them (MPI moves

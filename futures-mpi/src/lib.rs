@@ -48,8 +48,8 @@
 //! non-blocking and polled, and the pool watches each worker on its own host with a pidfd,
 //! reporting [`Event::Died`](transport::Event::Died) as soon as it ends; the workers on the
 //! pool's host watch the pool the same way (its pid comes in a welcome message) and leave when
-//! it dies. Across hosts, heartbeats tell: the pool and every worker send one, timed by a
-//! thread of their own, ten times per heartbeat timeout (30 s by default), and a worker silent that long
+//! it dies. Across hosts, heartbeats tell: the pool and every worker send one from a thread of
+//! their own, ten times per heartbeat timeout (30 s by default), and a worker silent that long
 //! is reported as [`Event::Silent`](transport::Event::Silent) (and killed if it is on the
 //! pool's host: a frozen process), while a worker that hears nothing from the pool that long
 //! leaves. A sender whose large message is still coming is given one second more per 100 MB
@@ -73,8 +73,9 @@
 //!   MPI's eager limit, still on its way): Open MPI's TCP transport deadlocks the pool's
 //!   process inside MPI (the failed write closes the connection while holding its lock, then
 //!   sends on it). Left alone, the pool would hang for good. So while the workers run, only
-//!   the pool's receiving thread calls MPI for that pool (every send is handed to it; another
-//!   pool's start or stop makes its own calls), and a thread that never calls MPI watches it: once it has ended no round for the heartbeat timeout
+//!   the pool's receiving thread and its heartbeat thread call MPI for that pool (every other
+//!   send is handed to the receiving thread; another pool's start or stop makes its own
+//!   calls), and a thread that never calls MPI watches both: once it has ended no round for the heartbeat timeout
 //!   (at least 5 s), MPI counts as wedged. The pool breaks, naming the dead worker (the
 //!   others get [`MpiError::Stuck`]), and its shutdown makes no MPI call: it kills the workers
 //!   on its host, and those on other hosts leave when its heartbeat stops. The stuck threads

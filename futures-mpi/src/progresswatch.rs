@@ -9,12 +9,14 @@
 //! and no silence, and delivers nothing.
 //!
 //! The deadlock takes whichever thread runs Open MPI's progress at the failure; so while the
-//! workers run, the receiving thread is the only one that calls MPI (every send is posted to
-//! it), and no other thread can be caught. A caller of `Workers::send` holding the pool's own
-//! lock, or the event thread, stuck inside MPI, could not have acted on the verdict.
+//! workers run, the receiving thread and the heartbeat thread (tiny pulses, which must not
+//! wait for the receiving thread) are the only ones that call MPI (every other send is posted
+//! to the receiving thread). A caller of `Workers::send` holding the pool's own lock, or the
+//! event thread, stuck inside MPI, could not have acted on the verdict.
 //!
-//! So a small thread counts the receiving thread's rounds. When it has ended no round for the
-//! stall limit, MPI is declared wedged in this process: every worker still counted alive is reported
+//! So a small thread counts the receiving thread's rounds, and times the heartbeat thread's MPI
+//! calls. When the receiving thread has ended no round, or the heartbeat thread has been in one
+//! call, for the stall limit, MPI is declared wedged in this process: every worker still counted alive is reported
 //! (as [`Event::Died`] if it was on this host and its process has ended, otherwise as
 //! [`Event::Failed`] with [`MpiError::Stuck`]), nothing more is delivered, sends are refused,
 //! and the workers' shutdown makes no MPI call: it kills those on this host, and those on
@@ -112,8 +114,10 @@ fn watch(shared: &Shared, stop: &AtomicBool, events: &Events, limit: Duration) {
             seen = rounds;
             moved = Instant::now();
         }
-        let stuck = moved.elapsed() >= limit && !shared.receiving_ended.load(Ordering::Acquire);
-        if stuck && !stop.load(Ordering::Acquire) {
+        let receiving_stuck =
+            moved.elapsed() >= limit && !shared.receiving_ended.load(Ordering::Acquire);
+        let beater_stuck = shared.beater_in_mpi.stuck_for().is_some_and(|t| t >= limit);
+        if (receiving_stuck || beater_stuck) && !stop.load(Ordering::Acquire) {
             declare_wedged(shared, events, limit);
             return;
         }

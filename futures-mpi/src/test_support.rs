@@ -7,7 +7,7 @@ use std::time::Duration;
 
 /// Receiving threads running now (see [`sends_beside_the_receiving_thread`]).
 static RECEIVING: AtomicUsize = AtomicUsize::new(0);
-/// Sends of payloads and pulses started on another thread while a receiving thread ran.
+/// Sends of payloads started on another thread while a receiving thread ran.
 static BESIDE: AtomicUsize = AtomicUsize::new(0);
 
 /// Makes this process, if it turns out a worker rank, wait `delay` after `MPI_Init` and before
@@ -17,11 +17,12 @@ pub fn delay_worker_hello(delay: Duration) {
     let _ = crate::bootstrap::HELLO_DELAY.set(delay);
 }
 
-/// How many MPI sends of a payload or a pulse (what a running pool sends) were started, in
+/// How many MPI sends of a payload (tasks, and a transport user's messages) were started, in
 /// this process, on a thread other than a pool's receiving thread while one ran: 0 when every
 /// such send is handed to it, as the crate docs' "Death" requires (a thread caught inside MPI
-/// by Open MPI's deadlock could not act on the progress watch's verdict). The sends of a
-/// pool's start (hellos, welcome) are not counted: another pool may start while one runs.
+/// by Open MPI's deadlock could not act on the progress watch's verdict). Pulses (from the
+/// heartbeat thread, which the progress watch times) and the sends of a pool's start
+/// (hellos, welcome: another pool may start while one runs) are not counted.
 /// A receiving thread stuck inside MPI counts as running for good.
 pub fn sends_beside_the_receiving_thread() -> usize {
     BESIDE.load(Ordering::SeqCst)
@@ -29,9 +30,8 @@ pub fn sends_beside_the_receiving_thread() -> usize {
 
 /// Called as every MPI send starts, with its tag.
 pub(crate) fn note_send(tag: i32) {
-    use crate::sys::tag::{DATA, PULSE};
     let on_receiver = std::thread::current().name() == Some(crate::receiver::THREAD_NAME);
-    if matches!(tag, DATA | PULSE) && !on_receiver && RECEIVING.load(Ordering::SeqCst) > 0 {
+    if tag == crate::sys::tag::DATA && !on_receiver && RECEIVING.load(Ordering::SeqCst) > 0 {
         BESIDE.fetch_add(1, Ordering::SeqCst);
     }
 }

@@ -76,11 +76,11 @@ pub(crate) struct Shared {
     members: Vec<WorkerInfo>,
     standings: Mutex<HashMap<Rank, Standing>>,
     changed: Condvar,
-    /// Messages for the receiving thread to send, in the order they were posted. Only that
-    /// thread calls MPI while the workers run: a caller of [`Workers::send`] (the pool's
-    /// dispatch, under the pool's own lock) or the event thread can never be caught inside
-    /// MPI by the deadlock the progress watch judges, and so they can always act on its
-    /// verdict. The lock is never held across an MPI call.
+    /// Messages for the receiving thread to send, in the order they were posted. Besides the
+    /// heartbeat thread's pulses, only that thread calls MPI while the workers run: a caller
+    /// of [`Workers::send`] (the pool's dispatch, under the pool's own lock) or the event
+    /// thread can never be caught inside MPI by the deadlock the progress watch judges, and
+    /// so they can always act on its verdict. The lock is never held across an MPI call.
     outgoing: Mutex<VecDeque<Outgoing>>,
     /// Wakes the receiving thread from its pause when a message is posted.
     pub(crate) doorbell: Doorbell,
@@ -91,11 +91,52 @@ pub(crate) struct Shared {
     pub(crate) rounds: AtomicU64,
     /// Set by the receiving thread as it ends (then its rounds stop for a reason).
     pub(crate) receiving_ended: AtomicBool,
+    /// When the heartbeat thread entered the MPI call it is in (see [`InMpi`]): it sends its
+    /// pulses itself, so that they go out even while the receiving thread spends long in one
+    /// call moving a large message along (a worker sending 1 GiB under a 1 s heartbeat
+    /// presumed the pool dead when the pulses waited for the receiving thread).
+    pub(crate) beater_in_mpi: InMpi,
     /// Set when a thread was found stuck inside MPI: see [`crate::progresswatch`].
     pub(crate) wedged: AtomicBool,
     /// Held while the receiving thread hands over an event, and while the verdict that MPI is
     /// wedged is given: no event follows the verdict's reports.
     delivering: Mutex<()>,
+}
+
+/// When one thread entered the MPI call it is in (milliseconds since the pool started, plus
+/// one), or 0 when it is in none: the progress watch judges a call that never returns.
+#[derive(Debug)]
+pub(crate) struct InMpi {
+    since: AtomicU64,
+    start: Instant,
+}
+
+impl InMpi {
+    fn new(start: Instant) -> InMpi {
+        InMpi {
+            since: AtomicU64::new(0),
+            start,
+        }
+    }
+
+    /// Runs `call` (one non-blocking MPI call), marked as in MPI meanwhile.
+    fn around<T>(&self, call: impl FnOnce() -> T) -> T {
+        let now = self.start.elapsed().as_millis() as u64 + 1;
+        self.since.store(now, Ordering::Release);
+        let result = call();
+        self.since.store(0, Ordering::Release);
+        result
+    }
+
+    /// How long the thread has been in its current MPI call, if it is in one.
+    pub(crate) fn stuck_for(&self) -> Option<Duration> {
+        let since = self.since.load(Ordering::Acquire);
+        (since != 0).then(|| {
+            self.start
+                .elapsed()
+                .saturating_sub(Duration::from_millis(since - 1))
+        })
+    }
 }
 
 /// A message posted for the receiving thread to send.
@@ -341,6 +382,7 @@ impl Workers {
             outgoing: Mutex::new(VecDeque::new()),
             doorbell: Doorbell::new(),
             closed: AtomicBool::new(false),
+            beater_in_mpi: InMpi::new(Instant::now()),
             stop: AtomicBool::new(false),
             rounds: AtomicU64::new(0),
             receiving_ended: AtomicBool::new(false),
@@ -369,12 +411,28 @@ impl Workers {
         runtime::LIVE_POOLS.fetch_add(1, Ordering::AcqRel);
         let pulse = heartbeat.encode();
         let beat_shared = Arc::clone(&shared);
-        // The pulses go out from the receiving thread too: they say that it moves MPI along,
-        // and once it is wedged (when posts are refused) silence follows, and the workers on
-        // other hosts leave after their timeout.
+        // The pulses go from the heartbeat thread itself (see `Shared::beater_in_mpi`); one
+        // MPI has not finished at once (they are tiny: it always has) is tested at the next
+        // beat, and given up once its worker is no longer alive.
+        let mut unfinished: Vec<sys::Sending> = Vec::new();
         let beater = Beater::start(heartbeat.interval, move |_| {
+            if beat_shared.wedged.load(Ordering::Acquire)
+                || beat_shared.stop.load(Ordering::Acquire)
+            {
+                // Silence from here on: the workers on other hosts leave after their timeout.
+                return;
+            }
+            unfinished.retain_mut(|send| {
+                beat_shared.standing(send.dest()) == Some(Standing::Alive)
+                    && matches!(beat_shared.beater_in_mpi.around(|| send.test()), Ok(false))
+            });
             for rank in beat_shared.alive() {
-                let _ = beat_shared.post(rank, tag::PULSE, pulse.clone());
+                let started = beat_shared
+                    .beater_in_mpi
+                    .around(|| sys::start_send(beat_shared.comm, rank, tag::PULSE, pulse.clone()));
+                if let Ok(Some(sending)) = started {
+                    unfinished.push(sending);
+                }
             }
         });
         let mut workers = Workers {
