@@ -75,7 +75,8 @@
 //!   sends on it). Left alone, the pool would hang for good. So while the workers run, only
 //!   the pool's receiving thread and its heartbeat thread call MPI for that pool (every other
 //!   send is handed to the receiving thread; another pool's start or stop makes its own
-//!   calls), and a thread that never calls MPI watches both: once it has ended no round for the heartbeat timeout
+//!   calls), and a thread that never calls MPI watches both: once the receiving thread has
+//!   ended no round, or the heartbeat thread has been in one call, for the heartbeat timeout
 //!   (at least 5 s), MPI counts as wedged. The pool breaks, naming the dead worker (the
 //!   others get [`MpiError::Stuck`]), and its shutdown makes no MPI call: it kills the workers
 //!   on its host, and those on other hosts leave when its heartbeat stops. The stuck threads

@@ -568,8 +568,7 @@ impl Workers {
             let _ = shared.post(rank, tag::LEAVE, vec![u8::from(lost)]);
         }
         shared.wait_all_gone(deadline);
-        // The workers that were to leave have: no more pulses (those posted already go only
-        // to workers still counted alive).
+        // The workers that were to leave have: no pulse may reach one that finalizes.
         if let Some(beater) = self.beater.take() {
             beater.stop_unless(|| shared.wedged.load(Ordering::Acquire));
         }

@@ -182,8 +182,8 @@ fn main() {
                 90,
                 a_slow_handler_does_not_make_a_worker_receiving_a_large_task_leave,
             );
-            // Over every case above: `Workers::send` from the caller, the handler's `Outbox`,
-            // the pulses and the leave messages all went through the receiving thread.
+            // Over every case above: the payloads of `Workers::send` from the caller and of the
+            // handler's `Outbox` all went through the receiving thread.
             case(
                 "only_the_receiving_thread_sent_while_the_workers_ran",
                 10,
