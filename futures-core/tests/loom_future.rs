@@ -30,6 +30,33 @@ fn cancel_racing_set_running_or_notify_cancel_has_exactly_one_winner() {
     });
 }
 
+/// An executor that can stop its tasks starts one with `set_running_allowing_cancel`: a
+/// `cancel()` made as soon as `running()` says yes must succeed (and stop the task). With
+/// `set_running_or_notify_cancel` then `allow_cancel_while_running`, loom finds the moment in
+/// between, where it fails (a process pool's doctest hung on it under load).
+#[test]
+fn a_cancel_once_running_is_seen_always_stops_a_task_started_allowing_cancel() {
+    loom::model(|| {
+        let f = Future::<u8>::new();
+        let worker = f.clone();
+        let stopped = Arc::new(AtomicUsize::new(0));
+        let stops = Arc::clone(&stopped);
+        let t = thread::spawn(move || {
+            worker
+                .set_running_allowing_cancel(move || {
+                    stops.fetch_add(1, Ordering::SeqCst);
+                })
+                .unwrap()
+        });
+        if f.running() {
+            assert!(f.cancel(), "a running future that allows it is cancelled");
+            assert_eq!(stopped.load(Ordering::SeqCst), 1, "and its task is stopped");
+        }
+        let started = t.join().unwrap();
+        assert!(started);
+    });
+}
+
 /// A lost wake-up would leave `result()` blocked forever: loom reports the deadlock.
 #[test]
 fn set_result_racing_a_blocked_result_never_loses_the_wake_up() {

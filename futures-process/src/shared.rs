@@ -75,12 +75,13 @@ impl std::fmt::Debug for Config {
 pub(crate) trait Sink: Send {
     /// PENDING → RUNNING; `false` if the future was cancelled.
     fn start(&self) -> bool;
+    /// [`start`](Sink::start), letting `cancel()` of the running future call `stop` from the
+    /// moment it runs.
+    fn start_stoppable(&self, stop: Box<dyn FnOnce() + Send>) -> bool;
     /// Cancels a future that never started (and notifies its waiters).
     fn cancel(&self);
     /// Completes the future with the result bytes or the error.
     fn finish(self: Box<Self>, outcome: Result<&[u8], TaskError>);
-    /// Lets `cancel()` of the running future call `stop`.
-    fn allow_stop(&self, stop: Box<dyn FnOnce() + Send>);
 }
 
 pub(crate) struct FutureSink<R>(pub(crate) Future<R>);
@@ -94,8 +95,8 @@ impl<R: Payload> Sink for FutureSink<R> {
         self.0.cancel();
     }
 
-    fn allow_stop(&self, stop: Box<dyn FnOnce() + Send>) {
-        self.0.allow_cancel_while_running(stop);
+    fn start_stoppable(&self, stop: Box<dyn FnOnce() + Send>) -> bool {
+        self.0.set_running_allowing_cancel(stop) == Ok(true)
     }
 
     fn finish(self: Box<Self>, outcome: Result<&[u8], TaskError>) {
@@ -393,11 +394,14 @@ impl Shared {
                 });
             let Some(index) = chosen else { break };
             let job = st.queue.pop_front().expect("checked non-empty");
-            if !job.sink.start() {
+            // In one step: a `cancel()` made as soon as the future runs must find its stop.
+            let started = if self.config.supervision.cancel_running {
+                job.sink.start_stoppable(self.stop_on_cancel(job.id))
+            } else {
+                job.sink.start()
+            };
+            if !started {
                 continue;
-            }
-            if self.config.supervision.cancel_running {
-                job.sink.allow_stop(self.stop_on_cancel(job.id));
             }
             let slot = &mut st.workers[index];
             slot.sent += 1;

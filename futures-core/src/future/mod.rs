@@ -381,6 +381,48 @@ impl<T> Future<T> {
         }
     }
 
+    /// [`set_running_or_notify_cancel`](Future::set_running_or_notify_cancel) and
+    /// [`allow_cancel_while_running`](Future::allow_cancel_while_running) in one step, for an
+    /// executor that can stop its tasks: the future is never seen running without `stop`, so a
+    /// `cancel()` made as soon as [`running`](Future::running) says yes succeeds. (Called one
+    /// after the other, they leave a moment in which `cancel()` of the running future fails.)
+    /// Returns what `set_running_or_notify_cancel` returns; unless the future starts, `stop` is
+    /// dropped uncalled.
+    ///
+    /// ```
+    /// use concurrent_futures_core::Future;
+    ///
+    /// let f = Future::<u32>::new();
+    /// assert_eq!(f.set_running_allowing_cancel(|| {}), Ok(true));
+    /// assert!(f.running() && f.cancel());
+    ///
+    /// let g = Future::<u32>::new();
+    /// g.cancel();
+    /// assert_eq!(g.set_running_allowing_cancel(|| unreachable!()), Ok(false));
+    /// ```
+    ///
+    /// # Differences from Python
+    ///
+    /// Python's `cancel()` always fails on a running future.
+    pub fn set_running_allowing_cancel(
+        &self,
+        stop: impl FnOnce() + Send + 'static,
+    ) -> Result<bool, InvalidStateError> {
+        let mut shared = self.inner.shared.lock();
+        // Under the lock, which `cancel` takes too: it sees PENDING, or RUNNING with `stop`.
+        if self
+            .inner
+            .state
+            .compare_exchange(PENDING, RUNNING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+        {
+            shared.watchers().stop_running = Some(Box::new(stop));
+            return Ok(true);
+        }
+        drop(shared);
+        self.notify_cancel_or_reject()
+    }
+
     /// Blocks until the future is done or `deadline` passes; returns the state word then.
     fn wait_done(&self, deadline: &Deadline) -> u8 {
         let word = self.word();
