@@ -48,12 +48,17 @@ fn a_cancel_once_running_is_seen_always_stops_a_task_started_allowing_cancel() {
                 })
                 .unwrap()
         });
-        if f.running() {
-            assert!(f.cancel(), "a running future that allows it is cancelled");
+        let was_running = f.running();
+        let cancelled = f.cancel();
+        if was_running {
+            assert!(cancelled, "a running future that allows it is cancelled");
             assert_eq!(stopped.load(Ordering::SeqCst), 1, "and its task is stopped");
         }
+        // Cancelled before it started, or while running: a cancel always succeeds here.
+        assert!(cancelled);
         let started = t.join().unwrap();
-        assert!(started);
+        // Its stop ran exactly when the task had started (and was cancelled running).
+        assert_eq!(stopped.load(Ordering::SeqCst), usize::from(started));
     });
 }
 

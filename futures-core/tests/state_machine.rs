@@ -1,5 +1,6 @@
 //! Proptests of the `Future` state machine against a plain reference model of Python's state
-//! table (spec §1.4.2): random operation sequences, on one thread and on several at once.
+//! table (spec §1.4.2), plus cancel of a task started allowing it: random operation sequences,
+//! on one thread and on several at once.
 //!
 //! With several threads the check is linearizability: the results each thread saw must be
 //! explained by *some* interleaving of the threads' operations, run one at a time on the model,
@@ -19,6 +20,8 @@ use std::time::Duration;
 enum Op {
     Cancel,
     SetRunningOrNotifyCancel,
+    /// `set_running_allowing_cancel`, with a stop that counts its calls.
+    SetRunningAllowingCancel,
     SetResult(u8),
     SetException,
     Cancelled,
@@ -41,20 +44,29 @@ enum Ret {
     CallbackRanAtOnce(bool),
 }
 
-/// The reference model: Python's table, nothing else.
+/// The reference model: Python's table, plus the one way we differ on purpose: a future
+/// started with `set_running_allowing_cancel` accepts `cancel()` while running (and its stop
+/// runs, once).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Model {
     Pending,
     Running,
+    /// Running, started allowing cancel.
+    RunningStoppable,
     Cancelled,
     CancelledAndNotified,
+    /// Cancelled while running: `CancelledAndNotified`, with its stop called.
+    StoppedByCancel,
     Returned(u8),
     Raised,
 }
 
 impl Model {
     fn is_done(self) -> bool {
-        !matches!(self, Model::Pending | Model::Running)
+        !matches!(
+            self,
+            Model::Pending | Model::Running | Model::RunningStoppable
+        )
     }
 
     fn apply(self, op: Op) -> (Model, Ret) {
@@ -62,7 +74,8 @@ impl Model {
         match op {
             Op::Cancel => match self {
                 Pending => (Cancelled, Ret::Bool(true)),
-                Cancelled | CancelledAndNotified => (self, Ret::Bool(true)),
+                RunningStoppable => (StoppedByCancel, Ret::Bool(true)),
+                Cancelled | CancelledAndNotified | StoppedByCancel => (self, Ret::Bool(true)),
                 _ => (self, Ret::Bool(false)),
             },
             Op::SetRunningOrNotifyCancel => match self {
@@ -70,49 +83,61 @@ impl Model {
                 Cancelled => (CancelledAndNotified, Ret::Started(Ok(false))),
                 _ => (self, Ret::Started(Err(()))),
             },
+            Op::SetRunningAllowingCancel => match self {
+                Pending => (RunningStoppable, Ret::Started(Ok(true))),
+                Cancelled => (CancelledAndNotified, Ret::Started(Ok(false))),
+                _ => (self, Ret::Started(Err(()))),
+            },
             Op::SetResult(v) => match self {
-                Pending | Running => (Returned(v), Ret::Set(Ok(()))),
+                Pending | Running | RunningStoppable => (Returned(v), Ret::Set(Ok(()))),
                 _ => (self, Ret::Set(Err(()))),
             },
             Op::SetException => match self {
-                Pending | Running => (Raised, Ret::Set(Ok(()))),
+                Pending | Running | RunningStoppable => (Raised, Ret::Set(Ok(()))),
                 _ => (self, Ret::Set(Err(()))),
             },
             Op::Cancelled => (
                 self,
-                Ret::Bool(matches!(self, Cancelled | CancelledAndNotified)),
+                Ret::Bool(matches!(
+                    self,
+                    Cancelled | CancelledAndNotified | StoppedByCancel
+                )),
             ),
-            Op::Running => (self, Ret::Bool(self == Running)),
+            Op::Running => (self, Ret::Bool(matches!(self, Running | RunningStoppable))),
             Op::Done => (self, Ret::Bool(self.is_done())),
             Op::ResultPoll => (
                 self,
                 match self {
                     Returned(v) => Ret::Value(v),
                     Raised => Ret::Failed,
-                    Cancelled | CancelledAndNotified => Ret::Cancelled,
-                    Pending | Running => Ret::Timeout,
+                    Cancelled | CancelledAndNotified | StoppedByCancel => Ret::Cancelled,
+                    Pending | Running | RunningStoppable => Ret::Timeout,
                 },
             ),
             Op::AddDoneCallback => (self, Ret::CallbackRanAtOnce(self.is_done())),
         }
     }
 
-    fn matches(self, f: &Future<u8>) -> bool {
+    /// Whether the real future, and the stops its executor saw called, end where the model
+    /// does.
+    fn matches(self, f: &Future<u8>, stops: usize) -> bool {
         let state = match self {
             Model::Pending => State::Pending,
-            Model::Running => State::Running,
+            Model::Running | Model::RunningStoppable => State::Running,
             Model::Cancelled => State::Cancelled,
-            Model::CancelledAndNotified => State::CancelledAndNotified,
+            Model::CancelledAndNotified | Model::StoppedByCancel => State::CancelledAndNotified,
             Model::Returned(_) | Model::Raised => State::Finished,
         };
         state == f.state()
             && self.apply(Op::ResultPoll).1 == run(f, Op::ResultPoll, &Counter::default())
+            && stops == usize::from(self == Model::StoppedByCancel)
     }
 }
 
-/// Counts callback runs, to check each callback runs exactly once when the future is done.
+/// Counts callback runs, to check each callback runs exactly once when the future is done;
+/// and calls of the stops given to `set_running_allowing_cancel`.
 #[derive(Default, Clone)]
-struct Counter(Arc<AtomicUsize>);
+struct Counter(Arc<AtomicUsize>, Arc<AtomicUsize>);
 
 thread_local! {
     static IN_ADD: Cell<bool> = const { Cell::new(false) };
@@ -125,6 +150,15 @@ fn run(f: &Future<u8>, op: Op, callbacks: &Counter) -> Ret {
         Op::Cancel => Ret::Bool(f.cancel()),
         Op::SetRunningOrNotifyCancel => {
             Ret::Started(f.set_running_or_notify_cancel().map_err(drop))
+        }
+        Op::SetRunningAllowingCancel => {
+            let stops = callbacks.1.clone();
+            Ret::Started(
+                f.set_running_allowing_cancel(move || {
+                    stops.fetch_add(1, Ordering::SeqCst);
+                })
+                .map_err(drop),
+            )
         }
         Op::SetResult(v) => Ret::Set(f.set_result(v).map_err(drop)),
         Op::SetException => Ret::Set(f.set_exception(TaskError::panicked("model")).map_err(drop)),
@@ -158,6 +192,7 @@ fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
         Just(Op::Cancel),
         Just(Op::SetRunningOrNotifyCancel),
+        Just(Op::SetRunningAllowingCancel),
         (0u8..4).prop_map(Op::SetResult),
         Just(Op::SetException),
         Just(Op::Cancelled),
@@ -170,19 +205,20 @@ fn op() -> impl Strategy<Value = Op> {
 
 /// Whether some interleaving of `histories` (each thread's ops in order) run on the model
 /// reproduces every recorded result and ends in a state matching `f`.
-fn linearizable(histories: &[Vec<(Op, Ret)>], f: &Future<u8>) -> bool {
+fn linearizable(histories: &[Vec<(Op, Ret)>], f: &Future<u8>, stops: usize) -> bool {
     fn search(
         histories: &[Vec<(Op, Ret)>],
         positions: &mut Vec<usize>,
         model: Model,
         f: &Future<u8>,
+        stops: usize,
         seen: &mut HashSet<(Vec<usize>, Model)>,
     ) -> bool {
         if !seen.insert((positions.clone(), model)) {
             return false;
         }
         if positions.iter().zip(histories).all(|(&p, h)| p == h.len()) {
-            return model.matches(f);
+            return model.matches(f, stops);
         }
         for t in 0..histories.len() {
             let Some(&(op, ret)) = histories[t].get(positions[t]) else {
@@ -191,7 +227,7 @@ fn linearizable(histories: &[Vec<(Op, Ret)>], f: &Future<u8>) -> bool {
             let (next, expected) = model.apply(op);
             if expected == ret {
                 positions[t] += 1;
-                let found = search(histories, positions, next, f, seen);
+                let found = search(histories, positions, next, f, stops, seen);
                 positions[t] -= 1;
                 if found {
                     return true;
@@ -205,6 +241,7 @@ fn linearizable(histories: &[Vec<(Op, Ret)>], f: &Future<u8>) -> bool {
         &mut vec![0; histories.len()],
         Model::Pending,
         f,
+        stops,
         &mut HashSet::new(),
     )
 }
@@ -225,7 +262,7 @@ proptest! {
             model = next;
             added += usize::from(op == Op::AddDoneCallback);
         }
-        prop_assert!(model.matches(&f));
+        prop_assert!(model.matches(&f, callbacks.1.load(Ordering::SeqCst)));
         let ran = callbacks.0.load(Ordering::SeqCst);
         prop_assert_eq!(ran, if model.is_done() { added } else { 0 });
     }
@@ -251,7 +288,11 @@ proptest! {
             })
             .collect();
         let histories: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
-        prop_assert!(linearizable(&histories, &f), "no interleaving explains {:?}", histories);
+        let stops = callbacks.1.load(Ordering::SeqCst);
+        prop_assert!(
+            linearizable(&histories, &f, stops),
+            "no interleaving explains {:?} (stops called: {})", histories, stops
+        );
         let added = programs.iter().flatten().filter(|&&op| op == Op::AddDoneCallback).count();
         let ran = callbacks.0.load(Ordering::SeqCst);
         prop_assert_eq!(ran, if f.done() { added } else { 0 });

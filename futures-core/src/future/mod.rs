@@ -154,8 +154,9 @@ struct Watchers<T> {
     wakers: Vec<(u64, Waker)>,
     /// `.await`s waiting to become the last handle (see `TAKER_ONE`), by awaiter id.
     taker_wakers: Vec<(u64, Waker)>,
-    /// What stops the running task, if its executor can ([`Future::allow_cancel_while_running`]):
-    /// taken by the `cancel()` that cancels it while running.
+    /// What stops the running task, if its executor can ([`Future::set_running_allowing_cancel`],
+    /// [`Future::allow_cancel_while_running`]): taken by the `cancel()` that cancels it while
+    /// running.
     stop_running: Option<Box<dyn FnOnce() + Send>>,
 }
 
@@ -293,7 +294,7 @@ impl<T> Future<T> {
     /// once the executor calls `set_running_or_notify_cancel`, as in Python.
     ///
     /// A running task is cancelled too when its executor allowed it
-    /// ([`allow_cancel_while_running`](Future::allow_cancel_while_running): a process pool
+    /// ([`set_running_allowing_cancel`](Future::set_running_allowing_cancel): a process pool
     /// built with `cancel_running(true)`); `wait` and `as_completed` then see it at once.
     ///
     /// ```
@@ -354,6 +355,10 @@ impl<T> Future<T> {
     /// done-callbacks. For executors that can stop a running task (a process pool kills the task's
     /// worker); the others never call it. Has no effect unless the future is running; a second
     /// call replaces the first `stop`. `stop` is dropped uncalled if the task finishes first.
+    ///
+    /// Between starting the task and this call, a `cancel()` of the running future fails: to
+    /// start a task that can be cancelled from the moment it runs, use
+    /// [`set_running_allowing_cancel`](Future::set_running_allowing_cancel).
     ///
     /// ```
     /// use concurrent_futures_core::Future;
