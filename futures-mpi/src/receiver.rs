@@ -221,7 +221,15 @@ impl Receiving {
                 backoff.reset();
                 continue;
             }
-            let pause = backoff.next_pause();
+            // A message under way moves along only inside MPI calls: while one comes or goes,
+            // this thread yields between rounds but never pauses.
+            let transferring =
+                !self.sending.is_empty() || self.incoming.values().any(|q| !q.is_empty());
+            let pause = if transferring {
+                Duration::ZERO
+            } else {
+                backoff.next_pause()
+            };
             idle = idle.wrapping_add(1);
             let ended = if pause.is_zero() {
                 // A poll of the pidfds does not give up the core: on a machine with more ranks

@@ -1,7 +1,6 @@
 //! The raw MPI calls the transport makes, each with its return code checked (rsmpi's own
 //! wrappers ignore them, and have no non-blocking probe with a matched receive).
 
-use crate::backoff::Backoff;
 use crate::{MpiError, Rank};
 use mpi::ffi;
 use std::ffi::{CStr, c_char, c_int, c_void};
@@ -136,7 +135,6 @@ pub(crate) fn try_receive(
     let Some(mut incoming) = start_receive(comm, source, tag)? else {
         return Ok(None);
     };
-    let mut backoff = Backoff::default();
     loop {
         if incoming.test()? {
             return Ok(Some(incoming.take()));
@@ -144,7 +142,8 @@ pub(crate) fn try_receive(
         if gone(incoming.sender, incoming.len()) {
             return Err(MpiError::WorkerGone(incoming.sender));
         }
-        backoff.snooze();
+        // No pause: MPI moves the message along only inside its calls (see `crate::backoff`).
+        std::thread::yield_now();
     }
 }
 
@@ -372,7 +371,6 @@ pub(crate) fn send(
     let Some(mut sending) = start_send(comm, dest, tag, bytes)? else {
         return Ok(());
     };
-    let mut backoff = Backoff::default();
     loop {
         if sending.test()? {
             return Ok(());
@@ -380,6 +378,7 @@ pub(crate) fn send(
         if gone() {
             return Err(MpiError::WorkerGone(dest));
         }
-        backoff.snooze();
+        // No pause: MPI moves the message along only inside its calls (see `crate::backoff`).
+        std::thread::yield_now();
     }
 }
