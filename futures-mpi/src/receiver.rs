@@ -1,8 +1,8 @@
-//! The pool's one progress thread, and its only thread that calls MPI while the workers run:
-//! every message from any worker, and every local worker's death, handed to the pool's event
-//! handler as [`Event`]s in the order they happened; and every message posted to a worker
-//! (`Workers::send`, the pulses, the leave messages), sent in the order posted and tested until
-//! MPI has finished it.
+//! The pool's one progress thread, and, beside the heartbeat thread's pulses, its only thread
+//! that calls MPI while the workers run: every message from any worker, and every local
+//! worker's death, handed to the pool's event handler as [`Event`]s in the order they happened;
+//! and every message posted to a worker (`Workers::send`, the `Outbox`, the leave messages),
+//! sent in the order posted and tested until MPI has finished it.
 //!
 //! It never blocks on one rank (a receive from a dead rank never returns): it probes for a
 //! message from any source, tests the receives and sends under way (a large message comes in
@@ -125,7 +125,7 @@ struct Ended<'a>(&'a Shared);
 impl Drop for Ended<'_> {
     fn drop(&mut self) {
         self.0.receiving_ended.store(true, Ordering::Release);
-        // No one is left to send what is posted (the heartbeat's pulses would pile up).
+        // No one is left to send what is posted: later posts are refused, not queued for good.
         self.0.close_outgoing();
     }
 }
