@@ -2,7 +2,9 @@
 //!
 //! * [`Future`] — the state machine every executor completes and every caller waits on, with
 //!   Python's five [`State`]s and rules, done-callbacks, and `result(timeout)`; it can also be
-//!   `.await`ed in any async runtime ([`FutureAwait`], [`Completed`]).
+//!   `.await`ed in any async runtime ([`FutureAwait`], [`Completed`]). An executor whose
+//!   completing thread must run no user code hands the done-callbacks to another thread
+//!   ([`Future::complete_deferring_callbacks`], [`DeferredCallbacks`]).
 //! * [`Executor`] — the one interface of the thread and process engines, with `submit`,
 //!   [`map`](Executor::map) (written once, here; an engine that batches gets `chunksize`'s
 //!   chunks through [`submit_batch`](Executor::submit_batch) and [`Batch`]) and `shutdown`.
@@ -80,7 +82,7 @@ pub use error::{
     PayloadStage, StopReason, SubmitError, TaskError, TaskStopped, TimeoutError,
 };
 pub use executor::{Batch, Executor, Payload};
-pub use future::{Completed, Future, FutureAwait, FutureTask};
+pub use future::{Completed, DeferredCallbacks, Future, FutureAwait, FutureTask};
 pub use map::{Map, MapError, MapOptions};
 pub use queue::QueueFullPolicy;
 pub use state::{Completion, State};

@@ -98,6 +98,106 @@ fn add_done_callback_racing_set_result_runs_the_callback_exactly_once() {
     });
 }
 
+/// A callback added while another thread finishes the future deferring its callbacks runs
+/// exactly once: at once in the adding thread (the future was finished), or from the handed-back
+/// callbacks; never inside the finishing call.
+#[test]
+fn add_done_callback_racing_complete_deferring_callbacks_runs_the_callback_once_never_inside() {
+    loom::model(|| {
+        let f = Future::<u8>::new();
+        let runs = Arc::new(AtomicUsize::new(0));
+        // Set by the finishing thread around its call: a callback that sees it ran inside.
+        let finishing = Arc::new(AtomicUsize::new(0));
+        let setter = f.clone();
+        let in_call = finishing.clone();
+        let t = thread::spawn(move || {
+            in_call.store(1, Ordering::SeqCst);
+            let callbacks = setter.complete_deferring_callbacks(Ok(1)).unwrap();
+            in_call.store(0, Ordering::SeqCst);
+            callbacks.run();
+        });
+        let r = runs.clone();
+        let seen = finishing.clone();
+        let adder = thread::current().id();
+        f.add_done_callback(move |f| {
+            assert_eq!(
+                f.result(None).unwrap(),
+                1,
+                "a callback sees the finished future"
+            );
+            assert!(
+                thread::current().id() == adder || seen.load(Ordering::SeqCst) == 0,
+                "a callback ran inside complete_deferring_callbacks"
+            );
+            r.fetch_add(1, Ordering::SeqCst);
+        });
+        t.join().unwrap();
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert_eq!(f.callback_count(), 0, "no callback left behind");
+    });
+}
+
+/// A value that counts its drops.
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// `complete_deferring_callbacks` releases the executor's handle when no callback is registered
+/// and another handle is left, and hands it back with the callbacks otherwise. A taker waiting
+/// to be the last handle (`into_result_when_last`) is never stranded, in either case and
+/// whichever comes first; and the value is dropped exactly once, by the taker.
+#[test]
+fn complete_deferring_callbacks_racing_a_taker_never_strands_it_and_drops_the_value_once() {
+    for with_callback in [false, true] {
+        loom::model(move || taker_racing_complete_deferring_callbacks(with_callback));
+    }
+}
+
+fn taker_racing_complete_deferring_callbacks(with_callback: bool) {
+    {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let f = Future::<Counted>::new();
+        if with_callback {
+            f.add_done_callback(|f| assert!(f.done()));
+        }
+        let executor = f.clone();
+        let value = Counted(drops.clone());
+        let t = thread::spawn(move || {
+            let left = executor.complete_deferring_callbacks(Ok(value)).unwrap();
+            // Run (here: nothing, or the drop of a handle) on another thread.
+            thread::spawn(move || left.run()).join().unwrap();
+        });
+        let taken = f.into_result_when_last(None).unwrap();
+        assert_eq!(drops.load(Ordering::SeqCst), 0, "the taker holds the value");
+        drop(taken);
+        t.join().unwrap();
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    }
+}
+
+/// The last other handle dropped while the executor completes deferring: the value is dropped
+/// exactly once, whoever holds the last handle.
+#[test]
+fn complete_deferring_callbacks_racing_the_last_other_drop_drops_the_value_once() {
+    loom::model(|| {
+        let drops = Arc::new(AtomicUsize::new(0));
+        let f = Future::<Counted>::new();
+        let executor = f.clone();
+        let value = Counted(drops.clone());
+        let t = thread::spawn(move || {
+            let left = executor.complete_deferring_callbacks(Ok(value)).unwrap();
+            left.run();
+        });
+        drop(f);
+        t.join().unwrap();
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    });
+}
+
 /// Cancel and set_result: one terminal state, and the loser learns it lost.
 #[test]
 fn cancel_racing_set_result_ends_in_exactly_one_terminal_state() {

@@ -7,7 +7,7 @@
 //! that also ends in the state the real future ended in.
 #![cfg(not(loom))]
 
-use concurrent_futures_core::{Future, FutureError, State, TaskError};
+use concurrent_futures_core::{DeferredCallbacks, Future, FutureError, State, TaskError};
 use proptest::prelude::*;
 use std::cell::Cell;
 use std::collections::HashSet;
@@ -23,6 +23,8 @@ enum Op {
     /// `set_running_allowing_cancel`, with a stop that counts its calls.
     SetRunningAllowingCancel,
     SetResult(u8),
+    /// `complete_deferring_callbacks(Ok(v))`, then running the callbacks it hands back.
+    SetResultDeferringCallbacks(u8),
     SetException,
     Cancelled,
     Running,
@@ -88,7 +90,7 @@ impl Model {
                 Cancelled => (CancelledAndNotified, Ret::Started(Ok(false))),
                 _ => (self, Ret::Started(Err(()))),
             },
-            Op::SetResult(v) => match self {
+            Op::SetResult(v) | Op::SetResultDeferringCallbacks(v) => match self {
                 Pending | Running | RunningStoppable => (Returned(v), Ret::Set(Ok(()))),
                 _ => (self, Ret::Set(Err(()))),
             },
@@ -142,6 +144,8 @@ struct Counter(Arc<AtomicUsize>, Arc<AtomicUsize>);
 thread_local! {
     static IN_ADD: Cell<bool> = const { Cell::new(false) };
     static RAN_IN_ADD: Cell<bool> = const { Cell::new(false) };
+    static IN_DEFERRING: Cell<bool> = const { Cell::new(false) };
+    static RAN_IN_DEFERRING: Cell<bool> = const { Cell::new(false) };
 }
 
 /// Runs `op` on the real future.
@@ -161,6 +165,17 @@ fn run(f: &Future<u8>, op: Op, callbacks: &Counter) -> Ret {
             )
         }
         Op::SetResult(v) => Ret::Set(f.set_result(v).map_err(drop)),
+        Op::SetResultDeferringCallbacks(v) => {
+            IN_DEFERRING.with(|c| c.set(true));
+            RAN_IN_DEFERRING.with(|c| c.set(false));
+            let set = f.clone().complete_deferring_callbacks(Ok(v));
+            IN_DEFERRING.with(|c| c.set(false));
+            assert!(
+                !RAN_IN_DEFERRING.with(Cell::get),
+                "a callback ran inside complete_deferring_callbacks"
+            );
+            Ret::Set(set.map(DeferredCallbacks::run).map_err(drop))
+        }
         Op::SetException => Ret::Set(f.set_exception(TaskError::panicked("model")).map_err(drop)),
         Op::Cancelled => Ret::Bool(f.cancelled()),
         Op::Running => Ret::Bool(f.running()),
@@ -181,6 +196,9 @@ fn run(f: &Future<u8>, op: Op, callbacks: &Counter) -> Ret {
                 if IN_ADD.with(Cell::get) {
                     RAN_IN_ADD.with(|c| c.set(true));
                 }
+                if IN_DEFERRING.with(Cell::get) {
+                    RAN_IN_DEFERRING.with(|c| c.set(true));
+                }
             });
             IN_ADD.with(|c| c.set(false));
             Ret::CallbackRanAtOnce(RAN_IN_ADD.with(Cell::get))
@@ -194,6 +212,7 @@ fn op() -> impl Strategy<Value = Op> {
         Just(Op::SetRunningOrNotifyCancel),
         Just(Op::SetRunningAllowingCancel),
         (0u8..4).prop_map(Op::SetResult),
+        (0u8..4).prop_map(Op::SetResultDeferringCallbacks),
         Just(Op::SetException),
         Just(Op::Cancelled),
         Just(Op::Running),

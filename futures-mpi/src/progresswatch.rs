@@ -161,7 +161,7 @@ fn declare_wedged(shared: &Shared, events: &Events, limit: Duration) {
     }
     // The deaths first: the pool breaks with the first reason it gets, and a death is the cause.
     reports.sort_by_key(|(_, event)| !matches!(event, Event::Died { .. }));
-    for report in reports {
-        let _ = events.send(report);
+    for (rank, event) in reports {
+        events.send(rank, event);
     }
 }

@@ -9,7 +9,9 @@
 //! over many rounds, and a sender that dies or stops pulsing meanwhile is counted out), and
 //! between polls waits on the local workers' pidfds, so that a death wakes it at once. It runs
 //! no user code: events go over a channel (to the caller of `Workers::start`, or to the event
-//! thread of `Workers::start_with`). Each round is counted, for the progress watch.
+//! thread of `Workers::start_with`); the pool's own handler, which runs here first, completes
+//! the futures of small results (their `Deserialize` is the one exception) and leaves their
+//! callbacks to the event thread. Each round is counted, for the progress watch.
 
 use crate::backoff::Backoff;
 use crate::deathwatch::{self, DeathWatch};

@@ -328,7 +328,27 @@ impl Workers {
         Workers::launch(config, Handling::Thread(Box::new(on_event)))
     }
 
-    /// [`start`](Workers::start) and [`start_with`](Workers::start_with).
+    /// As [`start_with`](Workers::start_with), but each event goes first to `on_receiving`,
+    /// on the receiving thread itself, which hands on to the event thread (`on_event`) what it
+    /// does not handle, and what is left of what it does ([`Handled`]). The pool completes a
+    /// future there the moment its result comes, without waking another thread first, and
+    /// leaves the done-callbacks to the event thread.
+    pub(crate) fn start_split(
+        config: &WorkersConfig,
+        on_receiving: impl FnMut(Rank, Event) -> Handled + Send + 'static,
+        on_event: impl FnMut(&Outbox, Rank, Event) + Send + 'static,
+    ) -> Result<Workers, MpiError> {
+        Workers::launch(
+            config,
+            Handling::Split {
+                on_receiving: Box::new(on_receiving),
+                on_event: Box::new(on_event),
+            },
+        )
+    }
+
+    /// [`start`](Workers::start), [`start_with`](Workers::start_with) and
+    /// [`start_split`](Workers::start_split).
     fn launch(config: &WorkersConfig, handling: Handling) -> Result<Workers, MpiError> {
         if config.heartbeat_timeout < MIN_HEARTBEAT_TIMEOUT {
             return Err(MpiError::InvalidArgument(
@@ -389,19 +409,35 @@ impl Workers {
             wedged: AtomicBool::new(false),
             delivering: Mutex::new(()),
         });
-        let (events, handling): (Events, Option<JoinHandle<()>>) = match handling {
-            Handling::Channel(events) => (events, None),
+        let (events, handling, mut on_receiving) = match handling {
+            Handling::Channel(events) => (Events::Channel(events), None, None),
             Handling::Thread(on_event) => {
                 let (events, thread) =
                     spawn_event_thread(Outbox::new(Arc::clone(&shared)), on_event)?;
-                (events, Some(thread))
+                (events, Some(thread), None)
+            }
+            Handling::Split {
+                on_receiving,
+                on_event,
+            } => {
+                let (events, thread) =
+                    spawn_event_thread(Outbox::new(Arc::clone(&shared)), on_event)?;
+                (events, Some(thread), Some(on_receiving))
             }
         };
         let progress =
             ProgressWatch::start(Arc::clone(&shared), events.clone(), shared.stall_limit)
                 .map_err(|e| MpiError::Init(format!("cannot start the progress watch: {e}")))?;
         let handler: Handler = Box::new(move |_, rank, event| {
-            let _ = events.send((rank, event));
+            let event = match on_receiving.as_mut() {
+                None => event,
+                Some(on_receiving) => match on_receiving(rank, event) {
+                    Handled::Pass(event) => event,
+                    Handled::Later(work) => return events.later(work),
+                    Handled::Done => return,
+                },
+            };
+            events.send(rank, event);
         });
         let thread_shared = Arc::clone(&shared);
         let receiver = std::thread::Builder::new()
@@ -693,55 +729,124 @@ impl Drop for Workers {
     }
 }
 
-/// The sending end of a channel of events.
-pub(crate) type Events = mpsc::Sender<(Rank, Event)>;
+/// Where the receiving thread and the progress watch hand the events: the channel of
+/// [`Workers::start`], or the event thread's.
+#[derive(Clone)]
+pub(crate) enum Events {
+    /// To the caller of [`Workers::start`].
+    Channel(mpsc::Sender<(Rank, Event)>),
+    /// To the event thread.
+    EventThread(mpsc::Sender<Handover>),
+}
+
+impl Events {
+    /// Hands `event` over (dropped if the other end has gone: nobody is listening).
+    pub(crate) fn send(&self, rank: Rank, event: Event) {
+        let _ = match self {
+            Events::Channel(events) => events.send((rank, event)).map_err(drop),
+            Events::EventThread(events) => events.send(Handover::Event(rank, event)).map_err(drop),
+        };
+    }
+
+    /// Hands `work` to the event thread, to run in turn with the events; with no event thread
+    /// it runs here.
+    fn later(&self, work: Work) {
+        match self {
+            Events::EventThread(events) => {
+                if let Err(mpsc::SendError(Handover::Later(work))) =
+                    events.send(Handover::Later(work))
+                {
+                    // The event thread has gone (the pool is stopping): nothing may be lost.
+                    run_contained(work);
+                }
+            }
+            Events::Channel(_) => run_contained(work),
+        }
+    }
+}
+
+/// What the event thread runs for the receiving thread: see [`Handled::Later`].
+pub(crate) type Work = Box<dyn FnOnce() + Send>;
+
+/// What a [`ReceivingHandler`] did with an event.
+pub(crate) enum Handled {
+    /// Handled; what is left (completing futures' callbacks, user code) runs on the event
+    /// thread, in turn with the events.
+    Later(Work),
+    /// Not handled: the event thread's handler gets it.
+    Pass(Event),
+    /// Handled, nothing left.
+    Done,
+}
+
+/// A handler that runs on the receiving thread itself (see [`Workers::start_split`]): it must
+/// be quick and must run no user code, which goes to the event thread as [`Handled::Later`].
+pub(crate) type ReceivingHandler = Box<dyn FnMut(Rank, Event) -> Handled + Send>;
+
+/// What goes over the event thread's channel.
+pub(crate) enum Handover {
+    /// An event, for the event thread's handler.
+    Event(Rank, Event),
+    /// Work a [`ReceivingHandler`] left for the event thread.
+    Later(Work),
+}
 
 /// Where the receiving thread hands the events.
 enum Handling {
     /// To the caller of [`Workers::start`], over a channel.
-    Channel(Events),
+    Channel(mpsc::Sender<(Rank, Event)>),
     /// To the handler given to [`Workers::start_with`], on a thread of its own.
     Thread(Handler),
+    /// To the handlers given to [`Workers::start_split`]: first the one on the receiving
+    /// thread, then what it passes or leaves to the other, on the event thread.
+    Split {
+        on_receiving: ReceivingHandler,
+        on_event: Handler,
+    },
 }
 
-/// Starts the thread that runs `on_event` for each event sent on the returned channel, until
-/// the channel closes; a panic in it is logged and contained.
+/// Runs `work`, logging and containing a panic.
+fn run_contained(work: impl FnOnce()) {
+    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).is_err() {
+        log::error!(target: "concurrent_futures", "an MPI event handler panicked");
+    }
+}
+
+/// Starts the thread that runs `on_event` for each event sent on the returned channel (and the
+/// work left for it), until the channel closes; a panic in either is logged and contained.
 fn spawn_event_thread(
     outbox: Outbox,
     mut on_event: Handler,
 ) -> Result<(Events, JoinHandle<()>), MpiError> {
-    let (events, to_handle) = mpsc::channel::<(Rank, Event)>();
+    let (events, to_handle) = mpsc::channel::<Handover>();
     let thread = std::thread::Builder::new()
         .name("cf-mpi-events".into())
         .spawn(move || {
-            while let Some((rank, event)) = next_event(&to_handle) {
-                let handled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    on_event(&outbox, rank, event)
-                }));
-                if handled.is_err() {
-                    log::error!(
-                        target: "concurrent_futures",
-                        "an MPI event handler panicked (rank {rank})"
-                    );
+            while let Some(handover) = next_handover(&to_handle) {
+                match handover {
+                    Handover::Event(rank, event) => {
+                        run_contained(|| on_event(&outbox, rank, event));
+                    }
+                    Handover::Later(work) => run_contained(work),
                 }
             }
         })
         .map_err(|e| MpiError::Init(format!("cannot start the event thread: {e}")))?;
-    Ok((events, thread))
+    Ok((Events::EventThread(events), thread))
 }
 
-/// The next event, or `None` once the channel has closed. A busy pool's results come a few
-/// microseconds apart: the thread yields for a while before it sleeps, since waking it would
-/// cost more than that.
-fn next_event(events: &Receiver<(Rank, Event)>) -> Option<(Rank, Event)> {
+/// The next event or work, or `None` once the channel has closed. A busy pool's results come
+/// a few microseconds apart: the thread yields for a while before it sleeps, since waking it
+/// would cost more than that.
+fn next_handover(handovers: &Receiver<Handover>) -> Option<Handover> {
     for _ in 0..EVENT_YIELDS {
-        match events.try_recv() {
-            Ok(event) => return Some(event),
+        match handovers.try_recv() {
+            Ok(handover) => return Some(handover),
             Err(mpsc::TryRecvError::Empty) => std::thread::yield_now(),
             Err(mpsc::TryRecvError::Disconnected) => return None,
         }
     }
-    events.recv().ok()
+    handovers.recv().ok()
 }
 
 /// How many times the event thread yields before it sleeps.

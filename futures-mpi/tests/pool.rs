@@ -226,6 +226,11 @@ fn main() {
                 a_result_whose_drop_panics_on_the_manager_does_not_stop_the_pool,
             );
             case(
+                "user_code_never_runs_on_the_receiving_thread",
+                60,
+                user_code_never_runs_on_the_receiving_thread,
+            );
+            case(
                 "twenty_pools_one_after_another_each_start",
                 120,
                 twenty_pools_one_after_another_each_start,
@@ -564,6 +569,86 @@ fn a_result_whose_drop_panics_on_the_manager_does_not_stop_the_pool() {
     pool.shutdown(true, false);
     ARMED.store(false, std::sync::atomic::Ordering::SeqCst);
     let _ = std::fs::remove_file(&gate);
+}
+
+/// Set in the pool's process while [`user_code_never_runs_on_the_receiving_thread`] runs.
+static WATCHING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Drops of [`Witness`] values in the pool's process, while watched.
+static WITNESS_DROPS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+/// Names of the threads that ran user code there that must not run on the receiving thread.
+static USER_CODE_THREADS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// The pool's receiving thread (the transport's name for it).
+const RECEIVER: &str = "cf-mpi-receiver";
+
+fn this_thread_name() -> String {
+    std::thread::current()
+        .name()
+        .unwrap_or("unnamed")
+        .to_owned()
+}
+
+/// A result whose `Drop` records where it runs, in the pool's process.
+#[derive(Serialize, Deserialize)]
+struct Witness(u32);
+
+impl Drop for Witness {
+    fn drop(&mut self) {
+        if WATCHING.load(std::sync::atomic::Ordering::SeqCst) {
+            WITNESS_DROPS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            USER_CODE_THREADS.lock().unwrap().push(this_thread_name());
+        }
+    }
+}
+
+fn witness(x: u32) -> Witness {
+    Witness(x)
+}
+
+/// Results complete on the receiving thread, but what may run user code does not run there:
+/// every done-callback, and the drop of each result whose future the caller let go before it
+/// finished (the pool's handle is then the last), run on the manager thread; each value is
+/// dropped once.
+fn user_code_never_runs_on_the_receiving_thread() {
+    WATCHING.store(true, std::sync::atomic::Ordering::SeqCst);
+    USER_CODE_THREADS.lock().unwrap().clear();
+    WITNESS_DROPS.store(0, std::sync::atomic::Ordering::SeqCst);
+    let pool = pool();
+    let (ran, callbacks) = mpsc::channel();
+    let mut kept = Vec::new();
+    for i in 0..50 {
+        let future = pool.submit(witness, i).unwrap();
+        let ran = ran.clone();
+        future.add_done_callback(move |_| {
+            USER_CODE_THREADS.lock().unwrap().push(this_thread_name());
+            let _ = ran.send(());
+        });
+        if i % 2 == 0 {
+            kept.push(future);
+        }
+    }
+    for i in 0..50 {
+        callbacks
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("callback {i} of 50 never ran: {e}"));
+    }
+    pool.shutdown(true, false);
+    for future in &kept {
+        assert!(future.done());
+    }
+    drop(kept);
+    WATCHING.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        WITNESS_DROPS.load(std::sync::atomic::Ordering::SeqCst),
+        50,
+        "each result dropped once"
+    );
+    let threads = USER_CODE_THREADS.lock().unwrap();
+    assert_eq!(threads.len(), 100, "50 callbacks and 50 drops: {threads:?}");
+    assert!(
+        threads.iter().all(|name| name != RECEIVER),
+        "user code ran on the receiving thread: {threads:?}"
+    );
 }
 
 fn pow_of((x, y): (u64, u32)) -> u64 {

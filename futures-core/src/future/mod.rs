@@ -16,10 +16,12 @@ use std::task::Waker;
 use std::time::Duration;
 
 mod awaiting;
+mod deferred;
 mod repr;
 mod task;
 
 pub use awaiting::{Completed, FutureAwait};
+pub use deferred::DeferredCallbacks;
 pub use task::FutureTask;
 
 /// The eventual result of a task: Python's `concurrent.futures.Future`.
@@ -210,6 +212,17 @@ fn taker_count(word: usize) -> usize {
 }
 
 type Callback<T> = Box<dyn FnOnce(&Future<T>) + Send + 'static>;
+
+/// Whether completing a future also uncounts the completing handle (see
+/// `Future::complete_collecting`).
+#[derive(Clone, Copy)]
+enum Release {
+    No,
+    /// If no callback is registered (`complete_and_drop`).
+    WithoutCallbacks,
+    /// If no callback is registered and another handle is left (`complete_deferring_callbacks`).
+    WithoutCallbacksUnlessLast,
+}
 
 enum Outcome<T> {
     Returned(T),
@@ -932,6 +945,23 @@ impl<T> Future<T> {
         outcome: Outcome<T>,
         release: bool,
     ) -> Result<bool, InvalidStateError> {
+        let release = if release {
+            Release::WithoutCallbacks
+        } else {
+            Release::No
+        };
+        let (released, callbacks) = self.complete_collecting(outcome, release)?;
+        self.run_callbacks(callbacks);
+        Ok(released)
+    }
+
+    /// [`complete_releasing`](Self::complete_releasing), up to the done-callbacks, which it
+    /// returns instead of running; `release` says when to uncount this handle.
+    fn complete_collecting(
+        &self,
+        outcome: Outcome<T>,
+        release: Release,
+    ) -> Result<(bool, Vec<Callback<T>>), InvalidStateError> {
         let (word, completion) = match outcome {
             Outcome::Returned(_) => (FINISHED, Completion::Returned),
             Outcome::Raised(_) => (FINISHED | FAILED, Completion::Raised),
@@ -952,25 +982,40 @@ impl<T> Future<T> {
         // outcome no more. No taker waits yet (takers wait only for a finished future), so
         // the decrement has nobody to wake; it is ordered before the `Release` store below,
         // so whoever sees FINISHED sees this handle gone.
-        let released = release
-            && shared
-                .watchers
-                .as_ref()
-                .is_none_or(|w| w.callbacks.is_empty());
-        if released {
-            let old = self.inner.handles.fetch_sub(1, Ordering::AcqRel);
-            debug_assert_eq!(
-                taker_count(old),
-                0,
-                "a taker waits for an unfinished future"
-            );
-        }
+        let no_callbacks = shared
+            .watchers
+            .as_ref()
+            .is_none_or(|w| w.callbacks.is_empty());
+        let released = match release {
+            Release::No => false,
+            Release::WithoutCallbacks => {
+                no_callbacks && {
+                    let old = self.inner.handles.fetch_sub(1, Ordering::AcqRel);
+                    debug_assert_eq!(
+                        taker_count(old),
+                        0,
+                        "a taker waits for an unfinished future"
+                    );
+                    true
+                }
+            }
+            // Never the last handle: its drop would drop the value, in this thread.
+            Release::WithoutCallbacksUnlessLast => {
+                no_callbacks
+                    && self
+                        .inner
+                        .handles
+                        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |old| {
+                            (handle_count(old) > 1).then(|| old - 1)
+                        })
+                        .is_ok()
+            }
+        };
         self.inner.state.store(word, Ordering::Release);
         for waiter in shared.waiters() {
             waiter.notify(self.id(), completion);
         }
-        self.announce_done(shared);
-        Ok(released)
+        Ok((released, self.announce_done_collecting(shared, None)))
     }
 
     /// The future has just become done (finished or cancelled), with `shared` still locked:
@@ -985,9 +1030,20 @@ impl<T> Future<T> {
     /// else is woken or called.
     fn announce_done_then(
         &self,
-        mut shared: MutexGuard<'_, Shared<T>>,
+        shared: MutexGuard<'_, Shared<T>>,
         stop: Option<Box<dyn FnOnce() + Send>>,
     ) {
+        let callbacks = self.announce_done_collecting(shared, stop);
+        self.run_callbacks(callbacks);
+    }
+
+    /// [`announce_done_then`](Self::announce_done_then), up to the done-callbacks, which it
+    /// returns instead of running.
+    fn announce_done_collecting(
+        &self,
+        mut shared: MutexGuard<'_, Shared<T>>,
+        stop: Option<Box<dyn FnOnce() + Send>>,
+    ) -> Vec<Callback<T>> {
         self.inner.done.notify_all();
         let (wakers, callbacks, stop_running) = match shared.watchers.as_mut() {
             Some(w) => (
@@ -1007,7 +1063,7 @@ impl<T> Future<T> {
             crate::unwind::contain_panic("dropping a task's stop", || drop(stop));
         }
         wakers.into_iter().for_each(|(_, waker)| waker.wake());
-        self.run_callbacks(callbacks);
+        callbacks
     }
 
     fn invalid_state(&self, word: u8) -> InvalidStateError {

@@ -303,9 +303,10 @@ fn ours(s: &Sizes) -> Result<Vec<Row>, String> {
     ])
 }
 
-/// The floor: one spawned worker that echoes whole messages, and the transport's receiving
-/// thread sending the next ping the moment an echo arrives (no hand-off to another thread):
-/// an MPI ping-pong over the transport the pool is built on, with its polling.
+/// The floor: one spawned worker that echoes whole messages, and the transport's event thread
+/// posting the next ping as each echo arrives: an MPI ping-pong over the transport the pool is
+/// built on, with its polling and its two threads (one hand-off each way, as between the pool's
+/// receiving thread and its caller).
 struct Echo {
     workers: Workers,
     batch: Arc<Mutex<Batch>>,
