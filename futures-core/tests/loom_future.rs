@@ -180,22 +180,55 @@ fn taker_racing_complete_deferring_callbacks(with_callback: bool) {
 }
 
 /// The last other handle dropped while the executor completes deferring: the value is dropped
-/// exactly once, whoever holds the last handle.
+/// exactly once, by the last counted handle. Once the executor's handle is released (nothing
+/// handed back), the value is never dropped on the executor's thread, even when the other
+/// handle goes first and the executor lets go of the future's block last.
 #[test]
 fn complete_deferring_callbacks_racing_the_last_other_drop_drops_the_value_once() {
     loom::model(|| {
         let drops = Arc::new(AtomicUsize::new(0));
-        let f = Future::<Counted>::new();
+        // 1 once dropped on the executor's thread.
+        let dropped_by_executor = Arc::new(AtomicUsize::new(0));
+        let f = Future::<ThreadCounted>::new();
         let executor = f.clone();
-        let value = Counted(drops.clone());
+        let value = ThreadCounted {
+            drops: drops.clone(),
+            by_other_thread: dropped_by_executor.clone(),
+            owner: thread::current().id(),
+        };
         let t = thread::spawn(move || {
             let left = executor.complete_deferring_callbacks(Ok(value)).unwrap();
+            let released = left.is_empty();
             left.run();
+            released
         });
         drop(f);
-        t.join().unwrap();
+        let released = t.join().unwrap();
         assert_eq!(drops.load(Ordering::SeqCst), 1);
+        if released {
+            assert_eq!(
+                dropped_by_executor.load(Ordering::SeqCst),
+                0,
+                "a released handle dropped the value"
+            );
+        }
     });
+}
+
+/// A value that counts its drops, and those made on a thread other than `owner`'s.
+struct ThreadCounted {
+    drops: Arc<AtomicUsize>,
+    by_other_thread: Arc<AtomicUsize>,
+    owner: thread::ThreadId,
+}
+
+impl Drop for ThreadCounted {
+    fn drop(&mut self) {
+        self.drops.fetch_add(1, Ordering::SeqCst);
+        if thread::current().id() != self.owner {
+            self.by_other_thread.fetch_add(1, Ordering::SeqCst);
+        }
+    }
 }
 
 /// Cancel and set_result: one terminal state, and the loser learns it lost.

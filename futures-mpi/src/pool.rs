@@ -99,8 +99,9 @@ impl<R: Payload> Sink for FutureSink<R> {
         match future.complete_deferring_callbacks(outcome) {
             Ok(left) if left.is_empty() => None,
             Ok(left) => Some(Box::new(move || left.run())),
-            // Finished already (cancelled: it holds no value), it refuses the outcome, as in
-            // `finish`.
+            // Finished already: cancelled (a running task cannot be), or set by a caller
+            // against the rules. It refuses the outcome, as in `finish`; the value decoded for
+            // it was dropped here.
             Err(_) => None,
         }
     }
@@ -592,7 +593,9 @@ fn dismiss_elsewhere(shared: &Arc<Shared>, workers: Workers) {
 /// them), go to the manager thread. Completing here saves a hand-off between threads per
 /// result: `cargo xtask bench mpi` row (a), one submit and its result, 2 cores, took a median
 /// of 30 µs over 8 runs (20-43 µs), against 36 µs (28-48 µs) over 8 runs completed on the
-/// manager; the runs are noise-bound (the floor itself ranged over 17-39 µs).
+/// manager; the runs are noise-bound (the floor itself ranged over 17-39 µs). A result type
+/// whose `Deserialize` blocks holds up the receiving thread: past the progress watch's limit
+/// (5 s at least), MPI is declared wedged.
 const DECODED_ON_RECEIVING: usize = 64 << 10;
 
 /// The receiving thread's part of an event: a task's result, matched to its flight and its
@@ -632,7 +635,16 @@ fn on_receiving(shared: &Arc<Shared>, rank: Rank, event: Event) -> Handled {
     let dismiss = take_workers_if_done(&mut state);
     drop(state);
     let finish: Option<Work> = if bytes.len() <= DECODED_ON_RECEIVING {
-        flight.sink.finish_deferring(task_outcome(&bytes))
+        // Nothing may unwind from here with `dismiss` held: dropped on this thread, the
+        // workers would stop from it.
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            flight.sink.finish_deferring(task_outcome(&bytes))
+        }))
+        .unwrap_or_else(|payload| {
+            log::error!(target: "concurrent_futures", "completing an MPI task's future panicked");
+            concurrent_futures_core::drop_panic_payload(payload);
+            None
+        })
     } else {
         Some(Box::new(move || flight.sink.finish(task_outcome(&bytes))))
     };

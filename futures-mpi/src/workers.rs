@@ -531,11 +531,14 @@ impl Workers {
         let Some(receiver) = self.receiver.take() else {
             return Ok(());
         };
+        let here = std::thread::current().id();
         let on_handler = self
             .handling
             .as_ref()
-            .is_some_and(|h| h.thread().id() == std::thread::current().id());
-        if on_handler {
+            .is_some_and(|h| h.thread().id() == here);
+        // The receiving thread never stops the workers itself; should it come to (a panic
+        // dropping them there), it must not wait for itself either.
+        if on_handler || receiver.thread().id() == here {
             // Called from the event handler: the goodbyes are handled on this very thread,
             // which must go on, so the stop goes on on a thread of its own.
             let (shared, spawned, shutdown_timeout, beater, progress, handling) = (
@@ -751,16 +754,18 @@ impl Events {
     /// Hands `work` to the event thread, to run in turn with the events; with no event thread
     /// it runs here.
     fn later(&self, work: Work) {
-        match self {
-            Events::EventThread(events) => {
-                if let Err(mpsc::SendError(Handover::Later(work))) =
-                    events.send(Handover::Later(work))
-                {
-                    // The event thread has gone (the pool is stopping): nothing may be lost.
-                    run_contained(work);
-                }
+        let Events::EventThread(events) = self else {
+            unreachable!("only the event thread's channel carries work")
+        };
+        if let Err(mpsc::SendError(Handover::Later(work))) = events.send(Handover::Later(work)) {
+            // The event thread has gone (it cannot, short of a panic escaping its containment):
+            // nothing may be lost, and nothing may run on the receiving thread.
+            let running = std::thread::Builder::new()
+                .name("cf-mpi-later".into())
+                .spawn(move || run_contained(work));
+            if let Err(e) = running {
+                log::error!(target: "concurrent_futures", "MPI events' work lost: no thread to run it ({e})");
             }
-            Events::Channel(_) => run_contained(work),
         }
     }
 }
@@ -805,10 +810,11 @@ enum Handling {
     },
 }
 
-/// Runs `work`, logging and containing a panic.
+/// Runs `work`, logging and containing a panic (and one from the panic's own payload).
 fn run_contained(work: impl FnOnce()) {
-    if std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).is_err() {
+    if let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
         log::error!(target: "concurrent_futures", "an MPI event handler panicked");
+        concurrent_futures_core::drop_panic_payload(payload);
     }
 }
 

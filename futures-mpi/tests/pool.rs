@@ -607,8 +607,8 @@ fn witness(x: u32) -> Witness {
 
 /// Results complete on the receiving thread, but what may run user code does not run there:
 /// every done-callback, and the drop of each result whose future the caller let go before it
-/// finished (the pool's handle is then the last), run on the manager thread; each value is
-/// dropped once.
+/// finished (the pool's handle is then the last), run on the manager thread; a future dropped
+/// as soon as it finished drops its value in the caller's thread; each value is dropped once.
 fn user_code_never_runs_on_the_receiving_thread() {
     WATCHING.store(true, std::sync::atomic::Ordering::SeqCst);
     USER_CODE_THREADS.lock().unwrap().clear();
@@ -632,6 +632,14 @@ fn user_code_never_runs_on_the_receiving_thread() {
             .recv_timeout(Duration::from_secs(30))
             .unwrap_or_else(|e| panic!("callback {i} of 50 never ran: {e}"));
     }
+    // Dropped the moment they finish, with no callback: the pool's handle was released as
+    // the result came, and the caller's, the last, drops the value (never the receiving
+    // thread, should it let go of the future's block after the caller).
+    for i in 0..50 {
+        let future = pool.submit(witness, i).unwrap();
+        assert!(future.exception(None).unwrap().is_none());
+        drop(future);
+    }
     pool.shutdown(true, false);
     for future in &kept {
         assert!(future.done());
@@ -640,11 +648,15 @@ fn user_code_never_runs_on_the_receiving_thread() {
     WATCHING.store(false, std::sync::atomic::Ordering::SeqCst);
     assert_eq!(
         WITNESS_DROPS.load(std::sync::atomic::Ordering::SeqCst),
-        50,
+        100,
         "each result dropped once"
     );
     let threads = USER_CODE_THREADS.lock().unwrap();
-    assert_eq!(threads.len(), 100, "50 callbacks and 50 drops: {threads:?}");
+    assert_eq!(
+        threads.len(),
+        150,
+        "50 callbacks and 100 drops: {threads:?}"
+    );
     assert!(
         threads.iter().all(|name| name != RECEIVER),
         "user code ran on the receiving thread: {threads:?}"

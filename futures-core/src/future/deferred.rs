@@ -19,9 +19,11 @@ impl<T> Future<T> {
     /// ([`is_empty`](DeferredCallbacks::is_empty): no callback, and another handle holds the
     /// future), it need not wake another thread at all.
     ///
-    /// A callback added after this call, the future being finished, runs at once in the adding
-    /// thread, as always: it may run before the deferred ones. Should the last other handle be
-    /// dropped at the very moment this one is released, the value is dropped in this thread.
+    /// A released handle never drops the value: the last counted handle does, wherever it is
+    /// dropped. Tasks awaiting the future are woken in this thread (their wakers are the async
+    /// runtime's code, not the user's). A callback added after this call, the future being
+    /// finished, runs at once in the adding thread, as always: it may run before the deferred
+    /// ones.
     ///
     /// # Examples
     ///

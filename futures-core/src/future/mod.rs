@@ -1062,7 +1062,11 @@ impl<T> Future<T> {
         if let Some(stop) = stop_running {
             crate::unwind::contain_panic("dropping a task's stop", || drop(stop));
         }
-        wakers.into_iter().for_each(|(_, waker)| waker.wake());
+        // A waker is an async runtime's code: its panic must not unwind from here, past a
+        // handle already released (`complete_collecting`) and the callbacks not yet run.
+        for (_, waker) in wakers {
+            crate::unwind::contain_panic("waking a task awaiting a future", || waker.wake());
+        }
         callbacks
     }
 
@@ -1130,7 +1134,15 @@ impl<T> Drop for Future<T> {
         // holds a handle, so the one left is a taker's.) After the decrement this handle never
         // touches the outcome again.
         let old = self.inner.handles.fetch_sub(1, Ordering::AcqRel);
-        if handle_count(old) == 2 && taker_count(old) > 0 {
+        if handle_count(old) == 1 {
+            // The last counted handle drops the value, rather than whichever thread lets go of
+            // the block last: an executor that released its handle on completing the future
+            // (`complete_collecting`) may still hold it, and must not run the value's `Drop`.
+            // SAFETY: every access to `outcome` is made through a counted handle, or by an
+            // executor before it releases its count; the `AcqRel` decrements order all of them
+            // before this one, and no counted handle is left to make another.
+            drop(self.inner.outcome.with_mut(|p| unsafe { (*p).take() }));
+        } else if handle_count(old) == 2 && taker_count(old) > 0 {
             self.wake_takers();
         }
     }
