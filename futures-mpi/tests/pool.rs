@@ -856,6 +856,14 @@ fn open(gate: &std::path::Path) {
     std::fs::write(gate, b"").unwrap();
 }
 
+/// The end of a case whose tasks wait at `gate`: opens it, shuts the pool down (waiting for
+/// them), and removes the gate's file.
+fn release_and_shut_down(pool: &MpiPoolExecutor, gate: &std::path::Path) {
+    open(gate);
+    pool.shutdown(true, false);
+    let _ = std::fs::remove_file(gate);
+}
+
 fn mpi4py_test_submit_cancel() {
     let pool = pool();
     let gate = gate("submit-cancel");
@@ -927,9 +935,7 @@ fn mpi4py_test_first_completed() {
     );
     assert_eq!(waited.done, vec![future1]);
     assert_eq!(waited.not_done, vec![cancelled, future2]);
-    open(&gate);
-    pool.shutdown(true, false);
-    let _ = std::fs::remove_file(&gate);
+    release_and_shut_down(&pool, &gate);
 }
 
 fn mpi4py_test_zero_timeout() {
@@ -954,9 +960,7 @@ fn mpi4py_test_zero_timeout() {
     for finished in [&cancelled_and_notified, &failed, &successful] {
         assert!(completed.contains(finished), "{finished:?} is yielded");
     }
-    open(&gate);
-    pool.shutdown(true, false);
-    let _ = std::fs::remove_file(&gate);
+    release_and_shut_down(&pool, &gate);
 }
 
 // mpi4py's module-level futures, made in the states its tests give them.
@@ -1089,9 +1093,7 @@ fn mpi4py_test_first_completed_some_already_completed() {
     );
     assert_eq!(waited.done, vec![cancelled_and_notified, successful]);
     assert_eq!(waited.not_done, vec![future1]);
-    open(&gate);
-    pool.shutdown(true, false);
-    let _ = std::fs::remove_file(&gate);
+    release_and_shut_down(&pool, &gate);
 }
 
 /// mpi4py's first task is fast and its failing one sleeps 0.25 s first, so the first is done
@@ -1110,9 +1112,7 @@ fn mpi4py_test_first_exception() {
     );
     assert_eq!(waited.done, vec![future1, future2]);
     assert_eq!(waited.not_done, vec![future3]);
-    open(&gate);
-    pool.shutdown(true, false);
-    let _ = std::fs::remove_file(&gate);
+    release_and_shut_down(&pool, &gate);
 }
 
 fn mpi4py_test_first_exception_one_already_failed() {
@@ -1127,9 +1127,7 @@ fn mpi4py_test_first_exception_one_already_failed() {
     );
     assert_eq!(waited.done, vec![failed]);
     assert_eq!(waited.not_done, vec![future1]);
-    open(&gate);
-    pool.shutdown(true, false);
-    let _ = std::fs::remove_file(&gate);
+    release_and_shut_down(&pool, &gate);
 }
 
 /// mpi4py's fast task must finish within the 0.5 s timeout; here the test waits for its result
@@ -1153,9 +1151,7 @@ fn mpi4py_test_timeout() {
     );
     assert_eq!(waited.done, finished);
     assert_eq!(waited.not_done, vec![future2]);
-    open(&gate);
-    pool.shutdown(true, false);
-    let _ = std::fs::remove_file(&gate);
+    release_and_shut_down(&pool, &gate);
 }
 
 /// As [`mpi4py_test_timeout`], the fast task's result is taken first; the task left running
@@ -1181,9 +1177,7 @@ fn mpi4py_test_nonzero_timeout() {
         assert!(completed.contains(future), "{future:?} is yielded");
     }
     assert!(!running.done());
-    open(&gate);
-    pool.shutdown(true, false);
-    let _ = std::fs::remove_file(&gate);
+    release_and_shut_down(&pool, &gate);
 }
 
 fn mpi4py_test_submit() {

@@ -22,6 +22,9 @@ const MAP_SMALL: &str = "(b) map x*x, 10k ints, chunksize 1 [spawn]";
 const MAP_CHUNKED: &str = "(c) map x*x, 1M ints, chunksize 1000 [spawn]";
 const FIRST_RESULT: &str = "(d) pool creation -> first result [spawn]";
 
+/// Fresh pairs of an echo worker and a pool over which row (a) and the floor are measured.
+const PAIRS: usize = 5;
+
 /// The floor's system name (its rows are compared with ours by this prefix).
 const FLOOR: &str = "MPI ping-pong (transport)";
 /// The peer's system name prefix.
@@ -240,36 +243,45 @@ fn ours(s: &Sizes) -> Result<Vec<Row>, String> {
     }
     // Row (a) and the floor's round trips interleaved (alternating which goes first), the
     // floor's echo worker and the pool's workers all started, so that drift of the machine's
-    // speed (other work on it) hits both alike.
-    let mut echo = Echo::start()?;
-    let ex = pool()?;
-    // Both workers busy once before anything is measured.
-    let warm: Vec<_> = (0..4).map(|i| ex.submit(ident, i).unwrap()).collect();
-    for f in &warm {
-        f.result(None).map_err(|e| e.to_string())?;
-    }
-    echo.round_trips(s.round_trips / 10)?;
-    // Ten batches of each, alternating which goes first.
+    // speed (other work on it) hits both alike; over fresh pairs of an echo and a pool, since
+    // the threads of each keep where the scheduler first put them, which on 2 cores moved
+    // either one's median by up to 2x from one run to the next.
     let mut samples = Vec::with_capacity(s.round_trips);
     let mut floor = Vec::with_capacity(s.round_trips);
     let per_batch = s.round_trips / 10;
-    for batch in 0..10 {
-        if batch % 2 == 1 {
-            floor.extend(echo.round_trips(per_batch)?);
+    let mut ex = None;
+    for pair in 0..PAIRS {
+        drop(ex.take());
+        let mut echo = Echo::start()?;
+        let pool = pool()?;
+        // Both workers busy once before anything is measured.
+        let warm: Vec<_> = (0..4).map(|i| pool.submit(ident, i).unwrap()).collect();
+        for f in &warm {
+            f.result(None).map_err(|e| e.to_string())?;
         }
-        for i in 0..per_batch {
-            let t = Instant::now();
-            ex.submit(ident, i as u64)
-                .unwrap()
-                .result(None)
-                .map_err(|e| e.to_string())?;
-            samples.push(t.elapsed().as_secs_f64() * 1e6);
+        echo.round_trips(per_batch)?;
+        // Ten batches of each over all pairs, alternating which goes first.
+        for batch in 0..10 / PAIRS {
+            let floor_first = (pair + batch) % 2 == 1;
+            if floor_first {
+                floor.extend(echo.round_trips(per_batch)?);
+            }
+            for i in 0..per_batch {
+                let t = Instant::now();
+                pool.submit(ident, i as u64)
+                    .unwrap()
+                    .result(None)
+                    .map_err(|e| e.to_string())?;
+                samples.push(t.elapsed().as_secs_f64() * 1e6);
+            }
+            if !floor_first {
+                floor.extend(echo.round_trips(per_batch)?);
+            }
         }
-        if batch % 2 == 0 {
-            floor.extend(echo.round_trips(per_batch)?);
-        }
+        echo.stop()?;
+        ex = Some(pool);
     }
-    echo.stop()?;
+    let ex = ex.expect("at least one pair");
     let a = median(&mut samples);
     let b = median_of(s.repeats, || {
         let t = Instant::now();
