@@ -592,7 +592,7 @@ fn dismiss_elsewhere(shared: &Arc<Shared>, workers: Workers) {
 /// at once; larger ones, whose decoding takes longer (and would hold up the messages behind
 /// them), go to the manager thread. Completing here saves a hand-off between threads per
 /// result: `cargo xtask bench mpi` row (a), one submit and its result, 2 cores, took a median
-/// of 30 µs over 8 runs (20-43 µs), against 36 µs (28-48 µs) over 8 runs completed on the
+/// of 30 µs over 8 runs (20-43 µs), against 36 µs (28-48 µs) over 7 runs completed on the
 /// manager; the runs are noise-bound (the floor itself ranged over 17-39 µs). A result type
 /// whose `Deserialize` blocks holds up the receiving thread: past the progress watch's limit
 /// (5 s at least), MPI is declared wedged.
