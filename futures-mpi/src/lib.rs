@@ -83,6 +83,13 @@
 //!   are left behind, MPI is not finalized, and no later pool starts in this process
 //!   ([`MpiError::Stuck`]): exit it. (With `btl_tcp_flags` set without `put`, Open MPI aborts
 //!   the pool's process instead.)
+//! - **The pool's death in the middle of a large transfer from a worker** (a result over
+//!   64 KiB on its way, the pool on another host): the same deadlock takes the worker, whose
+//!   checks of the pool then never run. So a worker's threads that call MPI mark when they
+//!   entered it, a thread that never calls MPI reads the marks, and a worker that has been
+//!   inside one MPI call for the same stall limit writes a line to standard error and exits at
+//!   once with code 70, running nothing at exit. Without that it would outlive its pool, and
+//!   `mpirun --enable-recovery` would wait for it for good.
 //!
 //! A death breaks the pool, as a dead process breaks Python's process pool: the tasks in flight
 //! and every queued one fail with a `BrokenExecutor` naming the rank and its host.
@@ -121,6 +128,8 @@ mod role;
 mod runtime;
 #[cfg(feature = "mpi")]
 mod spawn;
+#[cfg(feature = "mpi")]
+mod stuckwatch;
 #[cfg(feature = "mpi")]
 mod sys;
 #[cfg(feature = "mpi")]

@@ -4,8 +4,11 @@
 use crate::backoff::Backoff;
 use crate::deathwatch::DeathWatch;
 use crate::heartbeat::{Beater, HEARTBEAT_BYTES, Hearing, Heartbeat};
+use crate::progresswatch::stall_limit;
+use crate::stuckwatch::StuckWatch;
 use crate::sys::{self, Comm, tag};
 use crate::{MpiError, Rank};
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
@@ -24,7 +27,8 @@ const DEFAULT_LIMIT: Duration = Duration::from_secs(30);
 /// pool's pidfd (from the pool's welcome message), and every worker hears the pool's
 /// heartbeats (and sends its own, from a thread of its own, from the welcome on) and presumes
 /// the pool dead after the silence the welcome names. That matters under `mpirun --enable-recovery`, where
-/// nothing else would end a worker whose rank 0 died, and on other hosts.
+/// nothing else would end a worker whose rank 0 died, and on other hosts. A worker stuck
+/// inside MPI, where none of that can run, exits (see the crate docs, "Death").
 #[derive(Debug)]
 pub struct WorkerLink {
     comm: Comm,
@@ -42,6 +46,8 @@ pub struct WorkerLink {
     watching_pool: bool,
     /// A task that came before the welcome (the pool sends the welcome first: never, so far).
     early: Option<Vec<u8>>,
+    /// Ends this process if one of its MPI calls never returns (see [`crate::stuckwatch`]).
+    stuck: StuckWatch,
 }
 
 impl WorkerLink {
@@ -57,6 +63,7 @@ impl WorkerLink {
             beater: None,
             early: None,
             watching_pool: false,
+            stuck: StuckWatch::start(rank, stall_limit(DEFAULT_LIMIT)),
         }
     }
 
@@ -131,12 +138,16 @@ impl WorkerLink {
             .heartbeat
             .unwrap_or(Heartbeat::with_limit(DEFAULT_LIMIT));
         let pool = &self.pool;
+        let clock = &self.stuck.clocks().serving;
         let mut pulsed = Instant::now();
-        let received = sys::try_receive(comm, Some(POOL), tag, |_, len| {
-            if crate::receiver::drain_pulses(comm, POOL) {
-                pulsed = Instant::now();
-            }
-            pool.has_ended(POOL) || pulsed.elapsed() > heartbeat.limit_while_coming(len)
+        let received = clock.around(|| {
+            sys::try_receive(comm, Some(POOL), tag, |_, len| {
+                clock.returned();
+                if crate::receiver::drain_pulses(comm, POOL) {
+                    pulsed = Instant::now();
+                }
+                pool.has_ended(POOL) || pulsed.elapsed() > heartbeat.limit_while_coming(len)
+            })
         });
         match received {
             Ok(Some((_, tag, bytes))) => {
@@ -181,6 +192,7 @@ impl WorkerLink {
         };
         if let Some(heartbeat) = Heartbeat::decode(heartbeat) {
             self.heartbeat = Some(heartbeat);
+            self.stuck.set_limit(stall_limit(heartbeat.limit));
             self.start_pulses(heartbeat.interval);
         }
         self.watch_pool(pool);
@@ -205,9 +217,14 @@ impl WorkerLink {
             return;
         }
         let comm = self.comm;
+        let clocks = Arc::clone(self.stuck.clocks());
         let beat = move |stop: &std::sync::atomic::AtomicBool| {
-            let _ = sys::send(comm, POOL, tag::PULSE, Vec::new(), || {
-                stop.load(Ordering::Acquire)
+            let clock = &clocks.pulsing;
+            let _ = clock.around(|| {
+                sys::send(comm, POOL, tag::PULSE, Vec::new(), || {
+                    clock.returned();
+                    stop.load(Ordering::Acquire)
+                })
             });
         };
         // Without the thread the pool would presume this worker dead: better to leave now.
@@ -235,32 +252,57 @@ impl WorkerLink {
             return false;
         }
         let comm = self.comm;
-        let sent = sys::send(comm, POOL, tag::DATA, message, || self.pool_is_gone()).is_ok();
+        let clocks = Arc::clone(self.stuck.clocks());
+        let clock = &clocks.serving;
+        let sent = clock
+            .around(|| {
+                sys::send(comm, POOL, tag::DATA, message, || {
+                    clock.returned();
+                    self.pool_is_gone()
+                })
+            })
+            .is_ok();
         self.closed |= !sent;
         sent
     }
 
     /// The first message: this worker's pid and host.
     pub(crate) fn hello(&self) -> Result<(), MpiError> {
-        sys::send(
-            self.comm,
-            POOL,
-            tag::HELLO,
-            crate::hello::encode(&sys::processor_name()),
-            || false,
-        )
+        let clock = &self.stuck.clocks().serving;
+        clock.around(|| {
+            sys::send(
+                self.comm,
+                POOL,
+                tag::HELLO,
+                crate::hello::encode(&sys::processor_name()),
+                || {
+                    clock.returned();
+                    false
+                },
+            )
+        })
     }
 
-    /// The last message: the serve closure's exit code. This worker's pulses stop first.
+    /// The last message: the serve closure's exit code. This worker's pulses stop first, and
+    /// the watch over its MPI calls after it (what follows, disconnecting and finalizing, may
+    /// rightly wait for the pool for long).
     pub(crate) fn goodbye(&mut self, code: i32) -> Result<(), MpiError> {
         self.stop_pulses();
-        sys::send(
-            self.comm,
-            POOL,
-            tag::GOODBYE,
-            code.to_le_bytes().to_vec(),
-            || false,
-        )
+        let clock = &self.stuck.clocks().serving;
+        let said = clock.around(|| {
+            sys::send(
+                self.comm,
+                POOL,
+                tag::GOODBYE,
+                code.to_le_bytes().to_vec(),
+                || {
+                    clock.returned();
+                    false
+                },
+            )
+        });
+        self.stuck.stop();
+        said
     }
 
     pub(crate) fn comm(&self) -> Comm {

@@ -10,6 +10,25 @@ static RECEIVING: AtomicUsize = AtomicUsize::new(0);
 /// Sends of payloads started on another thread while a receiving thread ran.
 static BESIDE: AtomicUsize = AtomicUsize::new(0);
 
+/// The length from which a message still coming makes this process kill itself (0: never).
+static KILL_AT_LEN: AtomicUsize = AtomicUsize::new(0);
+
+/// Makes this process kill itself (`SIGKILL`) as soon as a message of at least `len` bytes
+/// (not 0) is on its way to it and has not all come: a pool that dies while a worker's large
+/// result is under way. Its receiving thread tests such a message as soon as it has matched it.
+pub fn die_while_a_message_comes(len: usize) {
+    KILL_AT_LEN.store(len, Ordering::SeqCst);
+}
+
+/// Called each time a message being received is tested and has not all come, with its length.
+pub(crate) fn note_coming(len: usize) {
+    let at = KILL_AT_LEN.load(Ordering::SeqCst);
+    if at != 0 && len >= at {
+        // SAFETY: kill(2) of this process by its own pid; no memory is involved.
+        unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+    }
+}
+
 /// Makes this process, if it turns out a worker rank, wait `delay` after `MPI_Init` and before
 /// its first MPI call (its hello): a rank that comes up late, which answers no connection in
 /// the meantime. Call before [`bootstrap`](crate::bootstrap); only the first call counts.

@@ -9,6 +9,7 @@ use crate::hello::{self, WorkerInfo};
 use crate::progresswatch::{self, ProgressWatch};
 use crate::receiver::{self, Event, Handler};
 use crate::role::Role;
+use crate::stuckwatch::InMpi;
 use crate::sys::{self, Comm, tag};
 use crate::{MpiError, Rank, runtime, spawn, watchdog};
 use std::collections::{HashMap, VecDeque};
@@ -101,42 +102,6 @@ pub(crate) struct Shared {
     /// Held while the receiving thread hands over an event, and while the verdict that MPI is
     /// wedged is given: no event follows the verdict's reports.
     delivering: Mutex<()>,
-}
-
-/// When one thread entered the MPI call it is in (milliseconds since the pool started, plus
-/// one), or 0 when it is in none: the progress watch judges a call that never returns.
-#[derive(Debug)]
-pub(crate) struct InMpi {
-    since: AtomicU64,
-    start: Instant,
-}
-
-impl InMpi {
-    fn new(start: Instant) -> InMpi {
-        InMpi {
-            since: AtomicU64::new(0),
-            start,
-        }
-    }
-
-    /// Runs `call` (one non-blocking MPI call), marked as in MPI meanwhile.
-    fn around<T>(&self, call: impl FnOnce() -> T) -> T {
-        let now = self.start.elapsed().as_millis() as u64 + 1;
-        self.since.store(now, Ordering::Release);
-        let result = call();
-        self.since.store(0, Ordering::Release);
-        result
-    }
-
-    /// How long the thread has been in its current MPI call, if it is in one.
-    pub(crate) fn stuck_for(&self) -> Option<Duration> {
-        let since = self.since.load(Ordering::Acquire);
-        (since != 0).then(|| {
-            self.start
-                .elapsed()
-                .saturating_sub(Duration::from_millis(since - 1))
-        })
-    }
 }
 
 /// A message posted for the receiving thread to send.
@@ -402,7 +367,7 @@ impl Workers {
             outgoing: Mutex::new(VecDeque::new()),
             doorbell: Doorbell::new(),
             closed: AtomicBool::new(false),
-            beater_in_mpi: InMpi::new(Instant::now()),
+            beater_in_mpi: InMpi::new(),
             stop: AtomicBool::new(false),
             rounds: AtomicU64::new(0),
             receiving_ended: AtomicBool::new(false),

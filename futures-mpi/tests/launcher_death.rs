@@ -11,7 +11,11 @@
 //! - `recovery`: rank 0 submits a task that aborts its worker; the pool breaks, naming the
 //!   rank and the host, refuses later tasks, shuts down, and rank 0 prints `recovery: ok`;
 //! - `abort`: rank 0 prints `abort: submitted` and submits the same task; Open MPI then kills
-//!   the whole job, rank 0 included, which would otherwise print `abort: rank 0 outlived the job`.
+//!   the whole job, rank 0 included, which would otherwise print `abort: rank 0 outlived the job`;
+//! - `pool_death` (under `mpirun --enable-recovery --mca btl tcp,self -n 3`, the transport
+//!   between hosts): rank 0 kills itself as a worker's large result starts coming to it, which
+//!   leaves that worker stuck inside MPI; rank 0 would otherwise print
+//!   `pool_death: rank 0 outlived its death`.
 //!
 //! Every blocking step is bounded: the cases run under watchdogs, and each `mpirun` under the
 //! shared harness's deadline.
@@ -26,11 +30,16 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{PART, case, hostname, mpirun, others_running_this_program, outer};
+use common::{
+    PART, case, hostname, mpirun, mpirun_with, others_running_this_program, outer, outer_within,
+};
 
 /// What rank 0 prints in part `abort` if the job was not aborted within 30 s of the task that
 /// kills its worker.
 const OUTLIVED: &str = "abort: rank 0 outlived the job";
+
+/// What rank 0 prints in part `pool_death` if it did not die as the large result came.
+const OUTLIVED_ITS_DEATH: &str = "pool_death: rank 0 outlived its death";
 
 fn main() {
     let session = concurrent_futures_mpi::bootstrap().expect("bootstrap");
@@ -39,6 +48,11 @@ fn main() {
             "under_enable_recovery_a_dead_rank_breaks_the_pool_naming_its_rank_and_host",
             60,
             under_enable_recovery_a_dead_rank_breaks_the_pool_naming_its_rank_and_host,
+        ),
+        Ok("pool_death") => case(
+            "rank_0_dies_while_a_large_result_comes",
+            60,
+            rank_0_dies_while_a_large_result_comes,
         ),
         Ok("abort") => case(
             "without_enable_recovery_a_dead_rank_aborts_the_job",
@@ -53,6 +67,10 @@ fn main() {
             outer_case(
                 "under_plain_mpirun_a_dead_rank_aborts_the_whole_job",
                 under_plain_mpirun_a_dead_rank_aborts_the_whole_job,
+            );
+            outer_case(
+                "a_worker_stuck_in_mpi_by_rank_0_dying_mid_result_exits_and_the_job_ends",
+                a_worker_stuck_in_mpi_by_rank_0_dying_mid_result_exits_and_the_job_ends,
             );
         }
     }
@@ -117,6 +135,33 @@ fn under_plain_mpirun_a_dead_rank_aborts_the_whole_job() {
     no_process_of_this_program_left(&status);
 }
 
+/// Rank 0 dies (by the test hook) as a worker's 64 MiB result starts coming, over TCP. The
+/// worker's failed write leaves it deadlocked inside Open MPI (both its serving thread and its
+/// heartbeat thread wait for the lock of the closed connection, seen with gdb), where its
+/// pidfd watch on rank 0 and its heartbeat can no longer act: it stayed for good, and so did
+/// `mpirun` (4 runs of 4 before the watch). Its watch over its own MPI calls now ends it after
+/// the stall limit (5 s here), its sibling leaves on rank 0's death, and `mpirun` returns.
+fn a_worker_stuck_in_mpi_by_rank_0_dying_mid_result_exits_and_the_job_ends() {
+    let command = mpirun_with(true, &["--mca", "btl", "tcp,self"]);
+    let (status, stdout) = outer_within("pool_death", command, Duration::from_secs(90));
+    assert!(
+        stdout.contains("pool_death: submitted"),
+        "rank 0 did not get as far as submitting: {status}\n{stdout}"
+    );
+    assert!(
+        !stdout.contains(OUTLIVED_ITS_DEATH),
+        "the hook did not kill rank 0: {status}\n{stdout}"
+    );
+    // An exit code: mpirun returned by itself (0 under recovery, whatever the ranks did), every
+    // rank having ended. Killed at the deadline, it would have none.
+    assert!(
+        status.code().is_some(),
+        "mpirun did not end within 90 s of its start once rank 0 died (a worker stuck in MPI?): \
+         {status}\n{stdout}"
+    );
+    no_process_of_this_program_left(&status);
+}
+
 /// Once mpirun has returned, every rank must end: waits up to 10 s for each process still
 /// running this binary (other than this one).
 fn no_process_of_this_program_left(status: &ExitStatus) {
@@ -138,6 +183,11 @@ fn pool() -> MpiPoolExecutor {
         .expect("ranks 1 and 2");
     assert_eq!(pool.max_workers(), 2, "ranks 1 and 2 serve");
     pool
+}
+
+/// 64 MiB, as one `String` (serde writes it whole).
+fn large(_: ()) -> String {
+    "5".repeat(64 << 20)
 }
 
 fn die(_: ()) {
@@ -191,4 +241,25 @@ fn without_enable_recovery_a_dead_rank_aborts_the_job() {
     // the line below means the job was not aborted.
     std::thread::sleep(Duration::from_secs(30));
     println!("{OUTLIVED}");
+}
+
+/// Rank 0 of `mpirun --enable-recovery --mca btl tcp,self -n 3`: see
+/// [`a_worker_stuck_in_mpi_by_rank_0_dying_mid_result_exits_and_the_job_ends`].
+fn rank_0_dies_while_a_large_result_comes() {
+    let pool = MpiPoolExecutor::builder()
+        .max_workers(2)
+        .heartbeat_timeout(Duration::from_secs(1))
+        .build()
+        .expect("ranks 1 and 2");
+    // Both workers serve before rank 0 dies.
+    assert_eq!(pool.submit(double, 21).unwrap().result(None).unwrap(), 42);
+    concurrent_futures_mpi::test_support::die_while_a_message_comes(1 << 20);
+    println!("pool_death: submitted");
+    let _ = std::io::stdout().flush();
+    let outcome = pool
+        .submit(large, ())
+        .unwrap()
+        .result(None)
+        .map(|s| s.len());
+    println!("{OUTLIVED_ITS_DEATH}: {outcome:?}");
 }

@@ -37,11 +37,17 @@ pub(crate) fn case(name: &str, seconds: u64, f: impl FnOnce()) {
 
 /// `mpirun --oversubscribe -n 3` of this test binary, with or without `--enable-recovery`.
 pub(crate) fn mpirun(recovery: bool) -> Command {
+    mpirun_with(recovery, &[])
+}
+
+/// As [`mpirun`], with more of `mpirun`'s own options.
+pub(crate) fn mpirun_with(recovery: bool, options: &[&str]) -> Command {
     let mut mpirun = Command::new("mpirun");
     mpirun.args(["--oversubscribe", "-n", "3"]);
     if recovery {
         mpirun.arg("--enable-recovery");
     }
+    mpirun.args(options);
     mpirun.arg(std::env::current_exe().unwrap());
     // bootstrap put this in our environment; under mpirun it would make mpirun's exit status 0
     // whatever the ranks did.
@@ -53,8 +59,17 @@ pub(crate) fn mpirun(recovery: bool) -> Command {
 }
 
 /// Runs `command` as part `part` in a private `TMPDIR`, then removes that directory; its exit
-/// status and standard output (also printed).
-pub(crate) fn outer(part: &str, mut command: Command) -> (ExitStatus, String) {
+/// status and standard output (also printed). Past 300 s it is killed.
+pub(crate) fn outer(part: &str, command: Command) -> (ExitStatus, String) {
+    outer_within(part, command, Duration::from_secs(300))
+}
+
+/// As [`outer`], killed past `limit`.
+pub(crate) fn outer_within(
+    part: &str,
+    mut command: Command,
+    limit: Duration,
+) -> (ExitStatus, String) {
     let tmp = std::env::temp_dir().join(format!("cf-mpi-{part}-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
     // No backtraces from Open MPI's signal handler when a worker aborts on purpose.
@@ -62,8 +77,7 @@ pub(crate) fn outer(part: &str, mut command: Command) -> (ExitStatus, String) {
         .env(PART, part)
         .env("TMPDIR", &tmp)
         .env("OMPI_MCA_opal_signal", "");
-    let (status, stdout) =
-        run_with_deadline(command.stdout(Stdio::piped()), Duration::from_secs(300));
+    let (status, stdout) = run_with_deadline(command.stdout(Stdio::piped()), limit);
     let _ = std::fs::remove_dir_all(&tmp);
     print!("{stdout}");
     (status, stdout)
