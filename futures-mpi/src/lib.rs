@@ -84,8 +84,8 @@
 //!   ([`MpiError::Stuck`]): exit it. (With `btl_tcp_flags` set without `put`, Open MPI aborts
 //!   the pool's process instead.)
 //! - **The pool's death in the middle of a large transfer from a worker** (a result over
-//!   64 KiB on its way, the pool on another host): the same deadlock takes the worker, whose
-//!   checks of the pool then never run. So a worker's threads that call MPI mark when they
+//!   64 KiB on its way over TCP: from another host, or from a spawned worker): the same
+//!   deadlock takes the worker, whose checks of the pool then never run. So a worker's threads that call MPI mark when they
 //!   entered it, a thread that never calls MPI reads the marks, and a worker that has been
 //!   inside one MPI call for the same stall limit writes a line to standard error and exits at
 //!   once with code 70, running nothing at exit. Without that it would outlive its pool, and

@@ -40,7 +40,8 @@ pub struct WorkerLink {
     hearing: Hearing,
     /// The pool's heartbeat, from its welcome.
     heartbeat: Option<Heartbeat>,
-    /// This worker's own pulses.
+    /// This worker's own pulses. Declared before `stuck`, so that a dropped link stops (joins)
+    /// the heartbeat thread while the watch still times its MPI calls.
     beater: Option<Beater>,
     /// Whether the pool's process is watched (see `pool`).
     watching_pool: bool,
@@ -285,7 +286,9 @@ impl WorkerLink {
 
     /// The last message: the serve closure's exit code. This worker's pulses stop first, and
     /// the watch over its MPI calls after it (what follows, disconnecting and finalizing, may
-    /// rightly wait for the pool for long).
+    /// rightly wait for the pool for long). A tiny message, it completes at once unless the
+    /// pool is gone, so its whole send is timed as one call: one that has not completed
+    /// within the stall limit ends this worker as a stuck call does.
     pub(crate) fn goodbye(&mut self, code: i32) -> Result<(), MpiError> {
         self.stop_pulses();
         let clock = &self.stuck.clocks().serving;
@@ -295,10 +298,7 @@ impl WorkerLink {
                 POOL,
                 tag::GOODBYE,
                 code.to_le_bytes().to_vec(),
-                || {
-                    clock.returned();
-                    false
-                },
+                || false,
             )
         });
         self.stuck.stop();

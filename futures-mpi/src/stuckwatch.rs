@@ -2,8 +2,8 @@
 //!
 //! The deadlock that [`crate::progresswatch`] watches for in the pool's process takes a worker
 //! too, the other way round. When the pool dies while a large message from the worker is on its
-//! way to it over Open MPI 4.1's TCP transport (the pool on another host, or any job run with
-//! `--mca btl tcp,self`), the worker's failed write closes the connection while holding its
+//! way to it over Open MPI 4.1's TCP transport (which joins ranks on different hosts, and a
+//! pool to the workers it spawned), the worker's failed write closes the connection while holding its
 //! lock, and the completion run from there sends on the same connection: the worker's serving
 //! thread waits for that lock for good, and so does its heartbeat thread at its next pulse.
 //! The worker's own judgements of the pool (its pidfd, the silence of its heartbeat) are made
@@ -13,11 +13,12 @@
 //! So both threads of a worker that call MPI mark the time they entered MPI ([`InMpi`]), and
 //! mark it again after each call of a transfer they poll; and a small thread that never calls
 //! MPI checks both marks ten times per stall limit (the pool's heartbeat timeout, at least 5 s,
-//! as in the pool's process). A mark older than the limit, found so at two checks in a row (a
+//! as in the pool's process; 30 s until the pool's welcome names its heartbeat). A mark older than the limit, found so at two checks in a row (a
 //! worker just woken from `SIGSTOP` gets the time of one check to move on), means MPI is wedged
 //! in this process. Nothing can be said to the pool (the stuck threads hold MPI's lock), and
 //! nothing that runs at exit may call into MPI, so the worker writes one line to standard error
-//! and ends at once, with `_exit(`[`STUCK_EXIT_CODE`]`)`. A pool still alive sees that as any
+//! (unless it cannot: nothing may stop the exit) and ends at once, with
+//! `_exit(`[`STUCK_EXIT_CODE`]`)`. A pool still alive sees that as any
 //! other death of a worker.
 
 use crate::Rank;
@@ -85,11 +86,15 @@ impl InMpi {
 
     /// How long the thread has been in its current MPI call, if it is in one.
     pub(crate) fn stuck_for(&self) -> Option<Duration> {
-        let since = self.mark();
-        (since != 0).then(|| {
+        self.inside_for(self.mark())
+    }
+
+    /// How long ago `mark` was made, unless it says "in no MPI call".
+    fn inside_for(&self, mark: u64) -> Option<Duration> {
+        (mark != 0).then(|| {
             self.start
                 .elapsed()
-                .saturating_sub(Duration::from_millis(since - 1))
+                .saturating_sub(Duration::from_millis(mark - 1))
         })
     }
 }
@@ -181,7 +186,7 @@ fn run(clocks: &Clocks, rank: Rank) {
             .zip(&mut suspects)
         {
             let mark = clock.mark();
-            let past = mark != 0 && clock.stuck_for().is_some_and(|t| t >= limit);
+            let past = clock.inside_for(mark).is_some_and(|t| t >= limit);
             if past && mark == *suspect {
                 exit_stuck(rank, limit);
             }
@@ -192,11 +197,16 @@ fn run(clocks: &Clocks, rank: Rank) {
 
 /// The verdict: see the module's docs.
 fn exit_stuck(rank: Rank, limit: Duration) -> ! {
-    eprintln!(
+    let line = format!(
         "concurrent-futures: MPI worker rank {rank}: an MPI call has not returned for {limit:?}; \
          MPI is wedged in this process (most likely its pool died while a large message to it \
-         was on its way): exiting with code {STUCK_EXIT_CODE}"
+         was on its way): exiting with code {STUCK_EXIT_CODE}\n"
     );
+    // Not `eprintln!`, which panics when standard error is a pipe whose reader has gone (likely
+    // when the pool died), and waits for Rust's lock on it: one `write`, its outcome ignored.
+    // SAFETY: `line` is valid for `line.len()` bytes for the length of the call; writing to fd
+    // 2 touches no memory of ours, whatever fd 2 is (or is not).
+    let _ = unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
     // SAFETY: `_exit` ends the process at once and touches no memory of ours. Unlike
     // `std::process::exit`, it runs no handler registered to run at exit: such a handler could
     // call into MPI and wait for the lock the stuck thread holds.

@@ -60,16 +60,31 @@ pub(crate) fn mpirun_with(recovery: bool, options: &[&str]) -> Command {
 
 /// Runs `command` as part `part` in a private `TMPDIR`, then removes that directory; its exit
 /// status and standard output (also printed). Past 300 s it is killed.
-pub(crate) fn outer(part: &str, command: Command) -> (ExitStatus, String) {
-    outer_within(part, command, Duration::from_secs(300))
+pub(crate) fn outer(part: &str, mut command: Command) -> (ExitStatus, String) {
+    let run = outer_run(
+        part,
+        command.stdout(Stdio::piped()),
+        Duration::from_secs(300),
+    );
+    (run.status, run.stdout)
 }
 
-/// As [`outer`], killed past `limit`.
-pub(crate) fn outer_within(
-    part: &str,
-    mut command: Command,
-    limit: Duration,
-) -> (ExitStatus, String) {
+/// What an [`outer_within`] run printed, and how it ended.
+pub(crate) struct Run {
+    pub(crate) status: ExitStatus,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
+}
+
+/// As [`outer`], killed past `limit`, with its standard error too (also printed).
+pub(crate) fn outer_within(part: &str, mut command: Command, limit: Duration) -> Run {
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let run = outer_run(part, &mut command, limit);
+    eprint!("{}", run.stderr);
+    run
+}
+
+fn outer_run(part: &str, command: &mut Command, limit: Duration) -> Run {
     let tmp = std::env::temp_dir().join(format!("cf-mpi-{part}-{}", std::process::id()));
     std::fs::create_dir_all(&tmp).unwrap();
     // No backtraces from Open MPI's signal handler when a worker aborts on purpose.
@@ -77,14 +92,15 @@ pub(crate) fn outer_within(
         .env(PART, part)
         .env("TMPDIR", &tmp)
         .env("OMPI_MCA_opal_signal", "");
-    let (status, stdout) = run_with_deadline(command.stdout(Stdio::piped()), limit);
+    let run = run_with_deadline(command, limit);
     let _ = std::fs::remove_dir_all(&tmp);
-    print!("{stdout}");
-    (status, stdout)
+    print!("{}", run.stdout);
+    run
 }
 
-/// Runs `command` to its end, killing it past `limit`; its status and standard output.
-fn run_with_deadline(command: &mut Command, limit: Duration) -> (ExitStatus, String) {
+/// Runs `command` to its end, killing it past `limit`; its status and what it printed where
+/// piped.
+fn run_with_deadline(command: &mut Command, limit: Duration) -> Run {
     let child = command.spawn().expect("start the test's own MPI run");
     let pid = child.id();
     let (done, watched) = mpsc::channel::<()>();
@@ -98,10 +114,11 @@ fn run_with_deadline(command: &mut Command, limit: Duration) -> (ExitStatus, Str
     });
     let output = child.wait_with_output().expect("wait for the MPI run");
     let _ = done.send(());
-    (
-        output.status,
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-    )
+    Run {
+        status: output.status,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
 }
 
 /// What `cargo test` runs: this binary as a plain program (part `spawn`), then as rank 0 of
