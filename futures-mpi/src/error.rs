@@ -28,8 +28,11 @@ pub enum MpiError {
         message: String,
     },
     /// `MPI_Comm_spawn` did not return in time: the most common cause is a worker program that
-    /// exits (or crashes) before it reaches `MPI_Init`, which Open MPI never reports. This
-    /// process can no longer finalize MPI cleanly and should exit.
+    /// exits (or crashes) before it reaches `MPI_Init`, which Open MPI never reports. Open MPI
+    /// 4.1 built over an external PMIx 4 (as Debian and Ubuntu package it) also hangs in a
+    /// spawn now and then for no reason of the program's (openpmix issue 2735; seen once in
+    /// about 250 spawns on one machine). This process can no longer finalize MPI cleanly and
+    /// should exit; a new process may spawn again.
     SpawnTimedOut {
         /// The program spawned.
         program: String,

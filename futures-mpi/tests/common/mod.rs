@@ -124,11 +124,30 @@ fn run_with_deadline(command: &mut Command, limit: Duration) -> Run {
 /// What `cargo test` runs: this binary as a plain program (part `spawn`), then as rank 0 of
 /// `mpirun -n 3` (part `launcher`, which prints `launcher: ok` when its cases passed); each
 /// must succeed.
+///
+/// Open MPI 4.1 over an external PMIx 4 (Debian's and Ubuntu's packages) hangs in
+/// `MPI_Comm_spawn` now and then (openpmix issue 2735; seen here once in about 250 spawns),
+/// which a pool reports as `SpawnTimedOut` after 30 s; the process cannot go on after that
+/// (MPI cannot be finalized under the stuck call). When that is how the spawn part failed, it
+/// runs once more: a second such failure, or any other, fails the test.
 pub(crate) fn run_spawn_then_launcher_parts() {
-    let (status, stdout) = outer("spawn", Command::new(std::env::current_exe().unwrap()));
+    let spawn_part = || {
+        outer_within(
+            "spawn",
+            Command::new(std::env::current_exe().unwrap()),
+            Duration::from_secs(300),
+        )
+    };
+    let mut run = spawn_part();
+    if !run.status.success() && run.stderr.contains("SpawnTimedOut") {
+        eprintln!("the spawn part met Open MPI's intermittent spawn hang: running it once more");
+        run = spawn_part();
+    }
     assert!(
-        status.success(),
-        "the spawn part failed: {status}\n{stdout}"
+        run.status.success(),
+        "the spawn part failed: {}\n{}",
+        run.status,
+        run.stdout
     );
     let (status, stdout) = outer("launcher", mpirun(false));
     assert!(
