@@ -17,7 +17,7 @@
 //! worker just woken from `SIGSTOP` gets the time of one check to move on), means MPI is wedged
 //! in this process. Nothing can be said to the pool (the stuck threads hold MPI's lock), and
 //! nothing that runs at exit may call into MPI, so the worker writes one line to standard error
-//! (unless it cannot: nothing may stop the exit) and ends at once, with
+//! (given a second at most: nothing may stop the exit) and ends, with
 //! `_exit(`[`STUCK_EXIT_CODE`]`)`. A pool still alive sees that as any
 //! other death of a worker.
 
@@ -203,10 +203,18 @@ fn exit_stuck(rank: Rank, limit: Duration) -> ! {
          was on its way): exiting with code {STUCK_EXIT_CODE}\n"
     );
     // Not `eprintln!`, which panics when standard error is a pipe whose reader has gone (likely
-    // when the pool died), and waits for Rust's lock on it: one `write`, its outcome ignored.
-    // SAFETY: `line` is valid for `line.len()` bytes for the length of the call; writing to fd
-    // 2 touches no memory of ours, whatever fd 2 is (or is not).
-    let _ = unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
+    // when the pool died), and waits for Rust's lock on it: one `write`, its outcome ignored,
+    // on a thread of its own, given a second (a full pipe nobody reads would block it).
+    let (written, wait) = std::sync::mpsc::channel();
+    let writer = std::thread::Builder::new().spawn(move || {
+        // SAFETY: `line` is valid for `line.len()` bytes for the length of the call; writing to
+        // fd 2 touches no memory of ours, whatever fd 2 is (or is not).
+        let _ = unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
+        let _ = written.send(());
+    });
+    if writer.is_ok() {
+        let _ = wait.recv_timeout(Duration::from_secs(1));
+    }
     // SAFETY: `_exit` ends the process at once and touches no memory of ours. Unlike
     // `std::process::exit`, it runs no handler registered to run at exit: such a handler could
     // call into MPI and wait for the lock the stuck thread holds.
