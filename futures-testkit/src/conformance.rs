@@ -17,7 +17,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 /// `test_submit`.
@@ -187,6 +187,12 @@ static LIVE_TRACKED: Mutex<BTreeMap<u64, usize>> = Mutex::new(BTreeMap::new());
 /// Notified whenever a [`Tracked`] is dropped, so a test can wait for a count without sleeping.
 static TRACKED_DROPPED: Condvar = Condvar::new();
 static NEXT_TRACKED: AtomicU64 = AtomicU64::new(0);
+/// The process whose [`Tracked`] values are counted: the test's own, set when a test first
+/// draws numbers. A worker forked from it inherits [`LIVE_TRACKED`] as it was at the fork,
+/// its lock perhaps held by a thread that does not exist in the worker (tests run side by
+/// side): a task that made a `Tracked` there waited for that lock for good (seen in CI, the
+/// fork-mode `free_reference`). So no other process counts: its copies are not the test's.
+static COUNTING_PROCESS: OnceLock<u32> = OnceLock::new();
 
 /// How long a test waits for an executor to let go of what it no longer needs (a handle a
 /// worker drops just after completing a future).
@@ -196,8 +202,15 @@ fn live_tracked() -> MutexGuard<'static, BTreeMap<u64, usize>> {
     LIVE_TRACKED.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Whether this process counts its [`Tracked`] values (see [`COUNTING_PROCESS`]). Never
+/// blocks: a worker forked while the test process set it finds it unset.
+fn counting_here() -> bool {
+    COUNTING_PROCESS.get() == Some(&std::process::id())
+}
+
 /// `n` numbers no other test uses.
 fn tracked_numbers(n: u64) -> Range<u64> {
+    COUNTING_PROCESS.get_or_init(std::process::id);
     let start = NEXT_TRACKED.fetch_add(n, Ordering::SeqCst);
     start..start + n
 }
@@ -224,8 +237,9 @@ fn wait_until_released(numbers: &Range<u64>) -> usize {
     }
 }
 
-/// A payload that counts how many copies of it are alive (in this process: one that is
-/// serialized to another process is dropped here and counted again when it comes back).
+/// A payload that counts how many copies of it are alive (in the test's process: one that is
+/// serialized to another process is dropped here and counted again when it comes back; the
+/// copies in a worker process are not counted).
 #[derive(Debug)]
 pub struct Tracked(pub u64);
 
@@ -244,7 +258,9 @@ impl<'de> Deserialize<'de> for Tracked {
 impl Tracked {
     /// A new tracked value.
     pub fn new(n: u64) -> Tracked {
-        *live_tracked().entry(n).or_default() += 1;
+        if counting_here() {
+            *live_tracked().entry(n).or_default() += 1;
+        }
         Tracked(n)
     }
 }
@@ -257,6 +273,9 @@ impl Clone for Tracked {
 
 impl Drop for Tracked {
     fn drop(&mut self) {
+        if !counting_here() {
+            return;
+        }
         let mut live = live_tracked();
         if let Some(n) = live.get_mut(&self.0) {
             *n -= 1;
@@ -266,6 +285,14 @@ impl Drop for Tracked {
         }
         TRACKED_DROPPED.notify_all();
     }
+}
+
+/// Runs `f` while this thread holds the lock of the registry that counts live [`Tracked`]
+/// values: a test's way to fork a worker at the worst moment (see [`COUNTING_PROCESS`]). `f`
+/// must not count a `Tracked` value itself (it would wait for its own lock).
+pub fn with_tracked_registry_locked<R>(f: impl FnOnce() -> R) -> R {
+    let _held = live_tracked();
+    f()
 }
 
 fn track(n: u64) -> Tracked {
