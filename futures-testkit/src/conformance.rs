@@ -288,8 +288,9 @@ impl Drop for Tracked {
 }
 
 /// Runs `f` while this thread holds the lock of the registry that counts live [`Tracked`]
-/// values: a test's way to fork a worker at the worst moment (see [`COUNTING_PROCESS`]). `f`
-/// must not count a `Tracked` value itself (it would wait for its own lock).
+/// values: a test's way to fork a worker at the worst moment, when the worker inherits that
+/// lock held by a thread it does not have (workers count no `Tracked` values, so they never
+/// wait for it). `f` must not count a `Tracked` value itself (it would wait for its own lock).
 pub fn with_tracked_registry_locked<R>(f: impl FnOnce() -> R) -> R {
     let _held = live_tracked();
     f()
